@@ -1,0 +1,59 @@
+"""session-sync: keep Claude Code sessions in step between machines."""
+
+from __future__ import annotations
+
+from session_sync.agent import (
+    claude_config_dir,
+    encode_project_path,
+    normalize_github_repo,
+    repositories_match,
+)
+from session_sync.engine import SyncRequest, run_sync
+from session_sync.errors import (
+    AgentError,
+    NotAvailableError,
+    ProjectNotFoundError,
+    ProtocolError,
+    SessionSyncError,
+    TransportError,
+    UsageError,
+)
+from session_sync.manifest import FileEntry, SessionEntry, SessionManifest
+from session_sync.reconcile import Action, Direction, PlannedItem, SyncPlan, SyncPolicy, plan_sync
+from session_sync.report import ItemReport, SyncReport
+from session_sync.timestamps import last_message_time, parse_timestamp
+from session_sync.transport import LocalProcessTransport, Transport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Action",
+    "AgentError",
+    "Direction",
+    "FileEntry",
+    "ItemReport",
+    "LocalProcessTransport",
+    "NotAvailableError",
+    "PlannedItem",
+    "ProjectNotFoundError",
+    "ProtocolError",
+    "SessionEntry",
+    "SessionManifest",
+    "SessionSyncError",
+    "SyncPlan",
+    "SyncPolicy",
+    "SyncReport",
+    "SyncRequest",
+    "Transport",
+    "TransportError",
+    "UsageError",
+    "__version__",
+    "claude_config_dir",
+    "encode_project_path",
+    "last_message_time",
+    "normalize_github_repo",
+    "parse_timestamp",
+    "plan_sync",
+    "repositories_match",
+    "run_sync",
+]

@@ -1,0 +1,223 @@
+"""The engine: scan -> reconcile -> apply, over one connection.
+
+A whole sync is two requests to the other machine's agent, whatever the number
+of sessions: ``scan`` (carrying our file sizes, so the agent can hash the
+prefixes that tell an append from a divergence in the same pass) and
+``exchange`` (our pushes stream in, its pulls stream out). The local side runs
+the same agent functions in-process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from session_sync import agent
+from session_sync.connection import AgentConnection
+from session_sync.errors import ProtocolError
+from session_sync.manifest import SessionManifest, manifest_from_scan
+from session_sync.reconcile import Action, Direction, PlannedItem, SyncPlan, SyncPolicy, plan_sync
+from session_sync.report import ItemReport, SyncReport
+from session_sync.transport import Transport
+
+__all__ = ["ProgressCallback", "SyncRequest", "run_sync", "scan_local"]
+
+ProgressCallback = Callable[[int, int], None]
+"""Called with (bytes done, bytes total) while file data moves."""
+
+
+@attrs.frozen
+class SyncRequest:
+    """What to sync, between which project paths."""
+
+    local_config: Path
+    """This machine's Claude config dir."""
+    local_path: str | None
+    """The project's path here (None: find its dirs by ``repo`` alone)."""
+    remote_path: str | None
+    """The project's path on the other machine."""
+    repo: str | None = None
+    """The GitHub repository, to find project dirs by the git remote of their ``cwd``."""
+    days: float = 7.0
+    """Only sessions modified within this many days take part."""
+    policy: SyncPolicy = SyncPolicy()
+    """Direction."""
+    dry_run: bool = False
+    """Plan and report, change nothing."""
+    backup_retention_days: float = agent.DEFAULT_BACKUP_RETENTION_DAYS
+    """Backup sets older than this are pruned (a file's newest backup never is)."""
+
+
+def _scan_request(
+    path: str | None, request: SyncRequest, peer: SessionManifest | None
+) -> dict[str, Any]:
+    return {
+        "op": "scan",
+        "project_path": path,
+        "repo": request.repo,
+        "days": request.days,
+        "want": [s.id for s in peer.sessions] if peer else [],
+        "peer_sizes": peer.sizes() if peer else {},
+    }
+
+
+def scan_local(request: SyncRequest, peer: SessionManifest | None = None) -> SessionManifest:
+    """This machine's manifest (the agent's scan, run in-process)."""
+    raw = agent.scan(str(request.local_config), _scan_request(request.local_path, request, peer))
+    return manifest_from_scan(raw)
+
+
+def _op(item: PlannedItem) -> dict[str, Any]:
+    """The wire form of one transfer, as the receiving agent applies it."""
+    expect = item.expect
+    return {
+        "action": item.action.value,
+        "dir": item.dest_dir,
+        "rel": item.file,
+        "sha256": item.source.sha256,
+        "size": item.source.size,
+        "mode": item.source.mode,
+        "mtime_ns": item.source.mtime_ns,
+        "reason": item.reason,
+        "expect": (
+            {"size": expect.size, "file_size": expect.file_size, "sha256": expect.sha256}
+            if expect is not None and item.action is not Action.COPY
+            else None
+        ),
+    }
+
+
+def _send_op(item: PlannedItem) -> dict[str, Any]:
+    """What the sending agent must read: the source's bytes from the offset."""
+    return {"dir": item.source_dir, "rel": item.file, "offset": item.offset, "length": item.length}
+
+
+class _Progress:
+    def __init__(self, total: int, callback: ProgressCallback | None) -> None:
+        self.total = total
+        self.done = 0
+        self.callback = callback
+
+    def add(self, n: int) -> None:
+        self.done += n
+        if self.callback is not None:
+            self.callback(self.done, self.total)
+
+    def counted(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            self.add(len(chunk))
+            yield chunk
+
+
+def _item_reports(plan: SyncPlan, dry_run: bool) -> dict[int, ItemReport]:
+    reports = {}
+    for index, item in enumerate(plan.items):
+        outcome = "skipped" if item.action is Action.SKIP else ("planned" if dry_run else "failed")
+        reports[index] = ItemReport.from_item(item, outcome=outcome)
+    return reports
+
+
+def run_sync(
+    request: SyncRequest,
+    transport: Transport,
+    *,
+    progress: ProgressCallback | None = None,
+    now: dt.datetime | None = None,
+) -> SyncReport:
+    """Sync one project's sessions between this machine and ``transport``'s.
+
+    Raises ``SessionSyncError`` subclasses when the sync cannot happen at all;
+    per-file problems are items with outcome ``failed`` in the report.
+    """
+    started = time.monotonic()
+    moment = now or dt.datetime.now(dt.timezone.utc)
+    local_light = scan_local(request)
+    connection = AgentConnection(transport)
+    try:
+        remote_raw = connection.request(_scan_request(request.remote_path, request, local_light))
+        remote = manifest_from_scan(remote_raw)
+        local = scan_local(request, peer=remote)
+        plan = plan_sync(local, remote, request.policy, moment)
+        reports = _item_reports(plan, request.dry_run)
+        if not request.dry_run and plan.transfers:
+            _exchange(request, plan, connection, reports, progress)
+        wire = (connection.writer.frame_bytes, connection.reader.frame_bytes)
+        sent, received = connection.writer.data_bytes, connection.reader.data_bytes
+        round_trips = connection.round_trips
+    finally:
+        connection.close()
+    return SyncReport.build(
+        items=[reports[i] for i in sorted(reports)],
+        local=local,
+        remote=remote,
+        remote_description=transport.description,
+        dry_run=request.dry_run,
+        bytes_sent=sent,
+        bytes_received=received,
+        wire_bytes=wire,
+        round_trips=round_trips,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _exchange(
+    request: SyncRequest,
+    plan: SyncPlan,
+    connection: AgentConnection,
+    reports: dict[int, ItemReport],
+    progress: ProgressCallback | None,
+) -> None:
+    index_of = {id(item): i for i, item in enumerate(plan.items)}
+    pushes, pulls = plan.pushes, plan.pulls
+    meter = _Progress(sum(i.length for i in plan.transfers), progress)
+    label = f"sync with {connection.transport.description} at {plan.now.isoformat()}"
+    connection.send(
+        {
+            "op": "exchange",
+            "label": label,
+            "apply": [_op(i) for i in pushes],
+            "send": [_send_op(i) for i in pulls],
+            "backup_retention_days": request.backup_retention_days,
+        }
+    )
+    config = str(request.local_config)
+    for item in pushes:
+        try:
+            source = agent.source_path(config, _send_op(item))
+        except agent.AgentFailure as exc:
+            connection.guard(connection.writer.json, b"E", {"ok": False, "error": str(exc)})
+            continue
+        connection.guard(agent.send_file, connection.writer, source, item.offset, item.length, meter.add)
+    connection.flush()
+    answer = connection.receive()
+    results = answer.get("results")
+    if not isinstance(results, list) or len(results) != len(pushes):
+        raise ProtocolError("the agent's answer does not list one result per file pushed")
+    for item, result in zip(pushes, results, strict=True):
+        reports[index_of[id(item)]] = reports[index_of[id(item)]].with_result(result)
+
+    # Pulls: the agent is now streaming their data; apply each as it arrives.
+    ops = [_op(i) for i in pulls]
+    reader = connection.reader
+    counted = _CountingReader(reader, meter)
+    outcome = connection.guard(
+        agent.apply_batch, config, ops, counted, label, request.backup_retention_days
+    )
+    for item, result in zip(pulls, outcome["results"], strict=True):
+        reports[index_of[id(item)]] = reports[index_of[id(item)]].with_result(result)
+
+
+class _CountingReader(agent.FrameReader):
+    """A FrameReader view that reports file bytes to the progress meter."""
+
+    def __init__(self, inner: agent.FrameReader, meter: _Progress) -> None:
+        self.inner = inner
+        self.meter = meter
+
+    def data(self) -> Iterator[bytes]:
+        return self.meter.counted(self.inner.data())

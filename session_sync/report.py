@@ -1,0 +1,152 @@
+"""What a sync did: one ``ItemReport`` per decision, counted in a ``SyncReport``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import cattrs
+
+from session_sync.manifest import SessionManifest
+from session_sync.reconcile import Action, Direction, PlannedItem
+
+__all__ = ["ItemReport", "SyncReport"]
+
+
+@attrs.frozen
+class ItemReport:
+    """One file's decision and what came of it."""
+
+    session: str
+    """Session id."""
+    file: str
+    """Path relative to the project dir."""
+    action: str
+    """copy | append | replace | skip."""
+    direction: str
+    """push | pull."""
+    reason: str
+    """Why, in words."""
+    case: str
+    """The reconcile case that decided it."""
+    outcome: str
+    """done | failed | skipped | planned (dry run)."""
+    bytes: int
+    """File bytes this item moves (or would move)."""
+    conflict: bool = False
+    """Both copies had changed; the loser was backed up."""
+    error: str | None = None
+    """Why it failed, when it did."""
+    backup: str | None = None
+    """Where the replaced copy was kept."""
+
+    @classmethod
+    def from_item(cls, item: PlannedItem, outcome: str) -> ItemReport:
+        """The report of a planned item, before anything happened."""
+        return cls(
+            session=item.session,
+            file=item.file,
+            action=item.action.value,
+            direction=item.direction.value,
+            reason=item.reason,
+            case=item.case,
+            outcome=outcome,
+            bytes=item.length,
+            conflict=item.conflict,
+        )
+
+    def with_result(self, result: dict[str, Any]) -> ItemReport:
+        """This report updated with the applying agent's result."""
+        if result.get("ok"):
+            return attrs.evolve(self, outcome="done", backup=result.get("backup"))
+        return attrs.evolve(self, outcome="failed", error=str(result.get("error") or "failed"))
+
+
+_converter = cattrs.Converter()
+
+
+@attrs.frozen
+class SyncReport:
+    """Everything a sync did, counted."""
+
+    items: tuple[ItemReport, ...]
+    """Every decision, in plan order."""
+    pushed: int
+    """Files written on the remote."""
+    pulled: int
+    """Files written here."""
+    skipped: int
+    """Files left alone on purpose (open in Claude, direction)."""
+    failed: int
+    """Files that could not be written; nothing of theirs changed."""
+    conflicts: int
+    """Diverged transcripts (one copy won, the other was backed up)."""
+    bytes_sent: int
+    """File bytes sent to the other machine."""
+    bytes_received: int
+    """File bytes received from it."""
+    wire_bytes_sent: int
+    """Everything written to the stream, framing and manifests included."""
+    wire_bytes_received: int
+    """Everything read from the stream after the agent started."""
+    round_trips: int
+    """Request/response exchanges with the other machine's agent."""
+    dry_run: bool
+    """Nothing was changed."""
+    local: str
+    """This machine's config dir and project path."""
+    remote: str
+    """The other machine, as its transport describes it."""
+    sessions_local: int
+    """Sessions that took part, here."""
+    sessions_remote: int
+    """Sessions that took part, there."""
+    seconds: float
+    """Wall time of the sync."""
+
+    @property
+    def ok(self) -> bool:
+        """Nothing failed."""
+        return self.failed == 0
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        items: list[ItemReport],
+        local: SessionManifest,
+        remote: SessionManifest,
+        remote_description: str,
+        dry_run: bool,
+        bytes_sent: int,
+        bytes_received: int,
+        wire_bytes: tuple[int, int],
+        round_trips: int,
+        seconds: float,
+    ) -> SyncReport:
+        """Count the items."""
+        done = [i for i in items if i.outcome == "done"]
+        return cls(
+            items=tuple(items),
+            pushed=sum(1 for i in done if i.direction == Direction.PUSH.value),
+            pulled=sum(1 for i in done if i.direction == Direction.PULL.value),
+            skipped=sum(1 for i in items if i.action == Action.SKIP.value),
+            failed=sum(1 for i in items if i.outcome == "failed"),
+            conflicts=sum(1 for i in items if i.conflict),
+            bytes_sent=bytes_sent,
+            bytes_received=bytes_received,
+            wire_bytes_sent=wire_bytes[0],
+            wire_bytes_received=wire_bytes[1],
+            round_trips=round_trips,
+            dry_run=dry_run,
+            local=f"{local.config_dir} ({local.project_path or 'no project path'})",
+            remote=f"{remote_description} ({remote.project_path or 'no project path'})",
+            sessions_local=len(local.sessions),
+            sessions_remote=len(remote.sessions),
+            seconds=round(seconds, 3),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` object."""
+        data: dict[str, Any] = _converter.unstructure(self)
+        return data

@@ -25,7 +25,7 @@ from session_sync.reconcile import Action, Direction, PlannedItem, SyncPlan, Syn
 from session_sync.report import ItemReport, SyncReport
 from session_sync.transport import Transport
 
-__all__ = ["ProgressCallback", "SyncRequest", "run_sync", "scan_local"]
+__all__ = ["ProgressCallback", "Survey", "SyncRequest", "run_sync", "scan_local", "survey"]
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (bytes done, bytes total) while file data moves."""
@@ -122,6 +122,37 @@ def _item_reports(plan: SyncPlan, dry_run: bool) -> dict[int, ItemReport]:
     return reports
 
 
+@attrs.frozen
+class Survey:
+    """Both sides scanned and reconciled, nothing changed yet."""
+
+    local: SessionManifest
+    """This machine's manifest."""
+    remote: SessionManifest
+    """The other machine's manifest."""
+    plan: SyncPlan
+    """What a sync would do."""
+
+
+def _survey(
+    request: SyncRequest, connection: AgentConnection, moment: dt.datetime
+) -> Survey:
+    local_light = scan_local(request)
+    remote_raw = connection.request(_scan_request(request.remote_path, request, local_light))
+    remote = manifest_from_scan(remote_raw)
+    local = scan_local(request, peer=remote)
+    return Survey(local, remote, plan_sync(local, remote, request.policy, moment))
+
+
+def survey(request: SyncRequest, transport: Transport, *, now: dt.datetime | None = None) -> Survey:
+    """Scan both sides and plan, changing nothing (for ``status``)."""
+    connection = AgentConnection(transport)
+    try:
+        return _survey(request, connection, now or dt.datetime.now(dt.timezone.utc))
+    finally:
+        connection.close()
+
+
 def run_sync(
     request: SyncRequest,
     transport: Transport,
@@ -136,13 +167,10 @@ def run_sync(
     """
     started = time.monotonic()
     moment = now or dt.datetime.now(dt.timezone.utc)
-    local_light = scan_local(request)
     connection = AgentConnection(transport)
     try:
-        remote_raw = connection.request(_scan_request(request.remote_path, request, local_light))
-        remote = manifest_from_scan(remote_raw)
-        local = scan_local(request, peer=remote)
-        plan = plan_sync(local, remote, request.policy, moment)
+        found = _survey(request, connection, moment)
+        plan = found.plan
         reports = _item_reports(plan, request.dry_run)
         if not request.dry_run and plan.transfers:
             _exchange(request, plan, connection, reports, progress)
@@ -153,8 +181,8 @@ def run_sync(
         connection.close()
     return SyncReport.build(
         items=[reports[i] for i in sorted(reports)],
-        local=local,
-        remote=remote,
+        local=found.local,
+        remote=found.remote,
         remote_description=transport.description,
         dry_run=request.dry_run,
         bytes_sent=sent,

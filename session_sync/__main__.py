@@ -1,0 +1,4 @@
+from session_sync.cli import main
+import sys
+
+sys.exit(main())

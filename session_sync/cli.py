@@ -1,0 +1,381 @@
+"""``session-sync``: builds library objects from flags, calls one function, maps errors to exit codes.
+
+Exit codes: 0 all went well (skips included), 1 a file or the connection
+failed, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from session_sync import agent
+from session_sync.engine import SyncRequest, run_sync, survey
+from session_sync.errors import NotAvailableError, SessionSyncError, UsageError
+from session_sync.projects import resolve_local_project
+from session_sync.reconcile import Direction, SyncPolicy
+from session_sync.report import SyncReport
+from session_sync.transport import LocalProcessTransport, Transport
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+PROG = "session-sync"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def _positive_days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--days takes a positive number, not {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"--days takes a positive number, not {text!r}")
+    return value
+
+
+def _add_target(parser: argparse.ArgumentParser) -> None:
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "--dir",
+        metavar="CONFIG_DIR",
+        help="another Claude config dir on this machine (e.g. a second CLAUDE_CONFIG_DIR)",
+    )
+    target.add_argument("--host", metavar="HOST", help="an SSH host (not available yet)")
+    target.add_argument("--codespace", metavar="NAME", help="a GitHub codespace (not available yet)")
+    parser.add_argument("--repo", metavar="REPO", help="GitHub repo (OWNER/REPO) of the project")
+    parser.add_argument(
+        "--local-path",
+        metavar="PATH",
+        help="the project's path here (default: the git top level of the current directory)",
+    )
+    parser.add_argument(
+        "--remote-path",
+        metavar="PATH",
+        help="the project's path on the other machine (default: the local path)",
+    )
+    parser.add_argument(
+        "--days",
+        type=_positive_days,
+        default=7.0,
+        metavar="N",
+        help="only sessions modified in the last N days (default: 7)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    parser = _Parser(
+        prog=PROG,
+        description="Keep Claude Code sessions in step between this machine and another.",
+        epilog="Exit status: 0 all went well, 1 a file or the connection failed, 2 bad usage.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    sync = sub.add_parser(
+        "sync",
+        help="sync one project's sessions both ways (or --push / --pull)",
+        description=(
+            "Sync the recent sessions of one project with another machine. Missing sessions are"
+            " copied, grown ones get only their new lines, diverged ones go to the copy with the"
+            " newer last message and the other copy is backed up. Sessions open in Claude are"
+            " skipped. Nothing is ever deleted."
+        ),
+    )
+    _add_target(sync)
+    way = sync.add_mutually_exclusive_group()
+    way.add_argument("--push", action="store_true", help="only send local sessions to the other side")
+    way.add_argument("--pull", action="store_true", help="only bring the other side's sessions here")
+    sync.add_argument("--dry-run", action="store_true", help="show what would happen, change nothing")
+
+    status = sub.add_parser(
+        "status",
+        help="show what is where and which side is newer (changes nothing)",
+        description="Compare the project's sessions here and on the other machine; change nothing.",
+    )
+    _add_target(status)
+
+    backups = sub.add_parser(
+        "backups",
+        help="list or restore the copies kept of replaced files",
+        description=(
+            "Every file a sync replaces is first copied to"
+            " <config>/session-sync/backups/<set>/. Sets older than 90 days are pruned after"
+            " a sync, except the newest backup of each file, which is kept for good."
+        ),
+    )
+    backups.add_argument(
+        "--config-dir",
+        metavar="DIR",
+        help="the Claude config dir whose backups to use (default: $CLAUDE_CONFIG_DIR or ~/.claude)",
+    )
+    backups.add_argument("--json", action="store_true", help="print JSON")
+    bsub = backups.add_subparsers(dest="backups_command", metavar="ACTION", parser_class=_Parser)
+    bsub.add_parser("list", help="list backup sets (the default)")
+    restore = bsub.add_parser("restore", help="put a backup set's files back (the current ones are backed up)")
+    restore.add_argument("backup_id", metavar="SET", help="the set's id, as `backups list` shows it")
+    restore.add_argument("--file", metavar="REL", help="restore only this file (path inside the project dir)")
+
+    demo = sub.add_parser(
+        "demo",
+        help="run a sync between two sandboxed machines, twice",
+        description=(
+            "Build a sandbox with two machines (a laptop and a codespace, each its own Claude"
+            " config dir) holding realistic sessions, sync them, show the report, then sync again"
+            " to show that nothing moves. Never touches your own config dir."
+        ),
+    )
+    demo.add_argument("--keep", metavar="DIR", help="build the sandbox in DIR and keep it")
+    demo.add_argument("--json", action="store_true", help="print both reports as JSON")
+    return parser
+
+
+def _local_config() -> Path:
+    return Path(agent.claude_config_dir())
+
+
+def _transport(args: argparse.Namespace, local_config: Path) -> Transport:
+    if args.host is not None:
+        raise NotAvailableError("--host is not available yet (SSH hosts come in the next release)")
+    if args.codespace is not None:
+        raise NotAvailableError("--codespace is not available yet (Codespaces come in the next release)")
+    target = Path(args.dir).expanduser()
+    if not target.is_dir():
+        raise UsageError(f"--dir {args.dir}: no such directory")
+    if os.path.realpath(target) == os.path.realpath(local_config):
+        raise UsageError(f"--dir {args.dir} is this machine's own Claude config dir ({local_config})")
+    return LocalProcessTransport(Path(os.path.realpath(target)))
+
+
+def _request(args: argparse.Namespace, local_config: Path, dry_run: bool) -> SyncRequest:
+    project = resolve_local_project(local_config, args.local_path, args.repo)
+    remote_path = args.remote_path or project.path
+    direction = Direction.BOTH
+    if getattr(args, "push", False):
+        direction = Direction.PUSH
+    elif getattr(args, "pull", False):
+        direction = Direction.PULL
+    return SyncRequest(
+        local_config=local_config,
+        local_path=project.path,
+        remote_path=remote_path,
+        repo=project.repo,
+        days=args.days,
+        policy=SyncPolicy(direction=direction),
+        dry_run=dry_run,
+    )
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def print_report(report: SyncReport, out: TextIO) -> None:
+    """A summary line, then one line per item that did (or would do) something."""
+    verb = "would sync" if report.dry_run else "synced"
+    out.write(
+        f"{verb} {report.local} with {report.remote}: {report.pushed} pushed,"
+        f" {report.pulled} pulled, {report.skipped} skipped, {report.failed} failed,"
+        f" {report.conflicts} conflicts ({_human_bytes(report.bytes_sent)} sent,"
+        f" {_human_bytes(report.bytes_received)} received, {report.round_trips} round trips)\n"
+    )
+    if report.dry_run:
+        planned = sum(1 for i in report.items if i.outcome == "planned")
+        out.write(f"dry run: {planned} changes planned, nothing written\n")
+    for item in report.items:
+        mark = {"done": "ok", "failed": "FAILED", "skipped": "skip", "planned": "plan"}[item.outcome]
+        line = f"  {mark:6} {item.direction:4} {item.action:7} {item.file}  ({item.reason})"
+        if item.error:
+            line += f": {item.error}"
+        if item.backup:
+            line += f" [backup: {item.backup}]"
+        out.write(line + "\n")
+    if not report.items:
+        out.write("  everything is in step\n")
+
+
+def _progress_bar(args: argparse.Namespace) -> Any:
+    """A rich progress bar on a TTY (stderr), else None."""
+    if args.json or not sys.stderr.isatty():
+        return None
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        transient=True,
+        console=__import__("rich.console").console.Console(file=sys.stderr),
+    )
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    local_config = _local_config()
+    transport = _transport(args, local_config)
+    request = _request(args, local_config, args.dry_run)
+    bar = _progress_bar(args)
+    if bar is None:
+        report = run_sync(request, transport)
+    else:
+        with bar:
+            task = bar.add_task("transferring", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            report = run_sync(request, transport, progress=progress)
+    if args.json:
+        json.dump(report.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_report(report, sys.stdout)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    local_config = _local_config()
+    transport = _transport(args, local_config)
+    request = _request(args, local_config, dry_run=True)
+    found = survey(request, transport)
+    rows: list[dict[str, Any]] = []
+    ids = sorted({s.id for s in found.local.sessions} | {s.id for s in found.remote.sessions})
+    planned = {i.session: i for i in found.plan.items if i.file == f"{i.session}.jsonl"}
+    for session_id in ids:
+        here, there = found.local.session(session_id), found.remote.session(session_id)
+        lf = here.file(f"{session_id}.jsonl") if here else None
+        rf = there.file(f"{session_id}.jsonl") if there else None
+        item = planned.get(session_id)
+        if lf is None:
+            state = "only on remote"
+        elif rf is None:
+            state = "only on local"
+        elif item is None:
+            state = "in step"
+        elif item.case == "prefix":
+            state = "local is ahead" if item.direction is Direction.PUSH else "remote is ahead"
+        else:
+            state = "local is newer" if item.direction is Direction.PUSH else "remote is newer"
+        if (here and here.active) or (there and there.active):
+            state += " (open in Claude)"
+        rows.append(
+            {
+                "session": session_id,
+                "state": state,
+                "local_size": lf.size if lf else None,
+                "remote_size": rf.size if rf else None,
+                "local_last_message": lf.last_message_time.isoformat() if lf and lf.last_message_time else None,
+                "remote_last_message": rf.last_message_time.isoformat() if rf and rf.last_message_time else None,
+            }
+        )
+    if args.json:
+        json.dump({"local": found.local.config_dir, "remote": transport.description, "sessions": rows}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{found.local.project_path}: here vs {transport.description}")
+    for column in ("session", "state", "local last message", "remote last message", "local size", "remote size"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["session"],
+            row["state"],
+            row["local_last_message"] or "-",
+            row["remote_last_message"] or "-",
+            str(row["local_size"]) if row["local_size"] is not None else "-",
+            str(row["remote_size"]) if row["remote_size"] is not None else "-",
+        )
+    Console(file=sys.stdout, width=160).print(table)
+    if not rows:
+        sys.stdout.write(f"no recent sessions of {found.local.project_path} on either side\n")
+    return EXIT_OK
+
+
+def _cmd_backups(args: argparse.Namespace) -> int:
+    config = Path(args.config_dir).expanduser() if args.config_dir else _local_config()
+    if args.config_dir and not config.is_dir():
+        raise UsageError(f"--config-dir {args.config_dir}: no such directory")
+    if args.backups_command == "restore":
+        try:
+            results = agent.restore_backup(str(config), args.backup_id, args.file)
+        except agent.AgentFailure as exc:
+            raise UsageError(str(exc)) from None
+        if args.file is not None and not results:
+            raise UsageError(f"backup set {args.backup_id} holds no file {args.file}")
+        if args.json:
+            json.dump({"restored": results}, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            for result in results:
+                if result.get("unchanged"):
+                    sys.stdout.write(f"  same   {result['rel']} (already as in the backup)\n")
+                elif result.get("ok"):
+                    sys.stdout.write(f"  ok     {result['rel']}\n")
+                else:
+                    sys.stdout.write(f"  FAILED {result['rel']}: {result.get('error')}\n")
+        return EXIT_OK if all(r.get("ok") for r in results) else EXIT_FAILED
+    sets = agent.list_backups(str(config))
+    if args.json:
+        json.dump({"backups": sets}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    if not sets:
+        sys.stdout.write(f"no backups in {config / 'session-sync' / 'backups'}\n")
+    for backup in sets:
+        entries = backup.get("entries", [])
+        sys.stdout.write(f"{backup['id']}  {len(entries)} file(s)  {backup.get('label', '')}\n")
+        for entry in entries:
+            sys.stdout.write(f"    {entry['dir']}/{entry['rel']}  {entry['size']} bytes  ({entry.get('reason', '')})\n")
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from session_sync.demo import run_demo
+
+    return run_demo(Path(args.keep) if args.keep else None, json_output=args.json, out=sys.stdout)
+
+
+COMMANDS = {"sync": _cmd_sync, "status": _cmd_status, "backups": _cmd_backups, "demo": _cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        sys.stderr.write(f"{PROG} {args.command}: {exc}\n")
+        return EXIT_USAGE
+    except SessionSyncError as exc:
+        sys.stderr.write(f"{PROG} {args.command}: {exc}\n")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG} {args.command}: interrupted; files not yet replaced are unchanged\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,5 @@
-from session_sync.cli import main
 import sys
+
+from session_sync.cli import main
 
 sys.exit(main())

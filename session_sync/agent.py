@@ -452,7 +452,7 @@ def _hash_range(fh: BinaryIO, length: int, marks: Iterable[int] = ()) -> Tuple[s
     pending = sorted(m for m in set(marks) if 0 <= m < length)
     fh.seek(0)
     done = 0
-    for mark in pending + [length]:
+    for mark in [*pending, length]:
         while done < mark:
             chunk = fh.read(min(CHUNK_SIZE, mark - done))
             if not chunk:
@@ -480,7 +480,7 @@ def describe_file(
         return None
     is_jsonl = rel.endswith(".jsonl")
     facts = cache.get(path, st)
-    need_prefix = peer_size is not None and 0 < peer_size
+    need_prefix = peer_size is not None and peer_size > 0
     try:
         if facts is None or (
             need_prefix
@@ -535,9 +535,7 @@ def _walk_files(root: str, sub: str) -> List[str]:
     found: List[str] = []
     base = os.path.join(root, sub)
     for dirpath, dirnames, filenames in os.walk(base):
-        dirnames[:] = sorted(
-            d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))
-        )
+        dirnames[:] = sorted(d for d in dirnames if not os.path.islink(os.path.join(dirpath, d)))
         for name in sorted(filenames):
             if name.startswith(TEMP_PREFIX):
                 continue
@@ -645,16 +643,16 @@ def scan(config: str, request: JSON, now: Optional[float] = None) -> JSON:
             entries = list(os.scandir(base))
         except OSError:
             continue
-        for entry in entries:
-            if not entry.name.endswith(".jsonl"):
+        for item in entries:
+            if not item.name.endswith(".jsonl"):
                 continue
-            session_id = entry.name[: -len(".jsonl")]
+            session_id = item.name[: -len(".jsonl")]
             if not _SESSION_ID.match(session_id):
                 continue
             if not in_project and session_id not in want:
                 continue
             try:
-                st = entry.stat(follow_symlinks=False)
+                st = item.stat(follow_symlinks=False)
             except OSError:
                 continue
             if not stat.S_ISREG(st.st_mode):
@@ -1041,7 +1039,9 @@ def apply_file(
             if not stat.S_ISREG(st.st_mode):
                 raise AgentFailure("destination is not a regular file")
             if not st.st_mode & stat.S_IWUSR:
-                raise AgentFailure("destination is read-only (mode %o); left as it is" % stat.S_IMODE(st.st_mode))
+                raise AgentFailure(
+                    "destination is read-only (mode %o); left as it is" % stat.S_IMODE(st.st_mode)
+                )
             size, sha, prefix_hasher = _current_state(target, int(expect["size"]))
             if size != int(expect["file_size"]) or sha != expect["sha256"]:
                 raise AgentFailure("destination changed since the scan; run the sync again")
@@ -1102,7 +1102,11 @@ def apply_file(
             os.utime(tmp, ns=(time.time_ns(), mtime_ns))
             if action == "replace":
                 result["backup"] = backups.keep(
-                    target, str(op["dir"]), str(op["rel"]), str(op["sha256"]), str(op.get("reason", ""))
+                    target,
+                    str(op["dir"]),
+                    str(op["rel"]),
+                    str(op["sha256"]),
+                    str(op.get("reason", "")),
                 )
             elif os.path.lexists(target):
                 raise AgentFailure("destination appeared since the scan; not overwritten")

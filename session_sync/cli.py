@@ -1,4 +1,5 @@
-"""``session-sync``: builds library objects from flags, calls one function, maps errors to exit codes.
+"""``session-sync``: builds library objects from flags, calls one function,
+maps errors to exit codes.
 
 Exit codes: 0 all went well (skips included), 1 a file or the connection
 failed, 2 bad usage.
@@ -56,7 +57,9 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
         help="another Claude config dir on this machine (e.g. a second CLAUDE_CONFIG_DIR)",
     )
     target.add_argument("--host", metavar="HOST", help="an SSH host (not available yet)")
-    target.add_argument("--codespace", metavar="NAME", help="a GitHub codespace (not available yet)")
+    target.add_argument(
+        "--codespace", metavar="NAME", help="a GitHub codespace (not available yet)"
+    )
     parser.add_argument("--repo", metavar="REPO", help="GitHub repo (OWNER/REPO) of the project")
     parser.add_argument(
         "--local-path",
@@ -75,7 +78,9 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="only sessions modified in the last N days (default: 7)",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object and nothing else"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keep Claude Code sessions in step between this machine and another.",
         epilog="Exit status: 0 all went well, 1 a file or the connection failed, 2 bad usage.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
 
     sync = sub.add_parser(
         "sync",
@@ -99,9 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_target(sync)
     way = sync.add_mutually_exclusive_group()
-    way.add_argument("--push", action="store_true", help="only send local sessions to the other side")
-    way.add_argument("--pull", action="store_true", help="only bring the other side's sessions here")
-    sync.add_argument("--dry-run", action="store_true", help="show what would happen, change nothing")
+    way.add_argument(
+        "--push", action="store_true", help="only send local sessions to the other side"
+    )
+    way.add_argument(
+        "--pull", action="store_true", help="only bring the other side's sessions here"
+    )
+    sync.add_argument(
+        "--dry-run", action="store_true", help="show what would happen, change nothing"
+    )
 
     status = sub.add_parser(
         "status",
@@ -122,14 +135,20 @@ def build_parser() -> argparse.ArgumentParser:
     backups.add_argument(
         "--config-dir",
         metavar="DIR",
-        help="the Claude config dir whose backups to use (default: $CLAUDE_CONFIG_DIR or ~/.claude)",
+        help="the Claude config dir to use (default: $CLAUDE_CONFIG_DIR or ~/.claude)",
     )
     backups.add_argument("--json", action="store_true", help="print JSON")
     bsub = backups.add_subparsers(dest="backups_command", metavar="ACTION", parser_class=_Parser)
     bsub.add_parser("list", help="list backup sets (the default)")
-    restore = bsub.add_parser("restore", help="put a backup set's files back (the current ones are backed up)")
-    restore.add_argument("backup_id", metavar="SET", help="the set's id, as `backups list` shows it")
-    restore.add_argument("--file", metavar="REL", help="restore only this file (path inside the project dir)")
+    restore = bsub.add_parser(
+        "restore", help="put a backup set's files back (the current ones are backed up)"
+    )
+    restore.add_argument(
+        "backup_id", metavar="SET", help="the set's id, as `backups list` shows it"
+    )
+    restore.add_argument(
+        "--file", metavar="REL", help="restore only this file (path inside the project dir)"
+    )
 
     demo = sub.add_parser(
         "demo",
@@ -153,12 +172,16 @@ def _transport(args: argparse.Namespace, local_config: Path) -> Transport:
     if args.host is not None:
         raise NotAvailableError("--host is not available yet (SSH hosts come in the next release)")
     if args.codespace is not None:
-        raise NotAvailableError("--codespace is not available yet (Codespaces come in the next release)")
+        raise NotAvailableError(
+            "--codespace is not available yet (Codespaces come in the next release)"
+        )
     target = Path(args.dir).expanduser()
     if not target.is_dir():
         raise UsageError(f"--dir {args.dir}: no such directory")
     if os.path.realpath(target) == os.path.realpath(local_config):
-        raise UsageError(f"--dir {args.dir} is this machine's own Claude config dir ({local_config})")
+        raise UsageError(
+            f"--dir {args.dir} is this machine's own Claude config dir ({local_config})"
+        )
     return LocalProcessTransport(Path(os.path.realpath(target)))
 
 
@@ -203,7 +226,9 @@ def print_report(report: SyncReport, out: TextIO) -> None:
         planned = sum(1 for i in report.items if i.outcome == "planned")
         out.write(f"dry run: {planned} changes planned, nothing written\n")
     for item in report.items:
-        mark = {"done": "ok", "failed": "FAILED", "skipped": "skip", "planned": "plan"}[item.outcome]
+        mark = {"done": "ok", "failed": "FAILED", "skipped": "skip", "planned": "plan"}[
+            item.outcome
+        ]
         line = f"  {mark:6} {item.direction:4} {item.action:7} {item.file}  ({item.reason})"
         if item.error:
             line += f": {item.error}"
@@ -284,19 +309,34 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 "state": state,
                 "local_size": lf.size if lf else None,
                 "remote_size": rf.size if rf else None,
-                "local_last_message": lf.last_message_time.isoformat() if lf and lf.last_message_time else None,
-                "remote_last_message": rf.last_message_time.isoformat() if rf and rf.last_message_time else None,
+                "local_last_message": lf.last_message_time.isoformat()
+                if lf and lf.last_message_time
+                else None,
+                "remote_last_message": rf.last_message_time.isoformat()
+                if rf and rf.last_message_time
+                else None,
             }
         )
     if args.json:
-        json.dump({"local": found.local.config_dir, "remote": transport.description, "sessions": rows}, sys.stdout, indent=2)
+        json.dump(
+            {"local": found.local.config_dir, "remote": transport.description, "sessions": rows},
+            sys.stdout,
+            indent=2,
+        )
         sys.stdout.write("\n")
         return EXIT_OK
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"{found.local.project_path}: here vs {transport.description}")
-    for column in ("session", "state", "local last message", "remote last message", "local size", "remote size"):
+    for column in (
+        "session",
+        "state",
+        "local last message",
+        "remote last message",
+        "local size",
+        "remote size",
+    ):
         table.add_column(column)
     for row in rows:
         table.add_row(
@@ -347,7 +387,10 @@ def _cmd_backups(args: argparse.Namespace) -> int:
         entries = backup.get("entries", [])
         sys.stdout.write(f"{backup['id']}  {len(entries)} file(s)  {backup.get('label', '')}\n")
         for entry in entries:
-            sys.stdout.write(f"    {entry['dir']}/{entry['rel']}  {entry['size']} bytes  ({entry.get('reason', '')})\n")
+            sys.stdout.write(
+                f"    {entry['dir']}/{entry['rel']}  {entry['size']} bytes"
+                f"  ({entry.get('reason', '')})\n"
+            )
     return EXIT_OK
 
 
@@ -373,7 +416,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{PROG} {args.command}: {exc}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
-        sys.stderr.write(f"{PROG} {args.command}: interrupted; files not yet replaced are unchanged\n")
+        sys.stderr.write(
+            f"{PROG} {args.command}: interrupted; files not yet replaced are unchanged\n"
+        )
         return 130
 
 

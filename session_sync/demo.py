@@ -40,7 +40,12 @@ class Sandbox:
 def build_sandbox(root: Path, seed: int = 2026) -> tuple[Sandbox, list[str]]:
     """Create the two machines and their sessions; returns what was made, in words."""
     box = Sandbox(root)
-    for path in (box.laptop_config, box.codespace_config, box.laptop_project, box.codespace_project):
+    for path in (
+        box.laptop_config,
+        box.codespace_config,
+        box.laptop_project,
+        box.codespace_project,
+    ):
         path.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -50,9 +55,13 @@ def build_sandbox(root: Path, seed: int = 2026) -> tuple[Sandbox, list[str]]:
 
     def on(config: Path, spec: SessionSpec, when: dt.datetime, cwd: str) -> None:
         """Write ``spec`` on one machine, in the project dir of ``cwd`` there."""
-        write_session(config, spec, project_dir_name=encode_project_path(cwd), mtime=when.timestamp())
+        write_session(
+            config, spec, project_dir_name=encode_project_path(cwd), mtime=when.timestamp()
+        )
 
-    planning = make_session(rng, laptop, turns=5, start=now - 30 * hours, with_subagent=True, with_tool_result=True)
+    planning = make_session(
+        rng, laptop, turns=5, start=now - 30 * hours, with_subagent=True, with_tool_result=True
+    )
     on(box.laptop_config, planning, now - 29 * hours, laptop)
     story.append(f"{planning.session_id}  only on the laptop (with a subagent and a tool result)")
 
@@ -77,7 +86,9 @@ def build_sandbox(root: Path, seed: int = 2026) -> tuple[Sandbox, list[str]]:
     in_codespace = continue_session(random.Random(seed + 1), base, turns=2, start=now - 8 * hours)
     on(box.laptop_config, on_laptop, now - 10 * hours + hours / 2, laptop)
     on(box.codespace_config, in_codespace, now - 7 * hours, codespace)
-    story.append(f"{base.session_id}  diverged: both went on; the codespace's last message is newer")
+    story.append(
+        f"{base.session_id}  diverged: both went on; the codespace's last message is newer"
+    )
 
     old = make_session(rng, laptop, turns=2, start=now - 24 * 20 * hours)
     on(box.laptop_config, old, now - 24 * 20 * hours, laptop)
@@ -109,11 +120,21 @@ def run_demo(keep: Path | None, *, json_output: bool, out: TextIO) -> int:
         second = _sync(box)
         quiet = not any(i.action != "skip" for i in second.items)
         if json_output:
-            json.dump({"sandbox": str(root), "first": first.to_json(), "second": second.to_json()}, out, indent=2)
+            json.dump(
+                {"sandbox": str(root), "first": first.to_json(), "second": second.to_json()},
+                out,
+                indent=2,
+            )
             out.write("\n")
         else:
-            out.write(f"Sandbox: {root}\n  laptop:    {box.laptop_config}  (project {box.laptop_project})\n")
-            out.write(f"  codespace: {box.codespace_config}  (project {box.codespace_project})\n\nSessions:\n")
+            out.write(
+                f"Sandbox: {root}\n"
+                f"  laptop:    {box.laptop_config}  (project {box.laptop_project})\n"
+            )
+            out.write(
+                f"  codespace: {box.codespace_config}  (project {box.codespace_project})\n"
+                "\nSessions:\n"
+            )
             for line in story:
                 out.write(f"  {line}\n")
             out.write("\n1) First sync, both ways:\n")
@@ -122,8 +143,12 @@ def run_demo(keep: Path | None, *, json_output: bool, out: TextIO) -> int:
             print_report(second, out)
             backups = sorted((box.laptop_config / "session-sync" / "backups").glob("*/backup.json"))
             if backups:
-                out.write(f"\nThe replaced copy of the diverged session is kept in {backups[0].parent}\n")
-            out.write("\nThe sandbox is kept.\n" if keep is not None else "\nThe sandbox was removed.\n")
+                out.write(
+                    f"\nThe replaced copy of the diverged session is kept in {backups[0].parent}\n"
+                )
+            out.write(
+                "\nThe sandbox is kept.\n" if keep is not None else "\nThe sandbox was removed.\n"
+            )
         return 0 if first.ok and second.ok and quiet else 1
     finally:
         if keep is None:

@@ -21,7 +21,7 @@ from session_sync import agent
 from session_sync.connection import AgentConnection
 from session_sync.errors import ProtocolError
 from session_sync.manifest import SessionManifest, manifest_from_scan
-from session_sync.reconcile import Action, Direction, PlannedItem, SyncPlan, SyncPolicy, plan_sync
+from session_sync.reconcile import Action, PlannedItem, SyncPlan, SyncPolicy, plan_sync
 from session_sync.report import ItemReport, SyncReport
 from session_sync.transport import Transport
 
@@ -45,7 +45,7 @@ class SyncRequest:
     """The GitHub repository, to find project dirs by the git remote of their ``cwd``."""
     days: float = 7.0
     """Only sessions modified within this many days take part."""
-    policy: SyncPolicy = SyncPolicy()
+    policy: SyncPolicy = attrs.field(factory=SyncPolicy)
     """Direction."""
     dry_run: bool = False
     """Plan and report, change nothing."""
@@ -134,9 +134,7 @@ class Survey:
     """What a sync would do."""
 
 
-def _survey(
-    request: SyncRequest, connection: AgentConnection, moment: dt.datetime
-) -> Survey:
+def _survey(request: SyncRequest, connection: AgentConnection, moment: dt.datetime) -> Survey:
     local_light = scan_local(request)
     remote_raw = connection.request(_scan_request(request.remote_path, request, local_light))
     remote = manifest_from_scan(remote_raw)
@@ -220,7 +218,9 @@ def _exchange(
         except agent.AgentFailure as exc:
             connection.guard(connection.writer.json, b"E", {"ok": False, "error": str(exc)})
             continue
-        connection.guard(agent.send_file, connection.writer, source, item.offset, item.length, meter.add)
+        connection.guard(
+            agent.send_file, connection.writer, source, item.offset, item.length, meter.add
+        )
     connection.flush()
     answer = connection.receive()
     results = answer.get("results")

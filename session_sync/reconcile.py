@@ -185,7 +185,10 @@ def _decide(
         return Action.COPY, Direction.PULL, "missing", "not on local", False
     if local.size == remote.size and local.sha256 == remote.sha256:
         return None
-    for way, (mine, theirs) in ((Direction.PUSH, (local, remote)), (Direction.PULL, (remote, local))):
+    for way, (mine, theirs) in (
+        (Direction.PUSH, (local, remote)),
+        (Direction.PULL, (remote, local)),
+    ):
         dst_name = _SIDE[way][1]
         if mine.is_transcript and _is_prefix_of(theirs, mine):
             if theirs.has_partial_tail:
@@ -198,7 +201,13 @@ def _decide(
                     False,
                 )
             extra = mine.size - theirs.size
-            return Action.APPEND, way, "prefix", f"{dst_name} copy is a prefix: append {extra} bytes", False
+            return (
+                Action.APPEND,
+                way,
+                "prefix",
+                f"{dst_name} copy is a prefix: append {extra} bytes",
+                False,
+            )
     if local.is_transcript:
         winner = Direction.PUSH if _rank(local) > _rank(remote) else Direction.PULL
         src, dst = _SIDE[winner]
@@ -215,7 +224,13 @@ def _decide(
         return Action.REPLACE, winner, "diverged", f"diverged: {why}; {dst} copy backed up", True
     winner = Direction.PUSH if _rank(local) > _rank(remote) else Direction.PULL
     src, dst = _SIDE[winner]
-    return Action.REPLACE, winner, "differs", f"differs: {src} copy is newer; {dst} copy backed up", False
+    return (
+        Action.REPLACE,
+        winner,
+        "differs",
+        f"differs: {src} copy is newer; {dst} copy backed up",
+        False,
+    )
 
 
 def _session_items(
@@ -256,7 +271,10 @@ def _session_items(
         elif remote is not None and remote.active:
             action, case, reason = Action.SKIP, "active", f"open in Claude on remote; {reason}"
         elif not policy.direction.allows(way):
-            action, reason = Action.SKIP, f"{reason}; not a {way.value} (direction is {policy.direction.value})"
+            action, reason = (
+                Action.SKIP,
+                f"{reason}; not a {way.value} (direction is {policy.direction.value})",
+            )
         elif dst_dir is None:
             action, reason = Action.SKIP, f"{reason}; no project dir for it on the other side"
         items.append(

@@ -74,7 +74,8 @@ class ProcessStream:
     """An ``AgentStream`` over a child process's pipes; stderr is drained by a thread."""
 
     def __init__(self, process: subprocess.Popen[bytes]) -> None:
-        assert process.stdin is not None and process.stdout is not None
+        assert process.stdin is not None
+        assert process.stdout is not None
         assert process.stderr is not None
         self.process = process
         self._stderr: list[bytes] = []

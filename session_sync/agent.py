@@ -434,6 +434,35 @@ class HashCache:
         self.entries[path] = facts
         self.dirty = True
 
+    def record_written(self, path: str, size: int, sha256: str) -> None:
+        """Remember a file this agent has just written and verified.
+
+        The sha256 is known already, so only the tail is read (for the last
+        message time): the next scan then needs to read nothing of it.
+        """
+        try:
+            st = os.lstat(path)
+            with open(path, "rb") as fh:
+                complete = complete_size(fh, st.st_size) if path.endswith(".jsonl") else st.st_size
+                if complete != size:
+                    return
+                stamps, malformed = (
+                    tail_timestamps(fh, size) if path.endswith(".jsonl") else ([], 0)
+                )
+        except OSError:
+            return
+        self.put(
+            path,
+            st,
+            {
+                "size": size,
+                "sha256": sha256,
+                "timestamps": stamps,
+                "malformed": malformed,
+                "prefixes": {},
+            },
+        )
+
     def save(self) -> None:
         if not self.dirty:
             return
@@ -1146,13 +1175,18 @@ def apply_batch(
     results: List[JSON] = []
     backups = open_backup_set(config, label)
     pruned: List[str] = []
+    cache = HashCache(config)
     with _ConfigLock(config) as lock:
         for op in ops:
             if lock.error is not None:
                 _drain(reader.data())
                 results.append({"ok": False, "error": lock.error})
                 continue
-            results.append(apply_file(config, op, reader.data(), backups))
+            result = apply_file(config, op, reader.data(), backups)
+            if result.get("ok"):
+                cache.record_written(source_path(config, op), int(op["size"]), str(op["sha256"]))
+            results.append(result)
+        cache.save()
         if lock.error is None and backups.root is not None:
             pruned = prune_backups(config, retention_days)
     return {"results": results, "backup_set": backups.root, "pruned_backups": pruned}

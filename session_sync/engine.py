@@ -132,6 +132,8 @@ class Survey:
     """The other machine's manifest."""
     plan: SyncPlan
     """What a sync would do."""
+    bytes_hashed: int
+    """Bytes both sides read to hash files during the scans (the cache saves the rest)."""
 
 
 def _survey(request: SyncRequest, connection: AgentConnection, moment: dt.datetime) -> Survey:
@@ -139,7 +141,8 @@ def _survey(request: SyncRequest, connection: AgentConnection, moment: dt.dateti
     remote_raw = connection.request(_scan_request(request.remote_path, request, local_light))
     remote = manifest_from_scan(remote_raw)
     local = scan_local(request, peer=remote)
-    return Survey(local, remote, plan_sync(local, remote, request.policy, moment))
+    hashed = local_light.bytes_hashed + local.bytes_hashed + remote.bytes_hashed
+    return Survey(local, remote, plan_sync(local, remote, request.policy, moment), hashed)
 
 
 def survey(request: SyncRequest, transport: Transport, *, now: dt.datetime | None = None) -> Survey:
@@ -187,6 +190,7 @@ def run_sync(
         bytes_received=received,
         wire_bytes=wire,
         round_trips=round_trips,
+        bytes_hashed=found.bytes_hashed,
         seconds=time.monotonic() - started,
     )
 

@@ -91,6 +91,8 @@ class SyncReport:
     """Everything read from the stream after the agent started."""
     round_trips: int
     """Request/response exchanges with the other machine's agent."""
+    bytes_hashed: int
+    """Bytes read to hash files on both sides (a warm cache makes this ~0 on a no-op)."""
     dry_run: bool
     """Nothing was changed."""
     local: str
@@ -122,6 +124,7 @@ class SyncReport:
         bytes_received: int,
         wire_bytes: tuple[int, int],
         round_trips: int,
+        bytes_hashed: int,
         seconds: float,
     ) -> SyncReport:
         """Count the items."""
@@ -138,6 +141,7 @@ class SyncReport:
             wire_bytes_sent=wire_bytes[0],
             wire_bytes_received=wire_bytes[1],
             round_trips=round_trips,
+            bytes_hashed=bytes_hashed,
             dry_run=dry_run,
             local=f"{local.config_dir} ({local.project_path or 'no project path'})",
             remote=f"{remote_description} ({remote.project_path or 'no project path'})",

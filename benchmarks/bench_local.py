@@ -54,7 +54,8 @@ def _row(label: str, report: SyncReport, seconds: float, hashed: int, extra: str
     return (
         f"  {label:28} {seconds:7.2f}s  trips={report.round_trips}  "
         f"moved={report.pushed + report.pulled:5}  sent={report.bytes_sent:>12,}  "
-        f"recv={report.bytes_received:>12,}  wire={report.wire_bytes_sent + report.wire_bytes_received:>12,}"
+        f"recv={report.bytes_received:>12,}  "
+        f"wire={report.wire_bytes_sent + report.wire_bytes_received:>12,}"
         f"  hashed={hashed:>12,} {extra}"
     )
 
@@ -81,9 +82,8 @@ def bench(count: int, size_kb: int) -> None:
         added = _grow(a, specs[:n], 1) + _grow(b, specs[n : 2 * n], 2)
         report = timed("5+5 sessions grew", f"appended={added:,}")
         if report.bytes_sent + report.bytes_received:
-            print(
-                f"    bytes moved / bytes appended = {(report.bytes_sent + report.bytes_received) / added:.3f}"
-            )
+            moved = report.bytes_sent + report.bytes_received
+            print(f"    bytes moved / bytes appended = {moved / added:.3f}")
         timed("no-op, cache warm")
         for cache in (
             a / "session-sync" / "hash-cache.json",

@@ -143,12 +143,14 @@ def run_demo(keep: Path | None, *, json_output: bool, out: TextIO) -> int:
             print_report(second, out)
             backups = sorted((box.laptop_config / "session-sync" / "backups").glob("*/backup.json"))
             if backups:
+                where = backups[0].parent.relative_to(root)
                 out.write(
-                    f"\nThe replaced copy of the diverged session is kept in {backups[0].parent}\n"
+                    f"\nThe losing copy of the diverged session was backed up in <sandbox>/{where}\n"
                 )
-            out.write(
-                "\nThe sandbox is kept.\n" if keep is not None else "\nThe sandbox was removed.\n"
-            )
+            if keep is not None:
+                out.write(f"\nThe sandbox is kept in {root}.\n")
+            else:
+                out.write("\nThe sandbox was removed (pass --keep DIR to look around in it).\n")
         return 0 if first.ok and second.ok and quiet else 1
     finally:
         if keep is None:

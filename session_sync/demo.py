@@ -145,7 +145,7 @@ def run_demo(keep: Path | None, *, json_output: bool, out: TextIO) -> int:
             if backups:
                 where = backups[0].parent.relative_to(root)
                 out.write(
-                    f"\nThe losing copy of the diverged session was backed up in <sandbox>/{where}\n"
+                    f"\nThe diverged session's losing copy was backed up in <sandbox>/{where}\n"
                 )
             if keep is not None:
                 out.write(f"\nThe sandbox is kept in {root}.\n")

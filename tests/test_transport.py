@@ -1,0 +1,139 @@
+"""The handshake and the byte stream, through real transports.
+
+``ShellTransport`` is a real transport (like an SSH login) that runs the agent
+command through ``sh -c`` after a prelude: a chatty login script, a missing
+interpreter. Nothing is monkeypatched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import attrs
+import pytest
+
+from session_sync import agent
+from session_sync.connection import STRAY_OUTPUT_LIMIT, AgentConnection
+from session_sync.engine import SyncRequest, run_sync
+from session_sync.errors import ProtocolError, TransportError
+from session_sync.transport import (
+    AgentStream,
+    LocalProcessTransport,
+    ProcessStream,
+    agent_command,
+)
+
+
+@attrs.frozen
+class ShellTransport:
+    """Runs ``prelude; exec <agent command>`` under ``sh``, like a remote login shell."""
+
+    config_dir: Path
+    prelude: str
+    python: str = sys.executable
+
+    @property
+    def description(self) -> str:
+        return f"shell {self.config_dir}"
+
+    def open(self, nonce: str) -> AgentStream:
+        command = " ".join(shlex.quote(w) for w in agent_command(self.python, nonce))
+        env = dict(os.environ, CLAUDE_CONFIG_DIR=str(self.config_dir))
+        process = subprocess.Popen(
+            ["sh", "-c", f"{self.prelude}\nexec {command}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        return ProcessStream(process)
+
+
+def _session(config: Path, project: str, name: str) -> bytes:
+    line = json.dumps(
+        {"type": "user", "timestamp": "2026-11-20T10:00:00.000Z", "cwd": project, "uuid": name}
+    ).encode()
+    data = line + b"\n" + b'{"type":"cost-state"}\n'
+    folder = config / "projects" / agent.encode_project_path(project)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.jsonl"
+    path.write_bytes(data)
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    return data
+
+
+def test_stray_login_output_is_skipped(tmp_path: Path) -> None:
+    a, b, project = tmp_path / "a", tmp_path / "b", tmp_path / "project"
+    for p in (a, b, project):
+        p.mkdir()
+    data = _session(b, str(project), "s1")
+    # A login script that prints text, binary junk, and something frame-like.
+    prelude = "echo 'Welcome to the codespace!'; printf 'SS\\001\\002junk\\n'; echo motd"
+    request = SyncRequest(local_config=a, local_path=str(project), remote_path=str(project))
+    report = run_sync(request, ShellTransport(b, prelude))
+    assert report.pulled == 1
+    assert report.round_trips == 2
+    copied = a / "projects" / agent.encode_project_path(str(project)) / "s1.jsonl"
+    assert copied.read_bytes() == data
+
+
+def test_too_much_stray_output_is_a_protocol_error(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    noise = STRAY_OUTPUT_LIMIT // 1000 + 10
+    prelude = f"i=0; while [ $i -lt {noise} ]; do printf '%01000d\\n' 0; i=$((i+1)); done"
+    with pytest.raises(ProtocolError, match="before the agent started"):
+        AgentConnection(ShellTransport(tmp_path / "b", prelude))
+
+
+def test_missing_python_is_a_clear_transport_error(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    transport = ShellTransport(tmp_path / "b", "", python="/nonexistent/python3")
+    with pytest.raises(TransportError, match="did not start") as caught:
+        AgentConnection(transport)
+    # The shell's own complaint is passed on, so the user sees why.
+    assert "python3" in str(caught.value)
+
+
+def test_agent_that_exits_early_is_a_transport_error(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    transport = ShellTransport(tmp_path / "b", "echo 'disk quota exceeded' >&2; exit 3")
+    with pytest.raises(TransportError, match="exit status 3.*disk quota exceeded"):
+        AgentConnection(transport)
+
+
+def test_unknown_interpreter_path_for_local_transport(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    with pytest.raises(TransportError, match="cannot start the agent"):
+        AgentConnection(LocalProcessTransport(tmp_path / "b", python="/nonexistent/python3"))
+
+
+def test_hello_reports_the_other_side(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    connection = AgentConnection(LocalProcessTransport(tmp_path / "b"))
+    try:
+        assert connection.hello["protocol"] == agent.PROTOCOL_VERSION
+        assert connection.hello["config_dir"] == str(tmp_path / "b")
+        assert connection.round_trips == 0
+        answer = connection.request({"op": "backups"})
+        assert answer == {"backups": []}
+        assert connection.round_trips == 1
+    finally:
+        connection.close()
+
+
+def test_unknown_request_is_refused_and_the_agent_goes_on(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    connection = AgentConnection(LocalProcessTransport(tmp_path / "b"))
+    try:
+        with pytest.raises(Exception, match="unknown request"):
+            connection.request({"op": "format-disk"})
+        assert connection.request({"op": "backups"}) == {"backups": []}
+    finally:
+        connection.close()

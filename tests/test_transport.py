@@ -104,7 +104,7 @@ def test_missing_python_is_a_clear_transport_error(tmp_path: Path) -> None:
 def test_agent_that_exits_early_is_a_transport_error(tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     transport = ShellTransport(tmp_path / "b", "echo 'disk quota exceeded' >&2; exit 3")
-    with pytest.raises(TransportError, match="exit status 3.*disk quota exceeded"):
+    with pytest.raises(TransportError, match=r"exit status 3.*disk quota exceeded"):
         AgentConnection(transport)
 
 

@@ -142,7 +142,32 @@ def _survey(request: SyncRequest, connection: AgentConnection, moment: dt.dateti
     remote = manifest_from_scan(remote_raw)
     local = scan_local(request, peer=remote)
     hashed = local_light.bytes_hashed + local.bytes_hashed + remote.bytes_hashed
+    if _missing_prefixes(remote, local):
+        # The first scan only knew our recent sessions' sizes; a session old here
+        # but grown there needs its prefix hash to be told apart from a divergence.
+        remote_raw = connection.request(_scan_request(request.remote_path, request, local))
+        remote = manifest_from_scan(remote_raw)
+        hashed += remote.bytes_hashed
     return Survey(local, remote, plan_sync(local, remote, request.policy, moment), hashed)
+
+
+def _missing_prefixes(remote: SessionManifest, local: SessionManifest) -> bool:
+    """Whether a remote transcript is longer than ours but came without the hash
+    of its prefix at our size."""
+    for theirs in remote.sessions:
+        ours = local.session(theirs.id)
+        if ours is None:
+            continue
+        for file in theirs.files:
+            mine = ours.file(file.rel)
+            if (
+                mine is not None
+                and file.is_transcript
+                and 0 < mine.size < file.size
+                and file.prefix_size != mine.size
+            ):
+                return True
+    return False
 
 
 def survey(request: SyncRequest, transport: Transport, *, now: dt.datetime | None = None) -> Survey:

@@ -326,21 +326,39 @@ def tail_timestamps(fh: BinaryIO, end: int) -> Tuple[List[str], int]:
 
 
 def first_cwd(path: str) -> Optional[str]:
-    """The first ``cwd`` recorded in a transcript's first lines (None if none)."""
+    """The first ``cwd`` recorded in a transcript's first lines (None if none).
+
+    Reads 8 KiB at a time: the ``cwd`` is usually on the second line.
+    """
     try:
         with open(path, "rb") as fh:
-            head = fh.read(HEAD_LIMIT)
+            pending = b""
+            read = 0
+            while read < HEAD_LIMIT:
+                block = fh.read(8192)
+                if not block:
+                    break
+                read += len(block)
+                lines = (pending + block).split(b"\n")
+                pending = lines.pop()
+                for line in lines:
+                    cwd = _line_cwd(line)
+                    if cwd is not None:
+                        return cwd
     except OSError:
         return None
-    for line in head.split(b"\n"):
-        if b'"cwd"' not in line:
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(obj, dict) and isinstance(obj.get("cwd"), str):
-            return str(obj["cwd"])
+    return None
+
+
+def _line_cwd(line: bytes) -> Optional[str]:
+    if b'"cwd"' not in line:
+        return None
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(obj, dict) and isinstance(obj.get("cwd"), str):
+        return str(obj["cwd"])
     return None
 
 

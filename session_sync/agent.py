@@ -31,6 +31,7 @@ ever deleted except this agent's own temp files and expired backup sets.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -147,9 +148,11 @@ def encoded_names_match(dir_name: str, encoded: str) -> bool:
 
 
 _GITHUB_PATTERNS = [
-    re.compile(r"^(?:https?|ssh|git)://(?:[^@/]+@)?github\.com(?::\d+)?/(?P<path>.+)$", re.I),
-    re.compile(r"^(?:[^@/]+@)?github\.com:(?P<path>.+)$", re.I),
-    re.compile(r"^github\.com/(?P<path>.+)$", re.I),
+    re.compile(
+        r"^(?:https?|ssh|git)://(?:[^@/]+@)?(?:www\.)?github\.com(?::\d+)?/(?P<path>.+)$", re.I
+    ),
+    re.compile(r"^(?:[^@/]+@)?(?:www\.)?github\.com:(?P<path>.+)$", re.I),
+    re.compile(r"^(?:www\.)?github\.com/(?P<path>.+)$", re.I),
 ]
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -262,15 +265,15 @@ def complete_size(fh: BinaryIO, size: int) -> int:
     return 0
 
 
+_TIME_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
 def _line_timestamps(line: bytes) -> Tuple[Optional[str], Optional[str], bool]:
-    """(top-level timestamp, snapshot timestamp, malformed) of one line."""
-    if b"timestamp" not in line:
-        # Fast path: most bulky lines of unknown type carry no timestamp at all;
-        # still, a line that is not JSON must be counted as malformed.
-        stripped = line.strip()
-        if stripped and not (stripped.startswith(b"{") and stripped.endswith(b"}")):
-            return None, None, True
-        return None, None, False
+    """(top-level timestamp, snapshot timestamp, malformed) of one line.
+
+    A line that is not one JSON object, or whose ``timestamp`` does not look
+    like a time, is malformed: it is passed over and counted, never fatal.
+    """
     try:
         obj = json.loads(line)
     except ValueError:
@@ -280,11 +283,11 @@ def _line_timestamps(line: bytes) -> Tuple[Optional[str], Optional[str], bool]:
     top = obj.get("timestamp")
     snap = obj.get("snapshot")
     snap_ts = snap.get("timestamp") if isinstance(snap, dict) else None
-    return (
-        top if isinstance(top, str) else None,
-        snap_ts if isinstance(snap_ts, str) else None,
-        False,
-    )
+    if top is not None and not (isinstance(top, str) and _TIME_SHAPE.match(top)):
+        return None, None, True
+    if not (isinstance(snap_ts, str) and _TIME_SHAPE.match(snap_ts)):
+        snap_ts = None
+    return top, snap_ts, False
 
 
 def tail_timestamps(fh: BinaryIO, end: int) -> Tuple[List[str], int]:
@@ -649,6 +652,7 @@ def scan(config: str, request: JSON, now: Optional[float] = None) -> JSON:
     days = float(request.get("days", 7))
     want = set(request.get("want") or [])
     peer_sizes: Dict[str, int] = dict(request.get("peer_sizes") or {})
+    read_only = bool(request.get("read_only"))
 
     real_path = os.path.realpath(project_path) if project_path else None
     encoded = encode_project_path(project_path) if project_path else None
@@ -746,7 +750,9 @@ def scan(config: str, request: JSON, now: Optional[float] = None) -> JSON:
                 "files": files,
             }
         )
-    cache.save()
+    if not read_only:
+        cache.save()
+        _remove_orphan_temps(config, [os.path.join(projects, n) for n in sorted(matched)])
     return {
         "config_dir": config,
         "hostname": socket.gethostname(),
@@ -963,6 +969,24 @@ def _remove_stale_temps(directory: str, now: float) -> None:
                 pass
 
 
+def _remove_orphan_temps(config: str, roots: List[str]) -> None:
+    """Remove temp files a killed agent left under ``roots``.
+
+    Only while holding this machine's apply lock: every temp file is made under
+    it, so one found then belongs to no running sync. Never touches anything
+    but this agent's own ``.session-sync-*.tmp`` files.
+    """
+    with _ConfigLock(config) as lock:
+        if lock.error is not None:
+            return
+        for root in roots:
+            for dirpath, _dirnames, filenames in os.walk(root):
+                for name in filenames:
+                    if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
+                        with contextlib.suppress(OSError):
+                            os.unlink(os.path.join(dirpath, name))
+
+
 def _drain(chunks: Iterator[bytes]) -> None:
     try:
         for _ in chunks:
@@ -994,6 +1018,7 @@ class BackupSet:
         self.label = label
         self.root: Optional[str] = None
         self.entries: List[JSON] = []
+        self.created = time.time()
 
     def keep(self, source: str, dir_name: str, rel: str, sha256: str, reason: str) -> str:
         """Copy ``source`` (bytes, mode, mtime) into the set; returns the backup path."""
@@ -1036,7 +1061,7 @@ class BackupSet:
 
     def _write_index(self) -> None:
         assert self.root is not None
-        index = {"label": self.label, "created": time.time(), "entries": self.entries}
+        index = {"label": self.label, "created": self.created, "entries": self.entries}
         _write_atomic(
             os.path.join(self.root, "backup.json"),
             json.dumps(index, indent=1).encode(),
@@ -1287,6 +1312,8 @@ def list_backups(config: str) -> List[JSON]:
         data["id"] = name
         data["path"] = os.path.join(base, name)
         out.append(data)
+    # By creation time: names only have whole seconds and a random part.
+    out.sort(key=lambda b: (float(b.get("created") or 0.0), b["id"]))
     return out
 
 

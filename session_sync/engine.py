@@ -63,6 +63,8 @@ def _scan_request(
         "days": request.days,
         "want": [s.id for s in peer.sessions] if peer else [],
         "peer_sizes": peer.sizes() if peer else {},
+        # A dry run changes nothing anywhere, not even the hash caches.
+        "read_only": request.dry_run,
     }
 
 

@@ -66,7 +66,9 @@ def resolve_local_project(
     top = git_toplevel(cwd or os.getcwd())
     if top is not None and agent.repositories_match(agent.git_origin_url(top), repo):
         return LocalProject(top, repo)
-    found = agent.scan(str(config_dir), {"project_path": None, "repo": repo, "days": 0})
+    found = agent.scan(
+        str(config_dir), {"project_path": None, "repo": repo, "days": 0, "read_only": True}
+    )
     cwds = sorted({d["cwd"] for d in found["project_dirs"] if d.get("cwd")})
     if len(cwds) == 1:
         return LocalProject(os.path.realpath(cwds[0]), repo)

@@ -163,10 +163,13 @@ def _is_prefix_of(short: FileEntry, long: FileEntry) -> bool:
 
 
 def _rank(entry: FileEntry) -> tuple[dt.datetime, int, str]:
-    if entry.is_transcript:
-        return (entry.last_message_time or _MIN_TIME, entry.size, entry.sha256)
-    moment = dt.datetime.fromtimestamp(entry.mtime_ns / 1e9, tz=dt.timezone.utc)
-    return (moment, entry.size, entry.sha256)
+    """Transcripts: by last message time (none is oldest), then size, then sha256."""
+    return (entry.last_message_time or _MIN_TIME, entry.size, entry.sha256)
+
+
+def _rank_by_mtime(entry: FileEntry) -> tuple[int, int, str]:
+    """Other files: by mtime (whole nanoseconds), then size, then sha256."""
+    return (entry.mtime_ns, entry.size, entry.sha256)
 
 
 def _fmt(moment: dt.datetime | None) -> str:
@@ -222,7 +225,7 @@ def _decide(
         else:
             why = "same last message time and size; tie broken by content hash"
         return Action.REPLACE, winner, "diverged", f"diverged: {why}; {dst} copy backed up", True
-    winner = Direction.PUSH if _rank(local) > _rank(remote) else Direction.PULL
+    winner = Direction.PUSH if _rank_by_mtime(local) > _rank_by_mtime(remote) else Direction.PULL
     src, dst = _SIDE[winner]
     return (
         Action.REPLACE,

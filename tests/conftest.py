@@ -1,0 +1,242 @@
+"""Shared fixtures for the end-to-end tests: two temp "machines" and ways to run the CLI.
+
+Each machine is a Claude config dir in ``tmp_path`` (``a`` is this machine:
+``CLAUDE_CONFIG_DIR`` points at it; ``b`` is the other one, reached with
+``--dir``). Sessions are written with the realistic generator of
+``session_sync.fixtures`` and with mtimes hours in the past: a file modified in
+the last 60 s counts as open in Claude and is skipped by every sync.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import attrs
+import pytest
+
+from session_sync import cli
+from session_sync.agent import TEMP_PREFIX, encode_project_path
+from session_sync.fixtures import SessionSpec, write_session
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HOUR = 3600.0
+
+
+class CliResult(NamedTuple):
+    """What one run of ``session-sync`` gave back."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> dict[str, Any]:
+        """stdout as exactly one JSON object (fails the test if it is anything else)."""
+        decoder = json.JSONDecoder()
+        obj, end = decoder.raw_decode(self.out.lstrip())
+        assert self.out.lstrip()[end:].strip() == "", f"more than one JSON value:\n{self.out}"
+        assert isinstance(obj, dict), f"not a JSON object: {obj!r}"
+        return obj
+
+
+RunCli = Callable[..., CliResult]
+"""``run_cli("sync", "--dir", ...)``: the CLI in-process."""
+
+
+class RunSubprocess(NamedTuple):
+    """Runs ``python -m session_sync`` as a real process."""
+
+    env: dict[str, str]
+
+    def __call__(
+        self,
+        args: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        timeout: float = 120.0,
+    ) -> CliResult:
+        full_env = dict(self.env if env is None else env)
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO_ROOT), full_env.get("PYTHONPATH", "")) if p
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "session_sync", *args],
+            env=full_env,
+            cwd=cwd,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+        return CliResult(
+            done.returncode,
+            done.stdout.decode("utf-8", "replace"),
+            done.stderr.decode("utf-8", "replace"),
+        )
+
+
+@attrs.frozen
+class Machines:
+    """Two Claude config dirs on this box, and the project both talk about."""
+
+    a: Path
+    """This machine's config dir (``$CLAUDE_CONFIG_DIR``)."""
+    b: Path
+    """The other machine's config dir (``--dir``)."""
+    project: Path
+    """The project checkout's path (realpath), the same on both machines."""
+    root: Path
+    """``tmp_path``."""
+
+    @property
+    def dir_name(self) -> str:
+        """The encoded project dir name of ``project``."""
+        return encode_project_path(str(self.project))
+
+    def project_dir(self, config: Path) -> Path:
+        """``<config>/projects/<encoded project>``."""
+        return config / "projects" / self.dir_name
+
+    def transcript(self, config: Path, session_id: str) -> Path:
+        """Where a session's ``.jsonl`` lives in ``config``."""
+        return self.project_dir(config) / f"{session_id}.jsonl"
+
+    def sync_args(self, *extra: str) -> list[str]:
+        """``sync --dir B --local-path PROJECT --json`` plus ``extra``."""
+        return ["sync", "--dir", str(self.b), "--local-path", str(self.project), "--json", *extra]
+
+
+def write_old(
+    config: Path,
+    spec: SessionSpec,
+    *,
+    hours: float = 3.0,
+    partial_tail: bytes = b"",
+    dir_name: str | None = None,
+) -> Path:
+    """Write ``spec`` under ``config`` with every file's mtime ``hours`` ago.
+
+    The project dir is the encoding of ``spec.cwd`` unless ``dir_name`` says otherwise.
+    """
+    return write_session(
+        config,
+        spec,
+        project_dir_name=dir_name or encode_project_path(spec.cwd),
+        mtime=time.time() - hours * HOUR,
+        partial_tail=partial_tail,
+    )
+
+
+def set_mtime(path: Path, *, hours: float) -> int:
+    """Set ``path``'s mtime to ``hours`` ago (with a non-zero ns part); returns it in ns."""
+    mtime_ns = int((time.time() - hours * HOUR) * 1e9) // 10**9 * 10**9 + 123_456_789
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+    return mtime_ns
+
+
+class Entry(NamedTuple):
+    """One path of a tree snapshot."""
+
+    kind: str
+    mode: int
+    mtime_ns: int
+    data: bytes | None
+
+
+def snapshot_tree(root: Path) -> dict[str, Entry]:
+    """Every file and dir under ``root``: kind, mode, mtime (ns) and a file's bytes."""
+    out: dict[str, Entry] = {}
+    if not root.exists():
+        return out
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath) / name
+            st = path.lstat()
+            rel = path.relative_to(root).as_posix()
+            if stat.S_ISREG(st.st_mode):
+                out[rel] = Entry(
+                    "file", stat.S_IMODE(st.st_mode), st.st_mtime_ns, path.read_bytes()
+                )
+            else:
+                kind = "dir" if stat.S_ISDIR(st.st_mode) else "other"
+                # A dir's mtime moves whenever an entry is added or removed inside it.
+                out[rel] = Entry(kind, stat.S_IMODE(st.st_mode), st.st_mtime_ns, None)
+    return out
+
+
+def session_files(config: Path) -> dict[str, bytes]:
+    """``{path under projects/: bytes}`` of every file, session-sync's temp files excluded."""
+    projects = config / "projects"
+    return {
+        rel: entry.data
+        for rel, entry in snapshot_tree(projects).items()
+        if entry.data is not None and not rel.rsplit("/", 1)[-1].startswith(TEMP_PREFIX)
+    }
+
+
+def temp_files(config: Path) -> list[Path]:
+    """session-sync's staging files (``.session-sync-*``) left anywhere under ``projects/``."""
+    return sorted(p for p in (config / "projects").rglob(f"{TEMP_PREFIX}*") if p.is_file())
+
+
+@pytest.fixture
+def config_a(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This machine's config dir; ``$CLAUDE_CONFIG_DIR`` points at it."""
+    path = tmp_path / "a"
+    path.mkdir()
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(path))
+    return path
+
+
+@pytest.fixture
+def config_b(tmp_path: Path) -> Path:
+    """The other machine's config dir."""
+    path = tmp_path / "b"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """The project checkout (an existing dir, realpath), the same path on both machines."""
+    path = tmp_path / "src" / "app"
+    path.mkdir(parents=True)
+    return Path(os.path.realpath(path))
+
+
+@pytest.fixture
+def machines(config_a: Path, config_b: Path, project: Path, tmp_path: Path) -> Machines:
+    """Both config dirs and the project."""
+    return Machines(a=config_a, b=config_b, project=project, root=tmp_path)
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
+    """Run ``session_sync.cli.main`` in-process; returns (exit code, stdout, stderr)."""
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            code: int | str | None = cli.main(list(args))
+        except SystemExit as exc:  # argparse exits on bad usage
+            code = exc.code
+        captured = capsys.readouterr()
+        if code is None:
+            code = 0
+        assert isinstance(code, int), f"exit status is not a number: {code!r}"
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def run_subprocess(config_a: Path) -> RunSubprocess:
+    """Run ``python -m session_sync ...`` as a real process, ``$CLAUDE_CONFIG_DIR`` = ``a``."""
+    return RunSubprocess(env=dict(os.environ))

@@ -264,10 +264,10 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         report = run_sync(request, transport)
     else:
         with bar:
-            task = bar.add_task("transferring", total=None)
+            task = bar.add_task("scanning both sides", total=None)
 
             def progress(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
+                bar.update(task, description="transferring", completed=done, total=total)
 
             report = run_sync(request, transport, progress=progress)
     if args.json:

@@ -12,9 +12,12 @@ A script that prints numbers, not a test: nothing here asserts a time.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -96,13 +99,63 @@ def bench(count: int, size_kb: int) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def bench_big(size_mb: int) -> None:
+    """One large session copied, then grown by a little: peak memory on both sides."""
+    root = Path(tempfile.mkdtemp(prefix="session-sync-bench-big-"))
+    try:
+        a, b, project = root / "a", root / "b", root / "project"
+        for path in (a, b, project):
+            path.mkdir()
+        # Made in another process, so this one's peak memory is the sync's alone.
+        code = (
+            "import random, sys, time, pathlib\n"
+            "from session_sync.fixtures import make_session, write_session\n"
+            "spec = make_session(random.Random(1), sys.argv[2], target_bytes=int(sys.argv[3]))\n"
+            "write_session(pathlib.Path(sys.argv[1]), spec, mtime=time.time() - 3600)\n"
+        )
+        subprocess.run(
+            [sys.executable, "-c", code, str(a), str(project), str(size_mb * 1_000_000)],
+            check=True,
+        )
+        # The sync runs in a fresh process whose only child is the agent, so each
+        # peak RSS below is one side's own.
+        measure = (
+            "import json, pathlib, resource, sys, time\n"
+            "from session_sync.engine import SyncRequest, run_sync\n"
+            "from session_sync.transport import LocalProcessTransport\n"
+            "a, b, p = sys.argv[1:4]\n"
+            "request = SyncRequest(local_config=pathlib.Path(a), local_path=p, remote_path=p)\n"
+            "t = time.perf_counter()\n"
+            "report = run_sync(request, LocalProcessTransport(pathlib.Path(b)))\n"
+            "print(json.dumps({'seconds': time.perf_counter() - t, 'sent': report.bytes_sent,\n"
+            "  'controller': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,\n"
+            "  'agent': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", measure, str(a), str(b), str(project)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        m = json.loads(out)
+        print(f"one {size_mb} MB session")
+        print(
+            f"  copy: {m['seconds']:.2f}s  sent={m['sent']:,}  peak RSS: controller"
+            f" {m['controller'] / 1024:.0f} MiB, agent {m['agent'] / 1024:.0f} MiB"
+        )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sessions", type=int, nargs="+", default=[10, 100, 500])
     parser.add_argument("--size-kb", type=int, default=200, help="approximate size of each session")
+    parser.add_argument("--big-mb", type=int, default=200, help="size of the one large session")
     args = parser.parse_args()
+    bench_big(args.big_mb)
     for count in args.sessions:
         bench(count, args.size_kb)
 

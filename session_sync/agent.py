@@ -781,8 +781,10 @@ class FrameWriter:
 
     def frame(self, kind: bytes, payload: bytes) -> None:
         header = FRAME_HEADER.pack(FRAME_MAGIC, kind, len(payload))
-        self.out.write(header + payload if len(payload) < 65536 else header)
-        if len(payload) >= 65536:
+        if len(payload) < 65536:
+            self.out.write(header + payload)  # one write for small frames
+        else:
+            self.out.write(header)  # no copy of a 1 MiB chunk just to prepend 7 bytes
             self.out.write(payload)
         self.frame_bytes += FRAME_HEADER.size + len(payload)
         if kind == b"D":
@@ -1210,9 +1212,13 @@ def source_path(config: str, op: JSON) -> str:
 
 
 def apply_batch(
-    config: str, ops: List[JSON], reader: FrameReader, label: str, retention_days: float
+    config: str,
+    ops: List[JSON],
+    next_file: Callable[[], Iterator[bytes]],
+    label: str,
+    retention_days: float,
 ) -> JSON:
-    """Apply ``ops`` in order, each from its data on ``reader``, under this
+    """Apply ``ops`` in order, each from the chunks ``next_file()`` yields, under this
     machine's lock; one failed file does not stop the others. Returns
     ``{"results": [...], "backup_set": path or None, "pruned_backups": [...]}``."""
     results: List[JSON] = []
@@ -1222,10 +1228,10 @@ def apply_batch(
     with _ConfigLock(config) as lock:
         for op in ops:
             if lock.error is not None:
-                _drain(reader.data())
+                _drain(next_file())
                 results.append({"ok": False, "error": lock.error})
                 continue
-            result = apply_file(config, op, reader.data(), backups)
+            result = apply_file(config, op, next_file(), backups)
             if result.get("ok"):
                 cache.record_written(source_path(config, op), int(op["size"]), str(op["sha256"]))
             results.append(result)
@@ -1241,7 +1247,7 @@ def exchange(config: str, request: JSON, reader: FrameReader, writer: FrameWrite
     answer = apply_batch(
         config,
         list(request.get("apply") or []),
-        reader,
+        reader.data,
         str(request.get("label", "sync")),
         float(request.get("backup_retention_days", DEFAULT_BACKUP_RETENTION_DAYS)),
     )

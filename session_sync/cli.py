@@ -243,6 +243,7 @@ def _progress_bar(args: argparse.Namespace) -> Any:
     """A rich progress bar on a TTY (stderr), else None."""
     if args.json or not sys.stderr.isatty():
         return None
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     return Progress(
@@ -251,7 +252,7 @@ def _progress_bar(args: argparse.Namespace) -> Any:
         DownloadColumn(),
         TransferSpeedColumn(),
         transient=True,
-        console=__import__("rich.console").console.Console(file=sys.stderr),
+        console=Console(file=sys.stderr),
     )
 
 

@@ -116,12 +116,17 @@ class _Progress:
             yield chunk
 
 
-def _item_reports(plan: SyncPlan, dry_run: bool) -> dict[int, ItemReport]:
-    reports = {}
-    for index, item in enumerate(plan.items):
-        outcome = "skipped" if item.action is Action.SKIP else ("planned" if dry_run else "failed")
-        reports[index] = ItemReport.from_item(item, outcome=outcome)
-    return reports
+def _item_reports(plan: SyncPlan, dry_run: bool) -> list[ItemReport]:
+    """One report per plan item, as it stands before anything is applied."""
+    return [
+        ItemReport.from_item(
+            item,
+            outcome="skipped"
+            if item.action is Action.SKIP
+            else ("planned" if dry_run else "failed"),
+        )
+        for item in plan.items
+    ]
 
 
 @attrs.frozen
@@ -208,7 +213,7 @@ def run_sync(
     finally:
         connection.close()
     return SyncReport.build(
-        items=[reports[i] for i in sorted(reports)],
+        items=reports,
         local=found.local,
         remote=found.remote,
         remote_description=transport.description,
@@ -226,7 +231,7 @@ def _exchange(
     request: SyncRequest,
     plan: SyncPlan,
     connection: AgentConnection,
-    reports: dict[int, ItemReport],
+    reports: list[ItemReport],
     progress: ProgressCallback | None,
 ) -> None:
     index_of = {id(item): i for i, item in enumerate(plan.items)}
@@ -262,21 +267,12 @@ def _exchange(
 
     # Pulls: the agent is now streaming their data; apply each as it arrives.
     ops = [_op(i) for i in pulls]
-    reader = connection.reader
-    counted = _CountingReader(reader, meter)
+
+    def next_file() -> Iterator[bytes]:
+        return meter.counted(connection.reader.data())
+
     outcome = connection.guard(
-        agent.apply_batch, config, ops, counted, label, request.backup_retention_days
+        agent.apply_batch, config, ops, next_file, label, request.backup_retention_days
     )
     for item, result in zip(pulls, outcome["results"], strict=True):
         reports[index_of[id(item)]] = reports[index_of[id(item)]].with_result(result)
-
-
-class _CountingReader(agent.FrameReader):
-    """A FrameReader view that reports file bytes to the progress meter."""
-
-    def __init__(self, inner: agent.FrameReader, meter: _Progress) -> None:
-        self.inner = inner
-        self.meter = meter
-
-    def data(self) -> Iterator[bytes]:
-        return self.meter.counted(self.inner.data())

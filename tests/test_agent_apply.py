@@ -360,7 +360,7 @@ def test_apply_batch_one_failure_does_not_stop_the_others(config: Path) -> None:
         make_op("copy", B, rel="c2.jsonl"),
     ]
     reader = stream_for([A, B, B, None, A, B])
-    answer = agent.apply_batch(str(config), ops, reader, "batch", 90)
+    answer = agent.apply_batch(str(config), ops, reader.data, "batch", 90)
     oks = [r["ok"] for r in answer["results"]]
     assert oks == [True, False, True, False, True, True]
     assert "transfer failed" in answer["results"][3]["error"]
@@ -379,7 +379,7 @@ def test_apply_batch_one_failure_does_not_stop_the_others(config: Path) -> None:
 
 def test_apply_batch_without_replaces_makes_no_backup_set(config: Path) -> None:
     reader = stream_for([A])
-    answer = agent.apply_batch(str(config), [make_op("copy", A)], reader, "batch", 90)
+    answer = agent.apply_batch(str(config), [make_op("copy", A)], reader.data, "batch", 90)
     assert answer["results"][0]["ok"]
     assert answer["backup_set"] is None
     assert backup_sets(config) == []

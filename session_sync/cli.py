@@ -64,7 +64,10 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--local-path",
         metavar="PATH",
-        help="the project's path here (default: the git top level of the current directory)",
+        help=(
+            "the project's path here (default: the git top level of the current directory;"
+            " with --repo and no checkout of it there, the path its sessions recorded)"
+        ),
     )
     parser.add_argument(
         "--remote-path",

@@ -55,7 +55,8 @@ class AgentConnection:
             self.stream.writer.write(str(len(source)).encode() + b"\n" + source)
             self.stream.writer.flush()
         except OSError as exc:
-            raise self._broken(f"cannot send the agent ({exc})") from exc
+            # The other side exited before reading it: same as no ready line.
+            raise self._broken(f"the agent did not start (it could not be sent: {exc})") from exc
         marker = agent.READY_MARKER + b" " + self.nonce.encode()
         seen = 0
         while True:

@@ -956,37 +956,39 @@ def _write_atomic(path: str, data: bytes, mode: int) -> None:
             os.unlink(tmp)
 
 
+def _remove_temps(directory: str, names: Iterable[str], min_age: float, now: float) -> None:
+    """Remove this agent's temp files among ``names`` in ``directory`` that are
+    at least ``min_age`` seconds old. Never touches any other file."""
+    for name in names:
+        if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
+            path = os.path.join(directory, name)
+            with contextlib.suppress(OSError):
+                if now - os.lstat(path).st_mtime >= min_age:
+                    os.unlink(path)
+
+
 def _remove_stale_temps(directory: str, now: float) -> None:
+    """Temp files over an hour old in ``directory`` (safe with or without the lock)."""
     try:
         names = os.listdir(directory)
     except OSError:
         return
-    for name in names:
-        if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
-            path = os.path.join(directory, name)
-            try:
-                if now - os.lstat(path).st_mtime > STALE_TEMP_SECONDS:
-                    os.unlink(path)
-            except OSError:
-                pass
+    _remove_temps(directory, names, STALE_TEMP_SECONDS, now)
 
 
 def _remove_orphan_temps(config: str, roots: List[str]) -> None:
-    """Remove temp files a killed agent left under ``roots``.
+    """Remove temp files a killed agent left under ``roots``, whatever their age.
 
     Only while holding this machine's apply lock: every temp file is made under
-    it, so one found then belongs to no running sync. Never touches anything
-    but this agent's own ``.session-sync-*.tmp`` files.
+    it, so one found then belongs to no running sync.
     """
+    now = time.time()
     with _ConfigLock(config) as lock:
         if lock.error is not None:
             return
         for root in roots:
             for dirpath, _dirnames, filenames in os.walk(root):
-                for name in filenames:
-                    if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
-                        with contextlib.suppress(OSError):
-                            os.unlink(os.path.join(dirpath, name))
+                _remove_temps(dirpath, filenames, 0.0, now)
 
 
 def _drain(chunks: Iterator[bytes]) -> None:
@@ -1367,41 +1369,44 @@ def restore_backup(config: str, backup_id: str, rel: Optional[str] = None) -> Li
     backup = sets[backup_id]
     backups = open_backup_set(config, "restore of %s" % backup_id)
     results: List[JSON] = []
-    for entry in backup.get("entries", []):
-        if rel is not None and entry["rel"] != rel and not entry["rel"].startswith(rel + "/"):
-            continue
-        source = os.path.join(backup["path"], entry["dir"], *entry["rel"].split("/"))
-        target = _safe_target(os.path.join(config, "projects"), entry["dir"], entry["rel"])
-        op: JSON = {
-            "action": "copy",
-            "dir": entry["dir"],
-            "rel": entry["rel"],
-            "sha256": entry["sha256"],
-            "size": entry["size"],
-            "mode": entry["mode"],
-            "mtime_ns": entry["mtime_ns"],
-            "reason": "restore of backup %s" % backup_id,
-        }
-        if os.path.lexists(target):
-            try:
-                size = os.path.getsize(target)
-                _, sha, _ = _current_state(target, size)
-            except OSError as exc:
-                results.append({"rel": entry["rel"], "ok": False, "error": str(exc)})
+    with _ConfigLock(config) as lock:
+        for entry in backup.get("entries", []):
+            if rel is not None and entry["rel"] != rel and not entry["rel"].startswith(rel + "/"):
                 continue
-            if sha == entry["sha256"]:
-                results.append({"rel": entry["rel"], "ok": True, "unchanged": True})
-                continue
-            op["action"] = "replace"
-            op["expect"] = {"size": size, "file_size": size, "sha256": sha}
-        with _ConfigLock(config) as lock:
             if lock.error is not None:
                 results.append({"rel": entry["rel"], "ok": False, "error": lock.error})
-                continue
-            result = apply_file(config, op, _file_chunks(source), backups)
-        result["rel"] = entry["rel"]
-        results.append(result)
+            else:
+                results.append(_restore_entry(config, backup, entry, backups))
     return results
+
+
+def _restore_entry(config: str, backup: JSON, entry: JSON, backups: BackupSet) -> JSON:
+    """Put one backed-up file back (a copy, or a replace that backs up the current one)."""
+    source = os.path.join(backup["path"], entry["dir"], *entry["rel"].split("/"))
+    target = _safe_target(os.path.join(config, "projects"), entry["dir"], entry["rel"])
+    op: JSON = {
+        "action": "copy",
+        "dir": entry["dir"],
+        "rel": entry["rel"],
+        "sha256": entry["sha256"],
+        "size": entry["size"],
+        "mode": entry["mode"],
+        "mtime_ns": entry["mtime_ns"],
+        "reason": "restore of backup %s" % backup["id"],
+    }
+    if os.path.lexists(target):
+        try:
+            size = os.path.getsize(target)
+            _, sha, _ = _current_state(target, size)
+        except OSError as exc:
+            return {"rel": entry["rel"], "ok": False, "error": str(exc)}
+        if sha == entry["sha256"]:
+            return {"rel": entry["rel"], "ok": True, "unchanged": True}
+        op["action"] = "replace"
+        op["expect"] = {"size": size, "file_size": size, "sha256": sha}
+    result = apply_file(config, op, _file_chunks(source), backups)
+    result["rel"] = entry["rel"]
+    return result
 
 
 def _file_chunks(path: str) -> Iterator[bytes]:

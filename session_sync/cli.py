@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+import attrs
+
 from session_sync import agent
+from session_sync.codespaces import ROUTES, CodespaceTransport, GhCli, check_codespace_state
 from session_sync.engine import SyncRequest, run_sync, survey
-from session_sync.errors import NotAvailableError, SessionSyncError, UsageError
+from session_sync.errors import SessionSyncError, UsageError
 from session_sync.projects import resolve_local_project
 from session_sync.reconcile import Direction, SyncPolicy
 from session_sync.report import SyncReport
+from session_sync.ssh import SshTransport
 from session_sync.transport import LocalProcessTransport, Transport
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
@@ -49,6 +54,16 @@ def _positive_days(text: str) -> float:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes a number of seconds, not {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"takes a positive number of seconds, not {text!r}")
+    return value
+
+
 def _add_target(parser: argparse.ArgumentParser) -> None:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument(
@@ -56,9 +71,15 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
         metavar="CONFIG_DIR",
         help="another Claude config dir on this machine (e.g. a second CLAUDE_CONFIG_DIR)",
     )
-    target.add_argument("--host", metavar="HOST", help="an SSH host (not available yet)")
     target.add_argument(
-        "--codespace", metavar="NAME", help="a GitHub codespace (not available yet)"
+        "--host",
+        metavar="HOST",
+        help="an SSH host: an alias from ~/.ssh/config or [USER@]HOST[:PORT]",
+    )
+    target.add_argument(
+        "--codespace",
+        metavar="NAME",
+        help="a GitHub codespace, reached with gh (a shut-down one is started)",
     )
     parser.add_argument("--repo", metavar="REPO", help="GitHub repo (OWNER/REPO) of the project")
     parser.add_argument(
@@ -72,7 +93,33 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--remote-path",
         metavar="PATH",
-        help="the project's path on the other machine (default: the local path)",
+        help=(
+            "the project's path on the other machine; ~/ is its home there (default: --dir the"
+            " local path; --host the local path relative to your home, under the remote home;"
+            " --codespace /workspaces/<repo>)"
+        ),
+    )
+    parser.add_argument(
+        "--remote-python",
+        metavar="PATH",
+        default="python3",
+        help="the Python (3.8+) that runs the agent on the host or codespace (default: python3)",
+    )
+    parser.add_argument(
+        "--codespace-route",
+        choices=ROUTES,
+        default="auto",
+        help=(
+            "how to reach a codespace: proxy = SSH through `gh codespace ssh --stdio`; exec = one"
+            " `gh codespace ssh -- COMMAND` process; auto (default) = proxy, else exec"
+        ),
+    )
+    parser.add_argument(
+        "--gh-timeout",
+        type=_positive_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="give up on a gh call that has not answered in this long (default: 60)",
     )
     parser.add_argument(
         "--days",
@@ -171,13 +218,56 @@ def _local_config() -> Path:
     return Path(agent.claude_config_dir())
 
 
-def _transport(args: argparse.Namespace, local_config: Path) -> Transport:
-    if args.host is not None:
-        raise NotAvailableError("--host is not available yet (SSH hosts come in the next release)")
-    if args.codespace is not None:
-        raise NotAvailableError(
-            "--codespace is not available yet (Codespaces come in the next release)"
+def _notify(message: str) -> None:
+    sys.stderr.write(f"{PROG}: {message}\n")
+    sys.stderr.flush()
+
+
+@attrs.frozen
+class _Target:
+    """The other machine, as the flags name it."""
+
+    transport: Transport
+    """How to reach it."""
+    remote_path_for: Callable[[str], str] | None
+    """The project's path there from its path here, when --remote-path is not given
+    (None: the same path)."""
+    repo: str | None = None
+    """The repository the other machine is known to hold (a codespace's)."""
+
+
+def _home_relative(path: str) -> str:
+    """``~/<path relative to this machine's home>``, for the same place on another machine."""
+    home = os.path.realpath(os.path.expanduser("~"))
+    if path == home:
+        return "~"
+    if not path.startswith(home.rstrip("/") + "/"):
+        raise UsageError(
+            f"{path} is not under your home dir ({home}), so its place on the host cannot be"
+            " guessed: pass --remote-path"
         )
+    return "~/" + path[len(home.rstrip("/")) + 1 :]
+
+
+def _target(args: argparse.Namespace, local_config: Path) -> _Target:
+    if args.host is not None:
+        if not args.host.strip() or args.host.startswith("-"):
+            raise UsageError(f"--host {args.host!r} is not a host name")
+        return _Target(SshTransport(args.host, python=args.remote_python), _home_relative)
+    if args.codespace is not None:
+        gh = GhCli(timeout=args.gh_timeout)
+        codespace = gh.find(args.codespace)
+        # Named on the command line: a shut-down codespace may be started.
+        check_codespace_state(codespace, wake=True, notify=_notify)
+        transport = CodespaceTransport(
+            codespace.name, gh=gh, python=args.remote_python, route=args.codespace_route
+        )
+        workspace = codespace.workspace_path
+        return _Target(transport, lambda _: workspace, codespace.repository or None)
+    return _Target(_dir_transport(args, local_config), None)
+
+
+def _dir_transport(args: argparse.Namespace, local_config: Path) -> Transport:
     target = Path(args.dir).expanduser()
     if not target.is_dir():
         raise UsageError(f"--dir {args.dir}: no such directory")
@@ -188,9 +278,16 @@ def _transport(args: argparse.Namespace, local_config: Path) -> Transport:
     return LocalProcessTransport(Path(os.path.realpath(target)))
 
 
-def _request(args: argparse.Namespace, local_config: Path, dry_run: bool) -> SyncRequest:
-    project = resolve_local_project(local_config, args.local_path, args.repo)
-    remote_path = args.remote_path or project.path
+def _request(
+    args: argparse.Namespace, local_config: Path, target: _Target, dry_run: bool
+) -> SyncRequest:
+    project = resolve_local_project(local_config, args.local_path, args.repo or target.repo)
+    if args.remote_path:
+        remote_path = args.remote_path
+    elif target.remote_path_for is not None:
+        remote_path = target.remote_path_for(project.path)
+    else:
+        remote_path = project.path
     direction = Direction.BOTH
     if getattr(args, "push", False):
         direction = Direction.PUSH
@@ -261,8 +358,9 @@ def _progress_bar(args: argparse.Namespace) -> Any:
 
 def _cmd_sync(args: argparse.Namespace) -> int:
     local_config = _local_config()
-    transport = _transport(args, local_config)
-    request = _request(args, local_config, args.dry_run)
+    target = _target(args, local_config)
+    transport = target.transport
+    request = _request(args, local_config, target, args.dry_run)
     bar = _progress_bar(args)
     if bar is None:
         report = run_sync(request, transport)
@@ -284,8 +382,9 @@ def _cmd_sync(args: argparse.Namespace) -> int:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     local_config = _local_config()
-    transport = _transport(args, local_config)
-    request = _request(args, local_config, dry_run=True)
+    target = _target(args, local_config)
+    transport = target.transport
+    request = _request(args, local_config, target, dry_run=True)
     found = survey(request, transport)
     rows: list[dict[str, Any]] = []
     ids = sorted({s.id for s in found.local.sessions} | {s.id for s in found.remote.sessions})
@@ -407,10 +506,28 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {"sync": _cmd_sync, "status": _cmd_status, "backups": _cmd_backups, "demo": _cmd_demo}
 
 
+class _StderrHandler(logging.Handler):
+    """Our warnings (connection retries, route fallbacks) as ``session-sync: ...`` lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _notify(record.getMessage())
+
+
+def _log_to_stderr() -> None:
+    log = logging.getLogger("session_sync")
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        log.addHandler(_StderrHandler(logging.WARNING))
+    log.setLevel(logging.WARNING)
+    log.propagate = False
+    # paramiko logs every failed handshake with a traceback; our message says it in one line.
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _log_to_stderr()
     try:
         return COMMANDS[args.command](args)
     except UsageError as exc:

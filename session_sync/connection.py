@@ -7,6 +7,7 @@ login shell printed first), then speaks frames. Counts round trips and bytes.
 from __future__ import annotations
 
 import secrets
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,14 @@ from session_sync import agent
 from session_sync.errors import AgentError, ProtocolError, TransportError
 from session_sync.transport import AgentStream, Transport
 
-__all__ = ["STRAY_OUTPUT_LIMIT", "AgentConnection", "agent_source"]
+__all__ = ["DEFAULT_START_TIMEOUT", "STRAY_OUTPUT_LIMIT", "AgentConnection", "agent_source"]
 
 STRAY_OUTPUT_LIMIT = 1 << 20
 """Bytes a remote may print before the agent's ready line."""
+
+DEFAULT_START_TIMEOUT = 120.0
+"""Seconds from opening the stream to the agent's ready line (a hung ``gh`` or
+login script must not hang the sync)."""
 
 
 def agent_source() -> bytes:
@@ -28,17 +33,29 @@ def agent_source() -> bytes:
 class AgentConnection:
     """One running agent on the other machine."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(
+        self, transport: Transport, start_timeout: float | None = DEFAULT_START_TIMEOUT
+    ) -> None:
         self.transport = transport
         self.nonce = secrets.token_hex(8)
         self.stream: AgentStream = transport.open(self.nonce)
         self.round_trips = 0
         self.stray_output = b""
+        self._timed_out = False
+        watchdog = None
+        if start_timeout is not None:
+            watchdog = threading.Timer(start_timeout, self._start_expired)
+            watchdog.daemon = True
+            watchdog.start()
+        self.start_timeout = start_timeout
         try:
             self._start()
         except BaseException:
             self.stream.close()
             raise
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
         self.reader = agent.FrameReader(self.stream.reader)
         self.writer = agent.FrameWriter(self.stream.writer)
         self.hello = self._guard(self.reader.json)
@@ -48,6 +65,10 @@ class AgentConnection:
                 f"the agent on {transport.description} speaks protocol"
                 f" {self.hello.get('protocol')!r}, not {agent.PROTOCOL_VERSION}"
             )
+
+    def _start_expired(self) -> None:
+        self._timed_out = True
+        self.stream.abort()
 
     def _start(self) -> None:
         source = agent_source()
@@ -60,8 +81,15 @@ class AgentConnection:
         marker = agent.READY_MARKER + b" " + self.nonce.encode()
         seen = 0
         while True:
-            line = self.stream.reader.readline(STRAY_OUTPUT_LIMIT)
+            try:
+                line = self.stream.reader.readline(STRAY_OUTPUT_LIMIT)
+            except (OSError, ValueError) as exc:
+                line = b""
+                if not self._timed_out:
+                    raise self._broken(f"the agent did not start ({exc})") from exc
             if not line:
+                if self._timed_out:
+                    raise self._broken(f"the agent did not start within {self.start_timeout:.0f} s")
                 raise self._broken("the agent did not start")
             if line.rstrip(b"\r\n").endswith(marker):
                 return
@@ -76,9 +104,16 @@ class AgentConnection:
     def _broken(self, what: str) -> TransportError:
         code = self.stream.close()
         detail = self.stream.diagnostics()
+        where = self.transport.description
         suffix = f": {detail.splitlines()[-1]}" if detail else ""
+        if code == 127 and "agent did not start" in what:
+            # The shell could not find the interpreter.
+            return TransportError(
+                f"no Python on {where}{suffix} (exit status 127): install Python 3.8 or newer"
+                " there, or name one with --remote-python"
+            )
         status = f" (exit status {code})" if code not in (None, 0) else ""
-        return TransportError(f"{what} on {self.transport.description}{status}{suffix}")
+        return TransportError(f"{what} on {where}{status}{suffix}")
 
     def _guard(self, call: Any, *args: Any) -> Any:
         """Turn a broken stream into a TransportError, an agent refusal into an AgentError."""

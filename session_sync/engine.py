@@ -10,6 +10,7 @@ the same agent functions in-process.
 from __future__ import annotations
 
 import datetime as dt
+import posixpath
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +26,15 @@ from session_sync.reconcile import Action, PlannedItem, SyncPlan, SyncPolicy, pl
 from session_sync.report import ItemReport, SyncReport
 from session_sync.transport import Transport
 
-__all__ = ["ProgressCallback", "Survey", "SyncRequest", "run_sync", "scan_local", "survey"]
+__all__ = [
+    "ProgressCallback",
+    "Survey",
+    "SyncRequest",
+    "remote_project_path",
+    "run_sync",
+    "scan_local",
+    "survey",
+]
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (bytes done, bytes total) while file data moves."""
@@ -40,7 +49,7 @@ class SyncRequest:
     local_path: str | None
     """The project's path here (None: find its dirs by ``repo`` alone)."""
     remote_path: str | None
-    """The project's path on the other machine."""
+    """The project's path on the other machine (``~/...``: under its home there)."""
     repo: str | None = None
     """The GitHub repository, to find project dirs by the git remote of their ``cwd``."""
     days: float = 7.0
@@ -143,7 +152,19 @@ class Survey:
     """Bytes both sides read to hash files during the scans (the cache saves the rest)."""
 
 
+def remote_project_path(path: str | None, remote_home: str | None) -> str | None:
+    """``path`` with a leading ``~`` taken as the other machine's home."""
+    if path is None or not (path == "~" or path.startswith("~/")):
+        return path
+    if not remote_home:
+        raise ProtocolError("the agent did not say where its home is, so ~ cannot be resolved")
+    return posixpath.join(remote_home, path[2:]) if path != "~" else remote_home
+
+
 def _survey(request: SyncRequest, connection: AgentConnection, moment: dt.datetime) -> Survey:
+    home = connection.hello.get("home")
+    remote_path = remote_project_path(request.remote_path, home if isinstance(home, str) else None)
+    request = attrs.evolve(request, remote_path=remote_path)
     local_light = scan_local(request)
     remote_raw = connection.request(_scan_request(request.remote_path, request, local_light))
     remote = manifest_from_scan(remote_raw)

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 __all__ = [
     "AgentError",
+    "CodespaceNotFoundError",
+    "CodespaceUnavailableError",
+    "GhError",
     "NotAvailableError",
     "ProjectNotFoundError",
     "ProtocolError",
@@ -38,6 +41,23 @@ class TransportError(SessionSyncError):
 
 class ProtocolError(TransportError):
     """The other machine's agent said something we did not expect."""
+
+
+class GhError(TransportError):
+    """The GitHub CLI is missing, not logged in, hung, or failed."""
+
+
+class CodespaceNotFoundError(UsageError):
+    """No codespace has the name given."""
+
+
+class CodespaceUnavailableError(TransportError):
+    """The codespace exists but cannot be synced now (shut down and not to be woken, failed...)."""
+
+    def __init__(self, message: str, state: str) -> None:
+        super().__init__(message)
+        self.state = state
+        """The state ``gh codespace list`` reported."""
 
 
 class AgentError(SessionSyncError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -28,6 +29,7 @@ __all__ = [
     "ProcessStream",
     "Transport",
     "agent_command",
+    "agent_shell_command",
 ]
 
 
@@ -47,6 +49,9 @@ class AgentStream(Protocol):
 
     def close(self) -> int | None:
         """Close the stream and wait for the agent; its exit status if known."""
+
+    def abort(self) -> None:
+        """Tear the stream down now; may be called from another thread to end a blocked read."""
 
 
 class Transport(Protocol):
@@ -101,6 +106,16 @@ class ProcessStream:
     def diagnostics(self) -> str:
         return b"".join(self._stderr).decode("utf-8", "replace").strip()
 
+    def abort(self) -> None:
+        try:
+            if os.getpgid(self.process.pid) == self.process.pid:
+                # Its own process group (gh and the ssh it runs): end them all.
+                os.killpg(self.process.pid, signal.SIGKILL)
+            else:
+                self.process.kill()
+        except OSError:
+            pass
+
     def close(self) -> int | None:
         for pipe in (self.process.stdin,):
             try:
@@ -111,7 +126,7 @@ class ProcessStream:
         try:
             code = self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            self.abort()
             code = self.process.wait()
         self._drain.join(timeout=5)
         if self.process.stdout is not None:

@@ -788,8 +788,6 @@ BAD_INPUT: dict[str, tuple[list[str], str]] = {
     "local-path-missing": (["--dir", "{b}", "--local-path", "{root}/gone"], "no such directory"),
     "bad-repo": (["--dir", "{b}", "--repo", "not a repo!"], "--repo"),
     "no-target": (["--local-path", "{p}"], "required"),
-    "host-alone": (["--host", "x"], "not available yet"),
-    "codespace-alone": (["--codespace", "x"], "not available yet"),
 }
 
 

@@ -203,6 +203,9 @@ class CutStream:
     def diagnostics(self) -> str:
         return self.inner.diagnostics()
 
+    def abort(self) -> None:
+        self.inner.abort()
+
     def close(self) -> int | None:
         return self.inner.close()
 

@@ -1,0 +1,334 @@
+"""GitHub Codespaces: the ``gh`` CLI, codespace states, and the transport.
+
+Every ``gh`` call has a timeout (``gh`` waits forever for a login that is not
+coming) and runs in its own process group, so a timeout also ends the ``ssh``
+it may have started. Any ``gh codespace ssh`` STARTS a shut-down codespace, so
+the state is checked first with ``gh codespace list``, and a ``Shutdown``
+codespace is only ever woken when the caller says so.
+
+The transport is the SSH transport routed through ``gh codespace ssh -c NAME
+--stdio`` with the user and key that ``gh codespace ssh --config`` reports
+(paramiko ignores the ``Include`` that gh's suggested setup relies on). Where
+that route fails, one ``gh codespace ssh -c NAME -- <agent command>`` process
+is the stream instead. Either way it is one connection per sync.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import attrs
+
+from session_sync.errors import (
+    CodespaceNotFoundError,
+    CodespaceUnavailableError,
+    GhError,
+    TransportError,
+    UsageError,
+)
+from session_sync.ssh import DEFAULT_CONNECT_TIMEOUT, RetryPolicy, SshTransport
+from session_sync.transport import AgentStream, ProcessStream, agent_shell_command
+
+__all__ = [
+    "READY_STATES",
+    "WAKEABLE_STATES",
+    "Codespace",
+    "CodespaceSshConfig",
+    "CodespaceTransport",
+    "GhCli",
+    "check_codespace_state",
+    "parse_ssh_config",
+]
+
+logger = logging.getLogger("session_sync.codespaces")
+
+READY_STATES = frozenset({"Available"})
+"""States in which a sync can start at once."""
+WAKEABLE_STATES = frozenset({"Shutdown", "ShuttingDown"})
+"""States a ``gh codespace ssh`` would start the codespace from."""
+STARTING_STATES = frozenset({"Starting", "Queued", "Provisioning", "Created", "Awaiting"})
+"""States that end in ``Available`` by themselves (gh waits for it)."""
+BUSY_STATES = frozenset({"Rebuilding", "Updating", "Exporting"})
+"""States that will pass, but during which the codespace must be left alone."""
+
+
+@attrs.frozen
+class Codespace:
+    """One line of ``gh codespace list``."""
+
+    name: str
+    """The codespace's name (``gh codespace ssh -c NAME``)."""
+    repository: str
+    """``OWNER/REPO`` it was made from."""
+    state: str
+    """``Available``, ``Shutdown``, ``Starting``, ``Rebuilding``..."""
+
+    @property
+    def repo_name(self) -> str:
+        """The repository's name without its owner (the checkout's dir name)."""
+        return self.repository.rsplit("/", 1)[-1]
+
+    @property
+    def workspace_path(self) -> str:
+        """Where the codespace checks the repository out."""
+        return f"/workspaces/{self.repo_name}"
+
+
+@attrs.frozen
+class CodespaceSshConfig:
+    """What ``gh codespace ssh --config`` says about reaching one codespace."""
+
+    user: str | None
+    """The login user in the codespace (images differ: never assume ``codespace``)."""
+    identity_file: str | None
+    """The private key gh made for codespaces (``~/.ssh/codespaces.auto``)."""
+
+
+def parse_ssh_config(text: str) -> CodespaceSshConfig:
+    """The user and key of the first ``Host`` block of an OpenSSH config text."""
+    user: str | None = None
+    identity: str | None = None
+    hosts = 0
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.replace("=", " ", 1).partition(" ")
+        key, value = key.lower(), value.strip()
+        if key == "host":
+            hosts += 1
+            if hosts > 1:
+                break
+        elif key == "user" and user is None:
+            user = value
+        elif key == "identityfile" and identity is None:
+            identity = value.strip('"')
+    return CodespaceSshConfig(user, identity)
+
+
+@attrs.frozen
+class GhCli:
+    """Runs ``gh`` with a timeout on every call."""
+
+    executable: str = "gh"
+    """The gh binary (looked up on ``PATH``)."""
+    timeout: float = 60.0
+    """Seconds for a plain call (``list``)."""
+    start_timeout: float = 600.0
+    """Seconds for a call that may have to start a codespace (``ssh --config``)."""
+    env: Mapping[str, str] | None = None
+    """The environment for gh (default: ours)."""
+
+    def run(self, args: Sequence[str], *, timeout: float | None = None) -> str:
+        """gh's stdout; ``GhError`` saying what to do when it fails or hangs."""
+        limit = self.timeout if timeout is None else timeout
+        shown = " ".join(["gh", *args[:3]])
+        try:
+            process = subprocess.Popen(
+                [self.executable, *args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=dict(self.env) if self.env is not None else None,
+                start_new_session=True,  # so a timeout can end gh and its ssh together
+            )
+        except FileNotFoundError:
+            raise GhError(
+                f"{self.executable} (the GitHub CLI) is not installed or not on PATH:"
+                " install it from https://cli.github.com, then run `gh auth login`"
+            ) from None
+        except OSError as exc:
+            raise GhError(f"cannot run {self.executable}: {exc}") from None
+        try:
+            out, err = process.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            process.communicate()
+            raise GhError(
+                f"`{shown}` did not answer in {limit:.0f} s: is gh logged in?"
+                " (check with `gh auth status`)"
+            ) from None
+        message = err.decode("utf-8", "replace").strip()
+        if process.returncode == 4 or "gh auth login" in message:
+            raise GhError(
+                "gh is not logged in: run `gh auth login` (codespaces also need"
+                " `gh auth refresh -h github.com -s codespace`)"
+            )
+        if process.returncode != 0:
+            last = message.splitlines()[-1] if message else "no message"
+            raise GhError(f"`{shown}` failed (exit status {process.returncode}): {last}")
+        return out.decode("utf-8", "replace")
+
+    def list_codespaces(self) -> list[Codespace]:
+        """Every codespace of the logged-in user."""
+        text = self.run(["codespace", "list", "--json", "name,repository,state", "--limit", "1000"])
+        try:
+            rows = json.loads(text or "[]")
+        except ValueError as exc:
+            raise GhError(f"`gh codespace list` printed no JSON list: {exc}") from None
+        if not isinstance(rows, list):
+            raise GhError("`gh codespace list` did not print a JSON list")
+        return [
+            Codespace(str(r.get("name", "")), str(r.get("repository", "")), str(r.get("state", "")))
+            for r in rows
+            if isinstance(r, dict)
+        ]
+
+    def find(self, name: str) -> Codespace:
+        """The codespace called ``name``; ``CodespaceNotFoundError`` listing the others."""
+        codespaces = self.list_codespaces()
+        for codespace in codespaces:
+            if codespace.name == name:
+                return codespace
+        names = ", ".join(sorted(c.name for c in codespaces)) or "none"
+        raise CodespaceNotFoundError(
+            f"no codespace named {name!r} (`gh codespace list` shows: {names})"
+        )
+
+    def ssh_config(self, name: str) -> CodespaceSshConfig:
+        """The user and key for SSH into ``name`` (starts it if it is shut down)."""
+        text = self.run(["codespace", "ssh", "-c", name, "--config"], timeout=self.start_timeout)
+        return parse_ssh_config(text)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except OSError:
+        process.kill()
+
+
+def check_codespace_state(
+    codespace: Codespace, *, wake: bool, notify: Callable[[str], None]
+) -> None:
+    """Raise ``CodespaceUnavailableError`` unless a sync may go ahead now.
+
+    A shut-down codespace is only started when ``wake`` (the user named it);
+    ``notify`` then tells the user it is being started.
+    """
+    name, state = codespace.name, codespace.state
+    if state in READY_STATES:
+        return
+    if state in WAKEABLE_STATES:
+        if not wake:
+            raise CodespaceUnavailableError(
+                f"codespace {name} is {state}: not starting it (name it with --codespace to"
+                " start it and sync)",
+                state,
+            )
+        notify(f"codespace {name} is {state}: starting it (this can take a minute or two)")
+        return
+    if state in STARTING_STATES:
+        notify(f"codespace {name} is {state}: waiting for it to be available")
+        return
+    if state in BUSY_STATES:
+        raise CodespaceUnavailableError(
+            f"codespace {name} is {state}: try again when `gh codespace list` shows it Available",
+            state,
+        )
+    raise CodespaceUnavailableError(
+        f"codespace {name} is {state or 'in an unknown state'}: it cannot be synced", state
+    )
+
+
+ROUTES = ("auto", "proxy", "exec")
+"""``proxy``: SSH through ``gh ... --stdio``; ``exec``: one ``gh ... -- COMMAND``
+process; ``auto``: proxy, else exec."""
+
+
+@attrs.define
+class CodespaceTransport:
+    """Runs the agent in a codespace, over one connection per ``open``."""
+
+    name: str
+    """The codespace's name."""
+    gh: GhCli = attrs.field(factory=GhCli)
+    """How to run gh."""
+    python: str = "python3"
+    """The interpreter that runs the agent in the codespace."""
+    route: str = "auto"
+    """``auto``, ``proxy`` or ``exec`` (see ``ROUTES``)."""
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    """How SSH connection setup is retried."""
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    """Seconds for the SSH handshake through the proxy."""
+    route_used: str | None = None
+    """The route the last ``open`` took (``proxy`` or ``exec``)."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.route not in ROUTES:
+            raise UsageError(f"unknown codespace route {self.route!r} (use {', '.join(ROUTES)})")
+
+    @property
+    def description(self) -> str:
+        return f"codespace {self.name}"
+
+    def open(self, nonce: str) -> AgentStream:
+        if self.route in ("auto", "proxy"):
+            try:
+                stream = self._open_proxy(nonce)
+            except TransportError as exc:
+                if self.route == "proxy" or isinstance(exc, GhError):
+                    raise
+                logger.warning(
+                    "SSH through `gh codespace ssh --stdio` failed (%s); using one"
+                    " `gh codespace ssh -- COMMAND` process instead",
+                    exc,
+                )
+            else:
+                self.route_used = "proxy"
+                return stream
+        self.route_used = "exec"
+        return self._open_exec(nonce)
+
+    def ssh_transport(self, config: CodespaceSshConfig) -> SshTransport:
+        """The SSH transport through gh's ``--stdio`` proxy, as ``config`` describes."""
+        if config.identity_file is None or config.user is None:
+            raise TransportError(
+                f"`gh codespace ssh --config -c {self.name}` named no User or IdentityFile"
+            )
+        key = str(Path(config.identity_file).expanduser())
+        if not os.path.isfile(key):
+            raise TransportError(f"the codespace key {key} that gh names does not exist")
+        gh = self.gh.executable
+        proxy = [gh, "codespace", "ssh", "-c", self.name, "--stdio", "--", "-i", key]
+        return SshTransport(
+            f"cs.{self.name}",
+            python=self.python,
+            label=self.description,
+            user=config.user,
+            key_files=[key],
+            proxy_command=proxy,
+            use_ssh_config=False,
+            # The tunnel is authenticated by GitHub; gh's own config turns checking off too.
+            strict_host_keys=False,
+            connect_timeout=self.connect_timeout,
+            retry=self.retry,
+        )
+
+    def _open_proxy(self, nonce: str) -> AgentStream:
+        return self.ssh_transport(self.gh.ssh_config(self.name)).open(nonce)
+
+    def _open_exec(self, nonce: str) -> AgentStream:
+        command = agent_shell_command(self.python, nonce)
+        argv = [self.gh.executable, "codespace", "ssh", "-c", self.name, "--", command]
+        try:
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=dict(self.gh.env) if self.gh.env is not None else None,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise GhError(
+                f"{self.gh.executable} (the GitHub CLI) is not installed or not on PATH"
+            ) from None
+        return ProcessStream(process)

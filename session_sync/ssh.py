@@ -1,0 +1,414 @@
+"""The SSH transport: the agent's byte stream over one paramiko session channel.
+
+fabric resolves the destination the way ``ssh`` would (``~/.ssh/config``
+aliases, ``User``, ``Port``, ``IdentityFile``, ``ProxyCommand``/``ProxyJump``);
+the bytes then go through a raw channel (``exec_command`` + ``sendall``/``recv``),
+never ``Connection.run``, which decodes streams as text.
+
+Only connection setup is retried (tenacity: bounded attempts, exponential
+backoff, each retry logged). A connection that drops later fails the sync;
+nothing half-written is left on either side, so running it again converges.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import logging
+import os
+import shlex
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import attrs
+import paramiko
+import tenacity
+from fabric import Config, Connection
+
+from session_sync.errors import TransportError, UsageError
+from session_sync.transport import AgentStream, agent_shell_command
+
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_IDLE_TIMEOUT",
+    "ChannelStream",
+    "RetryPolicy",
+    "SshTransport",
+]
+
+logger = logging.getLogger("session_sync.ssh")
+
+DEFAULT_CONNECT_TIMEOUT = 30.0
+"""Seconds to wait for TCP connect, the SSH banner, and authentication."""
+
+DEFAULT_IDLE_TIMEOUT = 600.0
+"""Seconds without a byte from the other side before the connection counts as dropped.
+(A scan of a cold cache hashes before it answers, so this is generous.)"""
+
+WINDOW_SIZE = 8 << 20
+"""The channel's flow-control window: large enough to keep a 1 MiB frame in flight."""
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How connection setup is retried (only setup: never a transfer)."""
+
+    attempts: int = 3
+    """Connection attempts in all, the first included."""
+    first_wait: float = 1.0
+    """Seconds before the second attempt; doubles after each failure."""
+    max_wait: float = 10.0
+    """The longest wait between attempts."""
+
+
+class _Transient(Exception):
+    """A setup failure worth another attempt (the host may be waking up)."""
+
+    def __init__(self, error: TransportError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _ChannelReader(io.RawIOBase):
+    """The channel's stdout as a raw stream; errors become ``ConnectionError``."""
+
+    def __init__(self, channel: paramiko.Channel, where: str) -> None:
+        self._channel = channel
+        self._where = where
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            data = self._channel.recv(len(buffer))
+        except TimeoutError as exc:
+            raise ConnectionError(
+                f"no data from {self._where} for {self._channel.gettimeout():.0f} s"
+            ) from exc
+        except (OSError, paramiko.SSHException) as exc:
+            raise ConnectionError(str(exc) or type(exc).__name__) from exc
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _ChannelWriter(io.RawIOBase):
+    """The channel's stdin as a raw stream; closing it sends EOF."""
+
+    def __init__(self, channel: paramiko.Channel, where: str) -> None:
+        self._channel = channel
+        self._where = where
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        try:
+            self._channel.sendall(bytes(data))
+        except TimeoutError as exc:
+            raise ConnectionError(f"{self._where} stopped reading") from exc
+        except (OSError, paramiko.SSHException) as exc:
+            raise BrokenPipeError(str(exc) or type(exc).__name__) from exc
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            with contextlib.suppress(OSError, paramiko.SSHException):
+                self._channel.shutdown_write()
+        super().close()
+
+
+class ChannelStream:
+    """An ``AgentStream`` over one SSH session channel (stderr drained by a thread)."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        channel: paramiko.Channel,
+        where: str,
+        extra_diagnostics: Callable[[], str] | None = None,
+    ) -> None:
+        self.connection = connection
+        self.channel = channel
+        self._reader = io.BufferedReader(_ChannelReader(channel, where), 1 << 20)
+        self._writer = io.BufferedWriter(_ChannelWriter(channel, where), 1 << 20)
+        self._stderr: list[bytes] = []
+        self._extra = extra_diagnostics
+        self._drain = threading.Thread(target=self._read_stderr, daemon=True)
+        self._drain.start()
+
+    def _read_stderr(self) -> None:
+        # Unread stderr would hold the shared flow-control window: always drain it.
+        while True:
+            try:
+                data = self.channel.recv_stderr(65536)
+            except (OSError, paramiko.SSHException):
+                return
+            if not data:
+                return
+            if sum(len(x) for x in self._stderr) < 64 * 1024:
+                self._stderr.append(data)
+
+    @property
+    def reader(self) -> IO[bytes]:
+        return self._reader
+
+    @property
+    def writer(self) -> IO[bytes]:
+        return self._writer
+
+    def diagnostics(self) -> str:
+        text = b"".join(self._stderr).decode("utf-8", "replace").strip()
+        extra = self._extra() if self._extra is not None else ""
+        return "\n".join(x for x in (extra, text) if x)
+
+    def abort(self) -> None:
+        """Drop the connection now (from another thread: unblocks a pending read)."""
+        self.connection.close()
+
+    def close(self) -> int | None:
+        with contextlib.suppress(OSError):
+            self._writer.close()
+        code: int | None = None
+        if self.channel.status_event.wait(30):
+            code = self.channel.recv_exit_status()
+        self._drain.join(timeout=5)
+        self.connection.close()
+        return code
+
+
+class _AcceptPolicy(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
+    """Accept an unknown host key without writing it anywhere (``StrictHostKeyChecking no``)."""
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: Any) -> None:
+        return None
+
+
+class _UnknownHostKey(paramiko.SSHException):  # type: ignore[misc]
+    pass
+
+
+class _RejectPolicy(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
+    """Refuse a host whose key is in no known_hosts file, as ``ssh`` does."""
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: Any) -> None:
+        raise _UnknownHostKey(hostname)
+
+
+def _known_hosts_files(ssh_config: dict[str, Any]) -> list[str]:
+    """The files ``ssh`` would read host keys from, for this host."""
+    user = ssh_config.get("userknownhostsfile")
+    user_files = user.split() if isinstance(user, str) else ["~/.ssh/known_hosts"]
+    found = []
+    for name in [*user_files, "~/.ssh/known_hosts2", "/etc/ssh/ssh_known_hosts"]:
+        path = os.path.expanduser(name)
+        if os.path.isfile(path):
+            found.append(path)
+    return found
+
+
+@attrs.define
+class SshTransport:
+    """Runs the agent on an SSH host, over one connection per ``open``.
+
+    ``destination`` is an ``~/.ssh/config`` alias or ``[user@]host[:port]``. The
+    other fields are for routes that are not in the user's ssh config (the
+    Codespaces transport sets them from ``gh codespace ssh --config``).
+    """
+
+    destination: str
+    """What the user typed: an ssh config alias or ``[user@]host[:port]``."""
+    python: str = "python3"
+    """The interpreter that runs the agent over there."""
+    label: str | None = None
+    """How to name the other machine to people (default: ``host <destination>``)."""
+    user: str | None = None
+    """Log in as this user (default: from the ssh config, else the local user)."""
+    key_files: Sequence[str] = ()
+    """Private keys to offer (default: ``IdentityFile`` of the ssh config, agent keys, ~/.ssh)."""
+    proxy_command: Sequence[str] | None = None
+    """argv of a command whose stdin/stdout reach the sshd (no shell involved)."""
+    use_ssh_config: bool = True
+    """Read ``~/.ssh/config`` (off for routes fully described by the fields above)."""
+    strict_host_keys: bool | None = None
+    """Refuse hosts missing from known_hosts (None: as ``StrictHostKeyChecking`` says)."""
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    """Seconds for TCP connect, banner and authentication."""
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    """Seconds of silence from the other side before the connection counts as dropped."""
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    """How setup is retried."""
+    compress: bool = True
+    """Compress the SSH stream (transcripts are JSON text: several times smaller)."""
+    connections_opened: int = 0
+    """SSH connections this transport made (retries included): the count tests assert."""
+
+    @property
+    def description(self) -> str:
+        return self.label or f"host {self.destination}"
+
+    def open(self, nonce: str) -> AgentStream:
+        command = agent_shell_command(self.python, nonce)
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(max(1, self.retry.attempts)),
+            wait=tenacity.wait_exponential(
+                multiplier=self.retry.first_wait, min=self.retry.first_wait, max=self.retry.max_wait
+            ),
+            retry=tenacity.retry_if_exception_type(_Transient),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            return retrying(self._open_once, command)
+        except _Transient as exc:
+            raise exc.error from None
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        logger.warning(
+            "%s (attempt %d of %d); retrying in %.0f s",
+            error,
+            state.attempt_number,
+            self.retry.attempts,
+            wait,
+        )
+
+    def _connection(self) -> Connection:
+        # An explicit (empty) SSHConfig stops fabric from reading any file.
+        config = Config() if self.use_ssh_config else Config(ssh_config=paramiko.SSHConfig())
+        connect_kwargs: dict[str, Any] = {
+            "banner_timeout": self.connect_timeout,
+            "auth_timeout": self.connect_timeout,
+            "channel_timeout": self.connect_timeout,
+            "compress": self.compress,
+        }
+        if self.key_files:
+            connect_kwargs["key_filename"] = list(self.key_files)
+        try:
+            connection = Connection(
+                self.destination,
+                user=self.user,
+                config=config,
+                connect_timeout=max(1, round(self.connect_timeout)),
+                connect_kwargs=connect_kwargs,
+                gateway=False if self.proxy_command is not None else None,
+            )
+        except ValueError:  # a port that is not a number
+            raise UsageError(
+                f"bad SSH destination {self.destination!r} (use an ssh config alias or"
+                " [USER@]HOST[:PORT])"
+            ) from None
+        ssh_config = dict(connection.ssh_config)
+        strict = self.strict_host_keys
+        if strict is None:
+            strict = str(ssh_config.get("stricthostkeychecking", "ask")).lower() not in (
+                "no",
+                "off",
+                "accept-new",
+            )
+        client = connection.client
+        for path in _known_hosts_files(ssh_config) if self.use_ssh_config else []:
+            try:
+                client.load_system_host_keys(path)
+            except (OSError, paramiko.SSHException) as exc:
+                logger.warning("cannot read %s: %s", path, exc)
+        client.set_missing_host_key_policy(_RejectPolicy() if strict else _AcceptPolicy())
+        return connection
+
+    def _open_once(self, command: str) -> AgentStream:
+        connection = self._connection()
+        where = self.description
+        proxy: paramiko.ProxyCommand | None = None
+        try:
+            if self.proxy_command is not None:
+                # shlex.join/split round-trips exactly: paramiko runs it without a shell.
+                proxy = paramiko.ProxyCommand(shlex.join(self.proxy_command))
+                connection.connect_kwargs["sock"] = proxy
+            self.connections_opened += 1
+            connection.open()
+            transport = connection.client.get_transport()
+            assert transport is not None
+            transport.set_keepalive(30)
+            channel = transport.open_session(window_size=WINDOW_SIZE, timeout=self.connect_timeout)
+            channel.settimeout(self.idle_timeout)
+            channel.exec_command(command)
+        except BaseException as exc:
+            detail = _proxy_stderr(proxy)
+            connection.close()
+            if isinstance(exc, Exception):
+                raise self._setup_error(connection, exc, detail) from exc
+            raise
+        return ChannelStream(connection, channel, where, lambda: _proxy_stderr(proxy))
+
+    def _setup_error(self, connection: Connection, exc: Exception, proxy_detail: str) -> Exception:
+        """A setup failure as one line saying what to do; ``_Transient`` if worth a retry."""
+        where = self.description
+        target = f"{connection.user}@{connection.host}:{connection.port}"
+        # Say where an alias led, unless the route is a proxy (its host name is made up).
+        at = "" if self.proxy_command is not None or self.destination == target else f" ({target})"
+        via = f" (proxy said: {proxy_detail.splitlines()[-1]})" if proxy_detail else ""
+        if isinstance(exc, paramiko.BadHostKeyException):
+            return TransportError(
+                f"{where}: the host key of {connection.host} has CHANGED: not connecting"
+                f" (if that is expected, remove the old key with `ssh-keygen -R {connection.host}`)"
+            )
+        if isinstance(exc, _UnknownHostKey):
+            return TransportError(
+                f"{where}{at}: its host key is not in your known_hosts: connect once with"
+                f" `ssh {self.destination}` to check and accept it"
+            )
+        if isinstance(exc, paramiko.AuthenticationException) or (
+            isinstance(exc, paramiko.SSHException) and "authentication methods" in str(exc)
+        ):
+            return TransportError(
+                f"{where}{at} refused our login ({exc}): check User and IdentityFile in"
+                f" ~/.ssh/config, or see what `ssh {self.destination}` says"
+            )
+        if isinstance(exc, socket.gaierror):
+            return TransportError(
+                f"{where}: unknown host name {connection.host!r} ({exc.strerror}):"
+                " check the name or your ~/.ssh/config"
+            )
+        if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
+            refused = all(
+                e.errno == errno.ECONNREFUSED for e in exc.errors.values() if isinstance(e, OSError)
+            )
+            reason = "connection refused (is it up, and running sshd?)" if refused else str(exc)
+            return _Transient(TransportError(f"cannot reach {where}{at}: {reason}"))
+        if isinstance(exc, (socket.timeout, TimeoutError)):
+            return _Transient(
+                TransportError(
+                    f"cannot reach {where}{at}: no answer in {self.connect_timeout:.0f} s{via}"
+                )
+            )
+        if isinstance(exc, paramiko.ProxyCommandFailure):
+            return _Transient(TransportError(f"cannot reach {where}: the proxy failed{via}"))
+        if isinstance(exc, (paramiko.SSHException, EOFError, OSError)):
+            text = str(exc) or type(exc).__name__
+            return _Transient(TransportError(f"cannot connect to {where}{at}: {text}{via}"))
+        return exc
+
+
+def _proxy_stderr(proxy: paramiko.ProxyCommand | None) -> str:
+    """What the proxy command printed on stderr, once it has exited (else nothing)."""
+    if proxy is None:
+        return ""
+    process = getattr(proxy, "process", None)
+    if process is None or process.poll() is None or process.stderr is None:
+        return ""
+    try:
+        data: bytes = process.stderr.read(65536) or b""
+    except (OSError, ValueError):
+        return ""
+    return data.decode("utf-8", "replace").strip()
+
+
+def key_path(path: str) -> str:
+    """An ``IdentityFile`` value as a path (``~`` expanded)."""
+    return str(Path(path).expanduser())

@@ -95,7 +95,7 @@ def test_too_much_stray_output_is_a_protocol_error(tmp_path: Path) -> None:
 def test_missing_python_is_a_clear_transport_error(tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     transport = ShellTransport(tmp_path / "b", "", python="/nonexistent/python3")
-    with pytest.raises(TransportError, match="no Python on .*--remote-python") as caught:
+    with pytest.raises(TransportError, match=r"no Python on .*--remote-python") as caught:
         AgentConnection(transport)
     # The shell's own complaint is passed on, so the user sees why.
     assert "python3" in str(caught.value)

@@ -99,6 +99,12 @@ class SyncReport:
     """This machine's config dir and project path."""
     remote: str
     """The other machine, as its transport describes it."""
+    local_project_path: str | None
+    """The project's path here."""
+    remote_project_path: str | None
+    """The project's path on the other machine (``~`` resolved there)."""
+    remote_config_dir: str
+    """The other machine's Claude config dir."""
     sessions_local: int
     """Sessions that took part, here."""
     sessions_remote: int
@@ -145,6 +151,9 @@ class SyncReport:
             dry_run=dry_run,
             local=f"{local.config_dir} ({local.project_path or 'no project path'})",
             remote=f"{remote_description} ({remote.project_path or 'no project path'})",
+            local_project_path=local.project_path,
+            remote_project_path=remote.project_path,
+            remote_config_dir=remote.config_dir,
             sessions_local=len(local.sessions),
             sessions_remote=len(remote.sessions),
             seconds=round(seconds, 3),

@@ -17,11 +17,12 @@ import errno
 import io
 import logging
 import os
+import select
 import shlex
 import socket
+import subprocess
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import IO, Any
 
 import attrs
@@ -199,6 +200,24 @@ class _RejectPolicy(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
         raise _UnknownHostKey(hostname)
 
 
+class _ProxyCommand(paramiko.ProxyCommand):  # type: ignore[misc]
+    """paramiko's ProxyCommand, but an exited proxy is end-of-stream at once.
+
+    (paramiko's own ``recv`` spins on an exited proxy until the banner timeout.)
+    """
+
+    def recv(self, size: int) -> bytes:
+        stdout = self.process.stdout
+        ready, _, _ = select.select([stdout], [], [], self.timeout)
+        if not ready:
+            raise TimeoutError()
+        try:
+            data: bytes = os.read(stdout.fileno(), size)
+        except OSError as exc:
+            raise paramiko.ProxyCommandFailure(" ".join(self.cmd), str(exc)) from exc
+        return data  # b"" when the proxy has exited: paramiko reads it as EOF
+
+
 def _known_hosts_files(ssh_config: dict[str, Any]) -> list[str]:
     """The files ``ssh`` would read host keys from, for this host."""
     user = ssh_config.get("userknownhostsfile")
@@ -324,11 +343,11 @@ class SshTransport:
     def _open_once(self, command: str) -> AgentStream:
         connection = self._connection()
         where = self.description
-        proxy: paramiko.ProxyCommand | None = None
+        proxy: _ProxyCommand | None = None
         try:
             if self.proxy_command is not None:
                 # shlex.join/split round-trips exactly: paramiko runs it without a shell.
-                proxy = paramiko.ProxyCommand(shlex.join(self.proxy_command))
+                proxy = _ProxyCommand(shlex.join(self.proxy_command))
                 connection.connect_kwargs["sock"] = proxy
             self.connections_opened += 1
             connection.open()
@@ -339,8 +358,8 @@ class SshTransport:
             channel.settimeout(self.idle_timeout)
             channel.exec_command(command)
         except BaseException as exc:
-            detail = _proxy_stderr(proxy)
             connection.close()
+            detail = _proxy_stderr(proxy)
             if isinstance(exc, Exception):
                 raise self._setup_error(connection, exc, detail) from exc
             raise
@@ -400,15 +419,18 @@ def _proxy_stderr(proxy: paramiko.ProxyCommand | None) -> str:
     if proxy is None:
         return ""
     process = getattr(proxy, "process", None)
-    if process is None or process.poll() is None or process.stderr is None:
+    if process is None or process.stderr is None:
         return ""
+    if process.poll() is None:
+        proxy.close()  # it has nothing more to carry; ending it lets us read all it said
+        try:
+            process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return ""
     try:
+        # Non-blocking: a child the proxy left behind may hold its stderr open.
+        os.set_blocking(process.stderr.fileno(), False)
         data: bytes = process.stderr.read(65536) or b""
     except (OSError, ValueError):
         return ""
     return data.decode("utf-8", "replace").strip()
-
-
-def key_path(path: str) -> str:
-    """An ``IdentityFile`` value as a path (``~`` expanded)."""
-    return str(Path(path).expanduser())

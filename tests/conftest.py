@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -25,6 +26,7 @@ import pytest
 from session_sync import cli
 from session_sync.agent import TEMP_PREFIX, encode_project_path
 from session_sync.fixtures import SessionSpec, write_session
+from session_sync.sandbox import FakeGh, Sandbox, SshHost, find_sshd, install_fake_gh
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOUR = 3600.0
@@ -240,3 +242,108 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
 def run_subprocess(config_a: Path) -> RunSubprocess:
     """Run ``python -m session_sync ...`` as a real process, ``$CLAUDE_CONFIG_DIR`` = ``a``."""
     return RunSubprocess(env=dict(os.environ))
+
+
+# --- Remote machines: a real sshd per machine, and a fake gh whose codespaces they are ---
+
+CODESPACE = "fluffy-space-fishstick-q7x9"
+"""The simulated codespace's name (``gh codespace list`` shows it)."""
+CODESPACE_REPO = "octo-org/app"
+"""The repository it was made from: its project path is ``/workspaces/app``."""
+
+
+def require_openssh() -> None:
+    """Skip without OpenSSH, except in CI, which installs it (a skip there would hide bugs)."""
+    if find_sshd() is None or shutil.which("ssh") is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have OpenSSH (server and client) installed", pytrace=False)
+        pytest.skip("OpenSSH server or client not installed")
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """Sandbox keys shared by the whole run; each test adds its own machines."""
+    require_openssh()
+    with Sandbox(tmp_path_factory.mktemp("sandbox")) as box:
+        yield box
+
+
+@attrs.frozen
+class Remote:
+    """This machine (a "laptop" home) and one other machine reached over real SSH.
+
+    The CLI runs as a subprocess with ``HOME`` = ``laptop``, so it reads
+    ``laptop/.ssh/config`` (alias ``box``) and ``laptop/.claude``. The other
+    machine is ``host``, whose sshd gives it ``host.home``; the fake ``gh``
+    serves it as codespace ``CODESPACE`` of ``CODESPACE_REPO``.
+    """
+
+    laptop: Path
+    """This machine's home."""
+    project: Path
+    """The project checkout here (``laptop/src/app``)."""
+    host: SshHost
+    """The other machine's sshd."""
+    gh: FakeGh
+    """The fake gh on ``PATH``."""
+    sandbox: Sandbox
+    """Keys and the means to add machines."""
+    env: dict[str, str]
+    """Environment of the CLI subprocess."""
+
+    @property
+    def config(self) -> Path:
+        """This machine's Claude config dir."""
+        return self.laptop / ".claude"
+
+    @property
+    def remote_config(self) -> Path:
+        """The other machine's Claude config dir."""
+        return self.host.home / ".claude"
+
+    @property
+    def remote_project(self) -> str:
+        """The project's path over there when reached with ``--host`` (same place under home)."""
+        return str(self.host.home / "src" / "app")
+
+    def run(
+        self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120.0
+    ) -> CliResult:
+        """``python -m session_sync ARGS`` here, from inside the project checkout."""
+        full_env = dict(self.env, **(env or {}))
+        return RunSubprocess(full_env)(args, cwd=self.project, timeout=timeout)
+
+
+@pytest.fixture
+def remote(sandbox: Sandbox, tmp_path: Path) -> Iterator[Remote]:
+    """A fresh laptop home and a fresh SSH machine (also served as a codespace)."""
+    name = f"{tmp_path.parent.name}-{tmp_path.name}"[-60:]
+    host = sandbox.add_host(name)
+    laptop = tmp_path / "laptop"
+    project = laptop / "src" / "app"
+    project.mkdir(parents=True)
+    # A checkout of the codespace's repository, as on a real laptop.
+    (project / ".git").mkdir()
+    (project / ".git" / "config").write_text(
+        f'[remote "origin"]\n\turl = git@github.com:{CODESPACE_REPO}.git\n'
+    )
+    (laptop / ".claude").mkdir()
+    sandbox.write_client_config(laptop, {"box": (host.host, host.port)})
+    gh = install_fake_gh(
+        tmp_path / "bin", tmp_path / "gh-state.json", identity_file=sandbox.client_key
+    )
+    gh.add_codespace(CODESPACE, CODESPACE_REPO, port=host.port)
+    env = gh.env(dict(os.environ))
+    env["HOME"] = str(laptop)
+    env.pop("CLAUDE_CONFIG_DIR", None)
+    try:
+        yield Remote(
+            laptop=Path(os.path.realpath(laptop)),
+            project=Path(os.path.realpath(project)),
+            host=host,
+            gh=gh,
+            sandbox=sandbox,
+            env=env,
+        )
+    finally:
+        host.stop()

@@ -8,10 +8,18 @@ from session_sync.agent import (
     normalize_github_repo,
     repositories_match,
 )
-from session_sync.engine import SyncRequest, run_sync
+from session_sync.codespaces import (
+    Codespace,
+    CodespaceTransport,
+    GhCli,
+    check_codespace_state,
+)
+from session_sync.engine import SyncRequest, run_sync, survey
 from session_sync.errors import (
     AgentError,
-    NotAvailableError,
+    CodespaceNotFoundError,
+    CodespaceUnavailableError,
+    GhError,
     ProjectNotFoundError,
     ProtocolError,
     SessionSyncError,
@@ -21,6 +29,7 @@ from session_sync.errors import (
 from session_sync.manifest import FileEntry, SessionEntry, SessionManifest
 from session_sync.reconcile import Action, Direction, PlannedItem, SyncPlan, SyncPolicy, plan_sync
 from session_sync.report import ItemReport, SyncReport
+from session_sync.ssh import RetryPolicy, SshTransport
 from session_sync.timestamps import last_message_time, parse_timestamp
 from session_sync.transport import LocalProcessTransport, Transport
 
@@ -29,17 +38,24 @@ __version__ = "0.1.0"
 __all__ = [
     "Action",
     "AgentError",
+    "Codespace",
+    "CodespaceNotFoundError",
+    "CodespaceTransport",
+    "CodespaceUnavailableError",
     "Direction",
     "FileEntry",
+    "GhCli",
+    "GhError",
     "ItemReport",
     "LocalProcessTransport",
-    "NotAvailableError",
     "PlannedItem",
     "ProjectNotFoundError",
     "ProtocolError",
+    "RetryPolicy",
     "SessionEntry",
     "SessionManifest",
     "SessionSyncError",
+    "SshTransport",
     "SyncPlan",
     "SyncPolicy",
     "SyncReport",
@@ -48,6 +64,7 @@ __all__ = [
     "TransportError",
     "UsageError",
     "__version__",
+    "check_codespace_state",
     "claude_config_dir",
     "encode_project_path",
     "last_message_time",
@@ -56,4 +73,5 @@ __all__ = [
     "plan_sync",
     "repositories_match",
     "run_sync",
+    "survey",
 ]

@@ -10,7 +10,6 @@ __all__ = [
     "CodespaceNotFoundError",
     "CodespaceUnavailableError",
     "GhError",
-    "NotAvailableError",
     "ProjectNotFoundError",
     "ProtocolError",
     "SessionSyncError",
@@ -29,10 +28,6 @@ class UsageError(SessionSyncError):
 
 class ProjectNotFoundError(UsageError):
     """No project directory could be found for the repository or path given."""
-
-
-class NotAvailableError(UsageError):
-    """A feature that exists in the interface but is not built yet."""
 
 
 class TransportError(SessionSyncError):

@@ -25,6 +25,9 @@ DEFAULT_START_TIMEOUT = 120.0
 login script must not hang the sync)."""
 
 
+_AFTER_LOSS = "; every file is as it was or complete: run the sync again to finish"
+
+
 def agent_source() -> bytes:
     """The agent module's source, as shipped to the other machine."""
     return Path(agent.__file__).read_bytes()
@@ -101,7 +104,7 @@ class AgentConnection:
                     " before the agent started (check the login scripts there)"
                 )
 
-    def _broken(self, what: str) -> TransportError:
+    def _broken(self, what: str, advice: str = "") -> TransportError:
         code = self.stream.close()
         detail = self.stream.diagnostics()
         where = self.transport.description
@@ -113,16 +116,16 @@ class AgentConnection:
                 " there, or name one with --remote-python"
             )
         status = f" (exit status {code})" if code not in (None, 0) else ""
-        return TransportError(f"{what} on {where}{status}{suffix}")
+        return TransportError(f"{what} on {where}{status}{suffix}{advice}")
 
     def _guard(self, call: Any, *args: Any) -> Any:
         """Turn a broken stream into a TransportError, an agent refusal into an AgentError."""
         try:
             return call(*args)
         except EOFError as exc:
-            raise self._broken(f"connection lost ({exc})") from exc
+            raise self._broken(f"connection lost ({exc})", _AFTER_LOSS) from exc
         except (BrokenPipeError, ConnectionError) as exc:
-            raise self._broken(f"connection lost ({exc})") from exc
+            raise self._broken(f"connection lost ({exc})", _AFTER_LOSS) from exc
         except agent.AgentFailure as exc:
             raise AgentError(f"the agent on {self.transport.description} refused: {exc}") from exc
         except ValueError as exc:

@@ -91,7 +91,7 @@ class _ChannelReader(io.RawIOBase):
             raise ConnectionError(
                 f"no data from {self._where} for {self._channel.gettimeout():.0f} s"
             ) from exc
-        except (OSError, paramiko.SSHException) as exc:
+        except (OSError, EOFError, paramiko.SSHException) as exc:
             raise ConnectionError(str(exc) or type(exc).__name__) from exc
         buffer[: len(data)] = data
         return len(data)
@@ -112,13 +112,14 @@ class _ChannelWriter(io.RawIOBase):
             self._channel.sendall(bytes(data))
         except TimeoutError as exc:
             raise ConnectionError(f"{self._where} stopped reading") from exc
-        except (OSError, paramiko.SSHException) as exc:
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            # paramiko raises EOFError when the socket under the channel breaks.
             raise BrokenPipeError(str(exc) or type(exc).__name__) from exc
         return len(data)
 
     def close(self) -> None:
         if not self.closed:
-            with contextlib.suppress(OSError, paramiko.SSHException):
+            with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                 self._channel.shutdown_write()
         super().close()
 
@@ -172,11 +173,14 @@ class ChannelStream:
         self.connection.close()
 
     def close(self) -> int | None:
-        with contextlib.suppress(OSError):
+        # A broken stream fails the flush in close(); the raw channel is closed regardless.
+        with contextlib.suppress(OSError, EOFError, ValueError):
             self._writer.close()
         code: int | None = None
         if self.channel.status_event.wait(30):
             code = self.channel.recv_exit_status()
+            if code == -1:  # paramiko's "no exit status came": not the agent's
+                code = None
         self._drain.join(timeout=5)
         self.connection.close()
         return code
@@ -373,9 +377,13 @@ class SshTransport:
         at = "" if self.proxy_command is not None or self.destination == target else f" ({target})"
         via = f" (proxy said: {proxy_detail.splitlines()[-1]})" if proxy_detail else ""
         if isinstance(exc, paramiko.BadHostKeyException):
+            # known_hosts names hosts on other ports as [host]:port.
+            name = connection.host
+            if int(connection.port) != 22:
+                name = f"[{connection.host}]:{connection.port}"
             return TransportError(
-                f"{where}: the host key of {connection.host} has CHANGED: not connecting"
-                f" (if that is expected, remove the old key with `ssh-keygen -R {connection.host}`)"
+                f"{where}: the host key of {name} has CHANGED: not connecting (if that is"
+                f" expected, remove the old key with `ssh-keygen -R {shlex.quote(name)}`)"
             )
         if isinstance(exc, _UnknownHostKey):
             return TransportError(

@@ -377,6 +377,11 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print_report(report, sys.stdout)
+    if not report.ok:
+        sys.stderr.write(
+            f"{PROG} sync: {report.failed} file(s) could not be written (each says why in the"
+            " report); none was half-written: fix the cause and run the sync again\n"
+        )
     return EXIT_OK if report.ok else EXIT_FAILED
 
 

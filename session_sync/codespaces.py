@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -310,6 +311,7 @@ class CodespaceTransport:
             strict_host_keys=False,
             connect_timeout=self.connect_timeout,
             retry=self.retry,
+            try_by_hand=shlex.join([gh, "codespace", "ssh", "-c", self.name]),
         )
 
     def _open_proxy(self, nonce: str) -> AgentStream:

@@ -259,14 +259,17 @@ class SshTransport:
     """Read ``~/.ssh/config`` (off for routes fully described by the fields above)."""
     strict_host_keys: bool | None = None
     """Refuse hosts missing from known_hosts (None: as ``StrictHostKeyChecking`` says)."""
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
-    """Seconds for TCP connect, banner and authentication."""
+    connect_timeout: float | None = None
+    """Seconds for TCP connect, banner and authentication (None: ``ConnectTimeout`` from
+    the ssh config, else ``DEFAULT_CONNECT_TIMEOUT``)."""
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     """Seconds of silence from the other side before the connection counts as dropped."""
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
     """How setup is retried."""
     compress: bool = True
     """Compress the SSH stream (transcripts are JSON text: several times smaller)."""
+    try_by_hand: str | None = None
+    """A command that shows the user what goes wrong (default: ``ssh <destination>``)."""
     connections_opened: int = 0
     """SSH connections this transport made (retries included): the count tests assert."""
 
@@ -305,12 +308,7 @@ class SshTransport:
     def _connection(self) -> Connection:
         # An explicit (empty) SSHConfig stops fabric from reading any file.
         config = Config() if self.use_ssh_config else Config(ssh_config=paramiko.SSHConfig())
-        connect_kwargs: dict[str, Any] = {
-            "banner_timeout": self.connect_timeout,
-            "auth_timeout": self.connect_timeout,
-            "channel_timeout": self.connect_timeout,
-            "compress": self.compress,
-        }
+        connect_kwargs: dict[str, Any] = {"compress": self.compress}
         if self.key_files:
             connect_kwargs["key_filename"] = list(self.key_files)
         try:
@@ -318,7 +316,10 @@ class SshTransport:
                 self.destination,
                 user=self.user,
                 config=config,
-                connect_timeout=max(1, round(self.connect_timeout)),
+                # None: the ssh config's ConnectTimeout, if it has one.
+                connect_timeout=None
+                if self.connect_timeout is None
+                else max(1, round(self.connect_timeout)),
                 connect_kwargs=connect_kwargs,
                 gateway=False if self.proxy_command is not None else None,
             )
@@ -327,6 +328,12 @@ class SshTransport:
                 f"bad SSH destination {self.destination!r} (use an ssh config alias or"
                 " [USER@]HOST[:PORT])"
             ) from None
+        if connection.connect_timeout is None:
+            connection.connect_timeout = round(DEFAULT_CONNECT_TIMEOUT)
+        timeout = float(connection.connect_timeout)
+        connection.connect_kwargs.update(
+            banner_timeout=timeout, auth_timeout=timeout, channel_timeout=timeout
+        )
         ssh_config = dict(connection.ssh_config)
         strict = self.strict_host_keys
         if strict is None:
@@ -358,7 +365,9 @@ class SshTransport:
             transport = connection.client.get_transport()
             assert transport is not None
             transport.set_keepalive(30)
-            channel = transport.open_session(window_size=WINDOW_SIZE, timeout=self.connect_timeout)
+            channel = transport.open_session(
+                window_size=WINDOW_SIZE, timeout=float(connection.connect_timeout)
+            )
             channel.settimeout(self.idle_timeout)
             channel.exec_command(command)
         except BaseException as exc:
@@ -372,6 +381,7 @@ class SshTransport:
     def _setup_error(self, connection: Connection, exc: Exception, proxy_detail: str) -> Exception:
         """A setup failure as one line saying what to do; ``_Transient`` if worth a retry."""
         where = self.description
+        by_hand = self.try_by_hand or f"ssh {shlex.quote(self.destination)}"
         target = f"{connection.user}@{connection.host}:{connection.port}"
         # Say where an alias led, unless the route is a proxy (its host name is made up).
         at = "" if self.proxy_command is not None or self.destination == target else f" ({target})"
@@ -388,14 +398,14 @@ class SshTransport:
         if isinstance(exc, _UnknownHostKey):
             return TransportError(
                 f"{where}{at}: its host key is not in your known_hosts: connect once with"
-                f" `ssh {self.destination}` to check and accept it"
+                f" `{by_hand}` to check and accept it"
             )
         if isinstance(exc, paramiko.AuthenticationException) or (
             isinstance(exc, paramiko.SSHException) and "authentication methods" in str(exc)
         ):
             return TransportError(
                 f"{where}{at} refused our login ({exc}): check User and IdentityFile in"
-                f" ~/.ssh/config, or see what `ssh {self.destination}` says"
+                f" ~/.ssh/config, or see what `{by_hand}` says"
             )
         if isinstance(exc, socket.gaierror):
             return TransportError(
@@ -411,14 +421,20 @@ class SshTransport:
         if isinstance(exc, (socket.timeout, TimeoutError)):
             return _Transient(
                 TransportError(
-                    f"cannot reach {where}{at}: no answer in {self.connect_timeout:.0f} s{via}"
+                    f"cannot reach {where}{at}: no answer in {connection.connect_timeout} s{via}"
+                    " (is it up? ConnectTimeout in ~/.ssh/config sets how long to wait)"
                 )
             )
         if isinstance(exc, paramiko.ProxyCommandFailure):
             return _Transient(TransportError(f"cannot reach {where}: the proxy failed{via}"))
         if isinstance(exc, (paramiko.SSHException, EOFError, OSError)):
             text = str(exc) or type(exc).__name__
-            return _Transient(TransportError(f"cannot connect to {where}{at}: {text}{via}"))
+            return _Transient(
+                TransportError(
+                    f"cannot connect to {where}{at}: {text}{via} (is an SSH server answering"
+                    f" there? see what `{by_hand}` says)"
+                )
+            )
         return exc
 
 

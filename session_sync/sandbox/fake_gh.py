@@ -521,18 +521,22 @@ class _Gh:
                 reason[0] = "error"
             done.set()
 
+        signalled: list[int] = []
+
         def on_signal(signum: int, frame: Any) -> None:
-            # ssh sends its ProxyCommand SIGHUP when it is done: a normal end.
-            if not done.is_set():
-                reason[0] = "hangup" if signum == signal.SIGHUP else "killed"
-            done.set()
+            # No locks here: the handler may interrupt the main thread inside done.wait(),
+            # holding the Event's lock, and a second signal may interrupt the handler.
+            signalled.append(signum)
 
         for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, on_signal)
         for target in (up, down):
             threading.Thread(target=target, daemon=True).start()
-        while not done.wait(0.2):  # a timed wait lets the SIGTERM handler run
+        while not done.wait(0.2) and not signalled:  # a timed wait lets the handler run
             pass
+        if signalled and not done.is_set():
+            # ssh sends its ProxyCommand SIGHUP when it is done: a normal end.
+            reason[0] = "hangup" if signalled[0] == signal.SIGHUP else "killed"
         with contextlib.suppress(OSError):
             sock.close()
         self.log_event(

@@ -22,6 +22,7 @@ import pytest
 
 from session_sync.sandbox import FakeGh, Sandbox, SshHost, TcpRelay, find_sshd, install_fake_gh
 from session_sync.sandbox.fake_gh import AUTH_HELP
+from session_sync.sandbox.sshd import client_options
 
 if find_sshd() is None or shutil.which("ssh") is None:
     if os.environ.get("CI"):
@@ -56,22 +57,7 @@ def run(
 
 def ssh_opts(sandbox: Sandbox) -> list[str]:
     """OpenSSH options for logging in with the sandbox key and no host key checks."""
-    return [
-        "-F",
-        "/dev/null",
-        "-i",
-        str(sandbox.client_key),
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "LogLevel=error",
-    ]
+    return client_options(sandbox.client_key)
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ __all__ = [
     "HOST",
     "Sandbox",
     "SshHost",
+    "client_options",
     "current_user",
     "find_sshd",
     "ssh_command",
@@ -56,6 +57,26 @@ def find_sshd() -> str | None:
     return None
 
 
+def client_options(key: Path | str) -> list[str]:
+    """OpenSSH client options for logging in with ``key`` and no config or host key checks."""
+    return [
+        "-F",
+        "/dev/null",
+        "-i",
+        str(key),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=error",
+        "-o",
+        "BatchMode=yes",
+    ]
+
+
 def ssh_command(
     target: SshHost | int,
     *args: str,
@@ -79,26 +100,7 @@ def ssh_command(
         port = target
         if key is None:
             raise ValueError("ssh_command(port, ...) needs key= (the sandbox client key)")
-    argv = [
-        ssh,
-        "-F",
-        "/dev/null",
-        "-i",
-        str(key),
-        "-p",
-        str(port),
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "LogLevel=error",
-        "-o",
-        "BatchMode=yes",
-        f"{user or current_user()}@{HOST}",
-    ]
+    argv = [ssh, *client_options(key), "-p", str(port), f"{user or current_user()}@{HOST}"]
     if args:
         argv += ["--", *args]
     return argv

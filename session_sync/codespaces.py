@@ -243,7 +243,7 @@ ROUTES = ("auto", "proxy", "exec")
 process; ``auto``: proxy, else exec."""
 
 
-@attrs.define
+@attrs.frozen
 class CodespaceTransport:
     """Runs the agent in a codespace, over one connection per ``open``."""
 
@@ -259,8 +259,6 @@ class CodespaceTransport:
     """How SSH connection setup is retried."""
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     """Seconds for the SSH handshake through the proxy."""
-    route_used: str | None = None
-    """The route the last ``open`` took (``proxy`` or ``exec``)."""
 
     def __attrs_post_init__(self) -> None:
         if self.route not in ROUTES:
@@ -283,9 +281,7 @@ class CodespaceTransport:
                     exc,
                 )
             else:
-                self.route_used = "proxy"
                 return stream
-        self.route_used = "exec"
         return self._open_exec(nonce)
 
     def ssh_transport(self, config: CodespaceSshConfig) -> SshTransport:

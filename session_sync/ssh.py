@@ -234,7 +234,7 @@ def _known_hosts_files(ssh_config: dict[str, Any]) -> list[str]:
     return found
 
 
-@attrs.define
+@attrs.frozen
 class SshTransport:
     """Runs the agent on an SSH host, over one connection per ``open``.
 
@@ -270,8 +270,6 @@ class SshTransport:
     """Compress the SSH stream (transcripts are JSON text: several times smaller)."""
     try_by_hand: str | None = None
     """A command that shows the user what goes wrong (default: ``ssh <destination>``)."""
-    connections_opened: int = 0
-    """SSH connections this transport made (retries included): the count tests assert."""
 
     @property
     def description(self) -> str:
@@ -360,7 +358,6 @@ class SshTransport:
                 # shlex.join/split round-trips exactly: paramiko runs it without a shell.
                 proxy = _ProxyCommand(shlex.join(self.proxy_command))
                 connection.connect_kwargs["sock"] = proxy
-            self.connections_opened += 1
             connection.open()
             transport = connection.client.get_transport()
             assert transport is not None

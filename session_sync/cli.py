@@ -81,7 +81,11 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="a GitHub codespace, reached with gh (a shut-down one is started)",
     )
-    parser.add_argument("--repo", metavar="REPO", help="GitHub repo (OWNER/REPO) of the project")
+    parser.add_argument(
+        "--repo",
+        metavar="REPO",
+        help="GitHub repo (OWNER/REPO) of the project (with --codespace: the codespace's)",
+    )
     parser.add_argument(
         "--local-path",
         metavar="PATH",
@@ -119,7 +123,10 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
         type=_positive_seconds,
         default=60.0,
         metavar="SECONDS",
-        help="give up on a gh call that has not answered in this long (default: 60)",
+        help=(
+            "give up on a gh call that has not answered in this long (default: 60; the call"
+            " that may have to start the codespace gets 10 minutes)"
+        ),
     )
     parser.add_argument(
         "--days",

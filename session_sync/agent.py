@@ -88,11 +88,13 @@ __all__ = [
     "list_backups",
     "live_session_ids",
     "normalize_github_repo",
+    "op_target",
     "open_backup_set",
     "prune_backups",
     "repositories_match",
     "restore_backup",
     "scan",
+    "scan_folder",
     "send_file",
     "serve",
     "source_path",
@@ -646,6 +648,8 @@ def scan(config: str, request: JSON, now: Optional[float] = None) -> JSON:
     side's sizes, for prefix hashes).
     """
     now = time.time() if now is None else now
+    if request.get("folder"):
+        return scan_folder(config, request, now)
     projects = os.path.join(config, "projects")
     project_path = request.get("project_path")
     repo = request.get("repo")
@@ -761,6 +765,61 @@ def scan(config: str, request: JSON, now: Optional[float] = None) -> JSON:
         "project_dirs": project_dirs,
         "sessions": out_sessions,
         "duplicates": duplicates,
+        "files_hashed": cache.files_hashed,
+        "bytes_hashed": cache.bytes_hashed,
+        "now": now,
+    }
+
+
+FOLDER_SESSION_ID = "folder"
+"""The one pseudo-session of a folder sync's manifest: every file of the folder."""
+
+
+def scan_folder(config: str, request: JSON, now: Optional[float] = None) -> JSON:
+    """This machine's manifest of a plain folder (``request["folder"]``, absolute).
+
+    Shaped like a session scan, so the same reconcile and apply serve it: one
+    pseudo-session whose files are every regular file under the folder, at any
+    age. Symlinks and our temp files are left out. ``peer_sizes`` and
+    ``read_only`` mean what they mean for ``scan``.
+    """
+    now = time.time() if now is None else now
+    root = str(request["folder"])
+    if not root.startswith("/"):
+        raise AgentFailure("the folder to scan must be an absolute path, not %r" % root)
+    root = os.path.realpath(root)
+    peer_sizes: Dict[str, int] = dict(request.get("peer_sizes") or {})
+    cache = HashCache(config)
+    files: List[JSON] = []
+    if os.path.isdir(root):
+        for rel in _walk_files(root, ""):
+            described = describe_file(root, rel, cache, peer_sizes.get(rel))
+            if described is not None:
+                files.append(described)
+    sessions: List[JSON] = []
+    if files:
+        sessions.append(
+            {
+                "id": FOLDER_SESSION_ID,
+                "dir": root,
+                "recent": True,
+                "active": False,
+                "live": False,
+                "files": files,
+            }
+        )
+    if not request.get("read_only"):
+        cache.save()
+        if os.path.isdir(root):
+            _remove_orphan_temps(config, [root])
+    return {
+        "config_dir": config,
+        "hostname": socket.gethostname(),
+        "home_dir": root,
+        "project_path": root,
+        "project_dirs": [],
+        "sessions": sessions,
+        "duplicates": [],
         "files_hashed": cache.files_hashed,
         "bytes_hashed": cache.bytes_hashed,
         "now": now,
@@ -905,6 +964,17 @@ def _safe_target(projects: str, dir_name: str, rel: str) -> str:
         or "\0" in dir_name
     ):
         raise AgentFailure("unsafe project dir name %r" % dir_name)
+    return os.path.join(projects, dir_name, *_safe_rel_parts(rel))
+
+
+def _folder_target(root: str, rel: str) -> str:
+    """``rel`` inside the synced folder ``root`` (an absolute path)."""
+    if not root.startswith("/") or "\0" in root or root.rstrip("/") == "":
+        raise AgentFailure("unsafe folder %r" % root)
+    return os.path.join(root, *_safe_rel_parts(rel))
+
+
+def _safe_rel_parts(rel: str) -> List[str]:
     parts = rel.split("/")
     if (
         not rel
@@ -915,7 +985,22 @@ def _safe_target(projects: str, dir_name: str, rel: str) -> str:
         or parts[-1].startswith(TEMP_PREFIX)
     ):
         raise AgentFailure("unsafe file path %r" % rel)
-    return os.path.join(projects, dir_name, *parts)
+    return parts
+
+
+def op_target(config: str, op: JSON) -> str:
+    """The file an op names on this machine: in a project dir under ``projects/``,
+    or, for a folder sync (``op["folder"]``), inside the folder ``op["dir"]``."""
+    if op.get("folder"):
+        return _folder_target(str(op["dir"]), str(op["rel"]))
+    return _safe_target(os.path.join(config, "projects"), str(op["dir"]), str(op["rel"]))
+
+
+def _backup_dir_name(op: JSON) -> str:
+    """The dir of an op's backups inside a backup set (one path component)."""
+    if op.get("folder"):
+        return "folder" + encode_project_path(str(op["dir"]), resolve=False)
+    return str(op["dir"])
 
 
 def _fsync_dir(path: str) -> None:
@@ -1024,8 +1109,20 @@ class BackupSet:
         self.entries: List[JSON] = []
         self.created = time.time()
 
-    def keep(self, source: str, dir_name: str, rel: str, sha256: str, reason: str) -> str:
-        """Copy ``source`` (bytes, mode, mtime) into the set; returns the backup path."""
+    def keep(
+        self,
+        source: str,
+        dir_name: str,
+        rel: str,
+        sha256: str,
+        reason: str,
+        folder: Optional[str] = None,
+    ) -> str:
+        """Copy ``source`` (bytes, mode, mtime) into the set; returns the backup path.
+
+        ``dir_name``: the project dir (one path component) the file belongs to;
+        for a file of a synced folder, ``folder`` is that folder's path.
+        """
         if self.root is None:
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
             base = os.path.join(self.config, "session-sync", "backups")
@@ -1048,18 +1145,19 @@ class BackupSet:
             os.fsync(out.fileno())
         os.chmod(dest, stat.S_IMODE(st.st_mode))
         os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
-        self.entries.append(
-            {
-                "dir": dir_name,
-                "rel": rel,
-                "sha256": digest.hexdigest(),
-                "size": st.st_size,
-                "mode": stat.S_IMODE(st.st_mode),
-                "mtime_ns": st.st_mtime_ns,
-                "replaced_by": sha256,
-                "reason": reason,
-            }
-        )
+        entry = {
+            "dir": dir_name,
+            "rel": rel,
+            "sha256": digest.hexdigest(),
+            "size": st.st_size,
+            "mode": stat.S_IMODE(st.st_mode),
+            "mtime_ns": st.st_mtime_ns,
+            "replaced_by": sha256,
+            "reason": reason,
+        }
+        if folder is not None:
+            entry["folder"] = folder
+        self.entries.append(entry)
         self._write_index()
         return dest
 
@@ -1092,12 +1190,16 @@ def apply_file(
     ``sha256`` of the destination as scanned). ``chunks`` always gets drained.
     """
     now = time.time() if now is None else now
-    projects = os.path.join(config, "projects")
     tmp = None
     try:
-        target = _safe_target(projects, str(op["dir"]), str(op["rel"]))
+        target = op_target(config, op)
         action = op["action"]
         directory = os.path.dirname(target)
+        if op.get("folder"):
+            parent = os.path.dirname(str(op["dir"]).rstrip("/"))
+            if not os.path.isdir(parent):
+                # A wrong workspace path must not conjure up a checkout dir.
+                raise AgentFailure("%s does not exist here; nothing written" % parent)
         _makedirs(directory)
         _remove_stale_temps(directory, now)
         expect = op.get("expect")
@@ -1179,10 +1281,11 @@ def apply_file(
             if action == "replace":
                 result["backup"] = backups.keep(
                     target,
-                    str(op["dir"]),
+                    _backup_dir_name(op),
                     str(op["rel"]),
                     str(op["sha256"]),
                     str(op.get("reason", "")),
+                    folder=str(op["dir"]) if op.get("folder") else None,
                 )
             elif os.path.lexists(target):
                 raise AgentFailure("destination appeared since the scan; not overwritten")
@@ -1209,8 +1312,9 @@ def apply_file(
 
 
 def source_path(config: str, op: JSON) -> str:
-    """The file an op names on this machine (names checked: nothing outside ``projects/``)."""
-    return _safe_target(os.path.join(config, "projects"), str(op["dir"]), str(op["rel"]))
+    """The file an op names on this machine (names checked: nothing outside
+    ``projects/`` or the op's folder)."""
+    return op_target(config, op)
 
 
 def apply_batch(
@@ -1383,10 +1487,11 @@ def restore_backup(config: str, backup_id: str, rel: Optional[str] = None) -> Li
 def _restore_entry(config: str, backup: JSON, entry: JSON, backups: BackupSet) -> JSON:
     """Put one backed-up file back (a copy, or a replace that backs up the current one)."""
     source = os.path.join(backup["path"], entry["dir"], *entry["rel"].split("/"))
-    target = _safe_target(os.path.join(config, "projects"), entry["dir"], entry["rel"])
+    folder = entry.get("folder")
     op: JSON = {
         "action": "copy",
-        "dir": entry["dir"],
+        "dir": folder if folder else entry["dir"],
+        "folder": bool(folder),
         "rel": entry["rel"],
         "sha256": entry["sha256"],
         "size": entry["size"],
@@ -1394,6 +1499,10 @@ def _restore_entry(config: str, backup: JSON, entry: JSON, backups: BackupSet) -
         "mtime_ns": entry["mtime_ns"],
         "reason": "restore of backup %s" % backup["id"],
     }
+    try:
+        target = op_target(config, op)
+    except AgentFailure as exc:
+        return {"rel": entry["rel"], "ok": False, "error": str(exc)}
     if os.path.lexists(target):
         try:
             size = os.path.getsize(target)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import posixpath
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,13 @@ __all__ = [
     "SyncRequest",
     "remote_project_path",
     "run_sync",
+    "run_syncs",
     "scan_local",
     "survey",
 ]
+
+_LOCAL_APPLY = threading.Lock()
+"""Held while this process scans or applies on this machine."""
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (bytes done, bytes total) while file data moves."""
@@ -60,11 +65,22 @@ class SyncRequest:
     """Plan and report, change nothing."""
     backup_retention_days: float = agent.DEFAULT_BACKUP_RETENTION_DAYS
     """Backup sets older than this are pruned (a file's newest backup never is)."""
+    folder: bool = False
+    """Sync the plain folder at ``local_path`` with the one at ``remote_path``
+    (every file, any age; newer wins, backups, nothing deleted) instead of the
+    project's sessions. Both paths must be absolute (``~`` allowed remotely)."""
 
 
 def _scan_request(
     path: str | None, request: SyncRequest, peer: SessionManifest | None
 ) -> dict[str, Any]:
+    if request.folder:
+        return {
+            "op": "scan",
+            "folder": path,
+            "peer_sizes": peer.sizes() if peer else {},
+            "read_only": request.dry_run,
+        }
     return {
         "op": "scan",
         "project_path": path,
@@ -79,16 +95,20 @@ def _scan_request(
 
 def scan_local(request: SyncRequest, peer: SessionManifest | None = None) -> SessionManifest:
     """This machine's manifest (the agent's scan, run in-process)."""
-    raw = agent.scan(str(request.local_config), _scan_request(request.local_path, request, peer))
+    with _LOCAL_APPLY:  # a scan may clear temp files under the machine's lock too
+        raw = agent.scan(
+            str(request.local_config), _scan_request(request.local_path, request, peer)
+        )
     return manifest_from_scan(raw)
 
 
-def _op(item: PlannedItem) -> dict[str, Any]:
+def _op(item: PlannedItem, folder: bool) -> dict[str, Any]:
     """The wire form of one transfer, as the receiving agent applies it."""
     expect = item.expect
     return {
         "action": item.action.value,
         "dir": item.dest_dir,
+        "folder": folder,
         "rel": item.file,
         "sha256": item.source.sha256,
         "size": item.source.size,
@@ -103,9 +123,15 @@ def _op(item: PlannedItem) -> dict[str, Any]:
     }
 
 
-def _send_op(item: PlannedItem) -> dict[str, Any]:
+def _send_op(item: PlannedItem, folder: bool) -> dict[str, Any]:
     """What the sending agent must read: the source's bytes from the offset."""
-    return {"dir": item.source_dir, "rel": item.file, "offset": item.offset, "length": item.length}
+    return {
+        "dir": item.source_dir,
+        "folder": folder,
+        "rel": item.file,
+        "offset": item.offset,
+        "length": item.length,
+    }
 
 
 class _Progress:
@@ -219,30 +245,62 @@ def run_sync(
     Raises ``SessionSyncError`` subclasses when the sync cannot happen at all;
     per-file problems are items with outcome ``failed`` in the report.
     """
-    started = time.monotonic()
-    moment = now or dt.datetime.now(dt.timezone.utc)
+    return run_syncs([request], transport, progress=progress, now=now)[0]
+
+
+def run_syncs(
+    requests: Sequence[SyncRequest],
+    transport: Transport,
+    *,
+    progress: ProgressCallback | None = None,
+    now: dt.datetime | None = None,
+) -> list[SyncReport]:
+    """Run several syncs with the same machine, one after the other, over one
+    connection (a dev env folder and the sessions, say); one report each."""
     connection = AgentConnection(transport)
     try:
-        found = _survey(request, connection, moment)
-        plan = found.plan
-        reports = _item_reports(plan, request.dry_run)
-        if not request.dry_run and plan.transfers:
-            _exchange(request, plan, connection, reports, progress)
-        wire = (connection.writer.frame_bytes, connection.reader.frame_bytes)
-        sent, received = connection.writer.data_bytes, connection.reader.data_bytes
-        round_trips = connection.round_trips
+        moment = now or dt.datetime.now(dt.timezone.utc)
+        return [
+            _run(request, connection, progress, moment, first=i == 0)
+            for i, request in enumerate(requests)
+        ]
     finally:
         connection.close()
+
+
+def _run(
+    request: SyncRequest,
+    connection: AgentConnection,
+    progress: ProgressCallback | None,
+    moment: dt.datetime,
+    *,
+    first: bool,
+) -> SyncReport:
+    started = time.monotonic()
+    # The first sync's counts include the connection's start (the agent's hello).
+    wire_before = (
+        (0, 0) if first else (connection.writer.frame_bytes, connection.reader.frame_bytes)
+    )
+    data_before = (connection.writer.data_bytes, connection.reader.data_bytes)
+    trips_before = connection.round_trips
+    found = _survey(request, connection, moment)
+    plan = found.plan
+    reports = _item_reports(plan, request.dry_run)
+    if not request.dry_run and plan.transfers:
+        _exchange(request, plan, connection, reports, progress)
     return SyncReport.build(
         items=reports,
         local=found.local,
         remote=found.remote,
-        remote_description=transport.description,
+        remote_description=connection.transport.description,
         dry_run=request.dry_run,
-        bytes_sent=sent,
-        bytes_received=received,
-        wire_bytes=wire,
-        round_trips=round_trips,
+        bytes_sent=connection.writer.data_bytes - data_before[0],
+        bytes_received=connection.reader.data_bytes - data_before[1],
+        wire_bytes=(
+            connection.writer.frame_bytes - wire_before[0],
+            connection.reader.frame_bytes - wire_before[1],
+        ),
+        round_trips=connection.round_trips - trips_before,
         bytes_hashed=found.bytes_hashed,
         seconds=time.monotonic() - started,
     )
@@ -263,15 +321,15 @@ def _exchange(
         {
             "op": "exchange",
             "label": label,
-            "apply": [_op(i) for i in pushes],
-            "send": [_send_op(i) for i in pulls],
+            "apply": [_op(i, request.folder) for i in pushes],
+            "send": [_send_op(i, request.folder) for i in pulls],
             "backup_retention_days": request.backup_retention_days,
         }
     )
     config = str(request.local_config)
     for item in pushes:
         try:
-            source = agent.source_path(config, _send_op(item))
+            source = agent.source_path(config, _send_op(item, request.folder))
         except agent.AgentFailure as exc:
             connection.guard(connection.writer.json, b"E", {"ok": False, "error": str(exc)})
             continue
@@ -287,13 +345,16 @@ def _exchange(
         reports[index_of[id(item)]] = reports[index_of[id(item)]].with_result(result)
 
     # Pulls: the agent is now streaming their data; apply each as it arrives.
-    ops = [_op(i) for i in pulls]
+    ops = [_op(i, request.folder) for i in pulls]
 
     def next_file() -> Iterator[bytes]:
         return meter.counted(connection.reader.data())
 
-    outcome = connection.guard(
-        agent.apply_batch, config, ops, next_file, label, request.backup_retention_days
-    )
+    # The machine's apply lock does not wait; syncs in parallel threads (one per
+    # codespace) take turns here instead of failing each other's files.
+    with _LOCAL_APPLY:
+        outcome = connection.guard(
+            agent.apply_batch, config, ops, next_file, label, request.backup_retention_days
+        )
     for item, result in zip(pulls, outcome["results"], strict=True):
         reports[index_of[id(item)]] = reports[index_of[id(item)]].with_result(result)

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn
 
 import attrs
 
@@ -24,11 +24,21 @@ from session_sync.engine import SyncRequest, run_sync, survey
 from session_sync.errors import SessionSyncError, UsageError
 from session_sync.projects import resolve_local_project
 from session_sync.reconcile import Direction, SyncPolicy
-from session_sync.report import SyncReport
+from session_sync.report import print_report
 from session_sync.ssh import SshTransport
 from session_sync.transport import LocalProcessTransport, Transport
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "OneLineErrorParser",
+    "log_to_stderr",
+    "main",
+    "positive_integer",
+    "positive_number",
+    "print_report",
+]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -37,30 +47,36 @@ EXIT_USAGE = 2
 PROG = "session-sync"
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineErrorParser(argparse.ArgumentParser):
     """argparse with one-line errors and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
 
 
-def _positive_days(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--days takes a positive number, not {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"--days takes a positive number, not {text!r}")
-    return value
+def positive_number(unit: str = "") -> Callable[[str], float]:
+    """An argparse ``type``: a finite number above zero (``unit``: e.g. " of seconds")."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"takes a positive number{unit}, not {text!r}")
+        return value
+
+    return parse
 
 
-def _positive_seconds(text: str) -> float:
+def positive_integer(text: str) -> int:
+    """An argparse ``type``: a whole number above zero."""
     try:
-        value = float(text)
+        value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"takes a number of seconds, not {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"takes a positive number of seconds, not {text!r}")
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"takes a whole number above 0, not {text!r}")
     return value
 
 
@@ -120,7 +136,7 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--gh-timeout",
-        type=_positive_seconds,
+        type=positive_number(" of seconds"),
         default=60.0,
         metavar="SECONDS",
         help=(
@@ -130,7 +146,7 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--days",
-        type=_positive_days,
+        type=positive_number(),
         default=7.0,
         metavar="N",
         help="only sessions modified in the last N days (default: 7)",
@@ -142,13 +158,13 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
-    parser = _Parser(
+    parser = OneLineErrorParser(
         prog=PROG,
         description="Keep Claude Code sessions in step between this machine and another.",
         epilog="Exit status: 0 all went well, 1 a file or the connection failed, 2 bad usage.",
     )
     sub = parser.add_subparsers(
-        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+        dest="command", required=True, metavar="COMMAND", parser_class=OneLineErrorParser
     )
 
     sync = sub.add_parser(
@@ -195,7 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the Claude config dir to use (default: $CLAUDE_CONFIG_DIR or ~/.claude)",
     )
     backups.add_argument("--json", action="store_true", help="print JSON")
-    bsub = backups.add_subparsers(dest="backups_command", metavar="ACTION", parser_class=_Parser)
+    bsub = backups.add_subparsers(
+        dest="backups_command", metavar="ACTION", parser_class=OneLineErrorParser
+    )
     bsub.add_parser("list", help="list backup sets (the default)")
     restore = bsub.add_parser(
         "restore", help="put a backup set's files back (the current ones are backed up)"
@@ -309,41 +327,6 @@ def _request(
         policy=SyncPolicy(direction=direction),
         dry_run=dry_run,
     )
-
-
-def _human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
-def print_report(report: SyncReport, out: TextIO) -> None:
-    """A summary line, then one line per item that did (or would do) something."""
-    verb = "would sync" if report.dry_run else "synced"
-    out.write(
-        f"{verb} {report.local} with {report.remote}: {report.pushed} pushed,"
-        f" {report.pulled} pulled, {report.skipped} skipped, {report.failed} failed,"
-        f" {report.conflicts} conflicts ({_human_bytes(report.bytes_sent)} sent,"
-        f" {_human_bytes(report.bytes_received)} received, {report.round_trips} round trips)\n"
-    )
-    if report.dry_run:
-        planned = sum(1 for i in report.items if i.outcome == "planned")
-        out.write(f"dry run: {planned} changes planned, nothing written\n")
-    for item in report.items:
-        mark = {"done": "ok", "failed": "FAILED", "skipped": "skip", "planned": "plan"}[
-            item.outcome
-        ]
-        line = f"  {mark:6} {item.direction:4} {item.action:7} {item.file}  ({item.reason})"
-        if item.error:
-            line += f": {item.error}"
-        if item.backup:
-            line += f" [backup: {item.backup}]"
-        out.write(line + "\n")
-    if not report.items:
-        out.write("  everything is in step\n")
 
 
 def _progress_bar(args: argparse.Namespace) -> Any:
@@ -519,16 +502,23 @@ COMMANDS = {"sync": _cmd_sync, "status": _cmd_status, "backups": _cmd_backups, "
 
 
 class _StderrHandler(logging.Handler):
-    """Our warnings (connection retries, route fallbacks) as ``session-sync: ...`` lines."""
+    """Our warnings (connection retries, route fallbacks) as ``PROG: ...`` lines."""
+
+    def __init__(self, prog: str, level: int) -> None:
+        super().__init__(level)
+        self.prog = prog
 
     def emit(self, record: logging.LogRecord) -> None:
-        _notify(record.getMessage())
+        sys.stderr.write(f"{self.prog}: {record.getMessage()}\n")
+        sys.stderr.flush()
 
 
-def _log_to_stderr() -> None:
+def log_to_stderr(prog: str = PROG) -> None:
+    """Show the library's warnings on stderr as one ``PROG: message`` line each."""
     log = logging.getLogger("session_sync")
-    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
-        log.addHandler(_StderrHandler(logging.WARNING))
+    for handler in [h for h in log.handlers if isinstance(h, _StderrHandler)]:
+        log.removeHandler(handler)
+    log.addHandler(_StderrHandler(prog, logging.WARNING))
     log.setLevel(logging.WARNING)
     log.propagate = False
     # paramiko logs every failed handshake with a traceback; our message says it in one line.
@@ -539,7 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _log_to_stderr()
+    log_to_stderr()
     try:
         return COMMANDS[args.command](args)
     except UsageError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TextIO
 
 import attrs
 import cattrs
@@ -10,7 +10,7 @@ import cattrs
 from session_sync.manifest import SessionManifest
 from session_sync.reconcile import Action, Direction, PlannedItem
 
-__all__ = ["ItemReport", "SyncReport"]
+__all__ = ["ItemReport", "SyncReport", "print_report"]
 
 
 @attrs.frozen
@@ -163,3 +163,38 @@ class SyncReport:
         """The ``--json`` object."""
         data: dict[str, Any] = _converter.unstructure(self)
         return data
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def print_report(report: SyncReport, out: TextIO) -> None:
+    """A summary line, then one line per item that did (or would do) something."""
+    verb = "would sync" if report.dry_run else "synced"
+    out.write(
+        f"{verb} {report.local} with {report.remote}: {report.pushed} pushed,"
+        f" {report.pulled} pulled, {report.skipped} skipped, {report.failed} failed,"
+        f" {report.conflicts} conflicts ({_human_bytes(report.bytes_sent)} sent,"
+        f" {_human_bytes(report.bytes_received)} received, {report.round_trips} round trips)\n"
+    )
+    if report.dry_run:
+        planned = sum(1 for i in report.items if i.outcome == "planned")
+        out.write(f"dry run: {planned} changes planned, nothing written\n")
+    for item in report.items:
+        mark = {"done": "ok", "failed": "FAILED", "skipped": "skip", "planned": "plan"}[
+            item.outcome
+        ]
+        line = f"  {mark:6} {item.direction:4} {item.action:7} {item.file}  ({item.reason})"
+        if item.error:
+            line += f": {item.error}"
+        if item.backup:
+            line += f" [backup: {item.backup}]"
+        out.write(line + "\n")
+    if not report.items:
+        out.write("  everything is in step\n")

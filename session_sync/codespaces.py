@@ -18,9 +18,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shlex
 import signal
 import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -48,6 +50,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("session_sync.codespaces")
+
+_CODESPACE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 READY_STATES = frozenset({"Available"})
 """States in which a sync can start at once."""
@@ -192,10 +196,62 @@ class GhCli:
             f"no codespace named {name!r} (`gh codespace list` shows: {names})"
         )
 
+    def create(
+        self,
+        repository: str,
+        *,
+        branch: str | None = None,
+        machine: str | None = None,
+        timeout: float | None = None,
+    ) -> str:
+        """``gh codespace create``; returns the new codespace's name."""
+        args = ["codespace", "create", "-R", repository]
+        if branch:
+            args += ["-b", branch]
+        if machine:
+            args += ["-m", machine]
+        out = self.run(args, timeout=self.start_timeout if timeout is None else timeout)
+        lines = [line.strip() for line in out.splitlines() if line.strip()]
+        if not lines or not _CODESPACE_NAME.match(lines[-1]):
+            raise GhError(f"`gh codespace create` did not print a codespace name: {out.strip()!r}")
+        return lines[-1]
+
+    def interactive_ssh(self, name: str, ssh_args: Sequence[str] = ()) -> int:
+        """Run ``gh codespace ssh -c NAME [-- SSH_ARGS]`` on this terminal; its exit status.
+
+        No timeout: the session lasts as long as the user wants. Ctrl-C goes to
+        the session (ssh), not to us, so what runs after it still runs.
+        """
+        argv = [self.executable, "codespace", "ssh", "-c", name]
+        if ssh_args:
+            argv += ["--", *ssh_args]
+        # A no-op handler, not SIG_IGN: ignored signals stay ignored in the child.
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, _ignore_signal) if in_main else None
+        try:
+            try:
+                process = subprocess.Popen(
+                    argv, env=dict(self.env) if self.env is not None else None
+                )
+            except FileNotFoundError:
+                raise GhError(
+                    f"{self.executable} (the GitHub CLI) is not installed or not on PATH:"
+                    " install it from https://cli.github.com, then run `gh auth login`"
+                ) from None
+            code = process.wait()
+        finally:
+            if in_main:
+                signal.signal(signal.SIGINT, previous)
+        return code if code >= 0 else 128 - code
+
     def ssh_config(self, name: str) -> CodespaceSshConfig:
         """The user and key for SSH into ``name`` (starts it if it is shut down)."""
         text = self.run(["codespace", "ssh", "-c", name, "--config"], timeout=self.start_timeout)
         return parse_ssh_config(text)
+
+
+def _ignore_signal(signum: int, frame: object) -> None:
+    """The terminal's Ctrl-C is the interactive session's, not ours."""
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -8,15 +8,28 @@ from session_sync.agent import (
     normalize_github_repo,
     repositories_match,
 )
+from session_sync.codespace_sync import (
+    CodespaceOptions,
+    SyncCounts,
+    find_local_project_dir,
+    find_recent_sessions,
+    get_last_timestamp,
+    remote_project_dir,
+    sync_sessions_bidirectional,
+    sync_sessions_from_codespace,
+    sync_sessions_to_codespace,
+    timestamp_newer,
+)
 from session_sync.codespaces import (
     Codespace,
     CodespaceTransport,
     GhCli,
     check_codespace_state,
 )
-from session_sync.engine import SyncRequest, run_sync, survey
+from session_sync.engine import SyncRequest, run_sync, run_syncs, survey
 from session_sync.errors import (
     AgentError,
+    AmbiguousProjectError,
     CodespaceNotFoundError,
     CodespaceUnavailableError,
     GhError,
@@ -38,8 +51,10 @@ __version__ = "0.1.0"
 __all__ = [
     "Action",
     "AgentError",
+    "AmbiguousProjectError",
     "Codespace",
     "CodespaceNotFoundError",
+    "CodespaceOptions",
     "CodespaceTransport",
     "CodespaceUnavailableError",
     "Direction",
@@ -56,6 +71,7 @@ __all__ = [
     "SessionManifest",
     "SessionSyncError",
     "SshTransport",
+    "SyncCounts",
     "SyncPlan",
     "SyncPolicy",
     "SyncReport",
@@ -67,11 +83,20 @@ __all__ = [
     "check_codespace_state",
     "claude_config_dir",
     "encode_project_path",
+    "find_local_project_dir",
+    "find_recent_sessions",
+    "get_last_timestamp",
     "last_message_time",
     "normalize_github_repo",
     "parse_timestamp",
     "plan_sync",
+    "remote_project_dir",
     "repositories_match",
     "run_sync",
+    "run_syncs",
     "survey",
+    "sync_sessions_bidirectional",
+    "sync_sessions_from_codespace",
+    "sync_sessions_to_codespace",
+    "timestamp_newer",
 ]

@@ -29,6 +29,7 @@ from session_sync import agent
 from session_sync.codespaces import Codespace, CodespaceTransport, GhCli, check_codespace_state
 from session_sync.engine import SyncRequest, run_sync, run_syncs
 from session_sync.errors import (
+    AmbiguousProjectError,
     CodespaceNotFoundError,
     ProjectNotFoundError,
     SessionSyncError,
@@ -380,10 +381,14 @@ def local_project_for(codespace: Codespace, options: CodespaceOptions) -> LocalP
         return resolve_local_project(
             options.local_config, None, codespace.repository or None, options.where
         )
-    except ProjectNotFoundError as exc:
-        if "several checkouts" in str(exc):
-            raise
+    except AmbiguousProjectError:
+        raise
+    except ProjectNotFoundError:
         fallback = workspace_path(codespace, WORKSPACE_TEMPLATE)
+        options.notify(
+            f"no checkout or session of {codespace.repository} here: its sessions are kept"
+            f" here as those of {fallback}"
+        )
         return LocalProject(fallback, codespace.repository or None)
 
 

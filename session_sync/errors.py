@@ -7,6 +7,7 @@ from __future__ import annotations
 
 __all__ = [
     "AgentError",
+    "AmbiguousProjectError",
     "CodespaceNotFoundError",
     "CodespaceUnavailableError",
     "GhError",
@@ -28,6 +29,10 @@ class UsageError(SessionSyncError):
 
 class ProjectNotFoundError(UsageError):
     """No project directory could be found for the repository or path given."""
+
+
+class AmbiguousProjectError(ProjectNotFoundError):
+    """Several checkouts here hold the repository's sessions; which one is meant?"""
 
 
 class TransportError(SessionSyncError):

@@ -14,7 +14,7 @@ from pathlib import Path
 import attrs
 
 from session_sync import agent
-from session_sync.errors import ProjectNotFoundError, UsageError
+from session_sync.errors import AmbiguousProjectError, ProjectNotFoundError, UsageError
 
 __all__ = ["LocalProject", "git_toplevel", "resolve_local_project"]
 
@@ -77,7 +77,7 @@ def resolve_local_project(
             f"no sessions of {repo} found under {config_dir / 'projects'}:"
             " pass --local-path PATH (the checkout's path here)"
         )
-    raise ProjectNotFoundError(
+    raise AmbiguousProjectError(
         f"{repo} has sessions in several checkouts here ({', '.join(cwds)}):"
         " pass --local-path PATH to choose one"
     )

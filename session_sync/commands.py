@@ -247,6 +247,9 @@ def run(prog: str, command: Callable[[Options], int], options: Options) -> int:
     except SessionSyncError as exc:
         sys.stderr.write(f"{prog}: {exc}\n")
         return EXIT_FAILED
+    except OSError as exc:  # this machine's own files: a log dir, a lock
+        sys.stderr.write(f"{prog}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": ") + "\n")
+        return EXIT_FAILED
     except KeyboardInterrupt:
         sys.stderr.write(f"{prog}: interrupted; files not yet replaced are unchanged\n")
         return 130

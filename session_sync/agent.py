@@ -61,6 +61,7 @@ ACTIVE_WINDOW_SECONDS = 60.0
 ENCODED_NAME_LIMIT = 200
 TAIL_BLOCK = 64 * 1024
 HEAD_LIMIT = 256 * 1024
+CWD_CANDIDATES = 200
 TEMP_PREFIX = ".session-sync-"
 TEMP_SUFFIX = ".tmp"
 STALE_TEMP_SECONDS = 3600.0
@@ -625,18 +626,23 @@ def _project_dir_matches(
         )
     except OSError:
         return False, None
-    cwd = None
-    for entry in candidates[:3]:
+    # Sessions brought from another machine record that machine's cwd and may be
+    # the newest here: look past them, until a cwd this dir is named after.
+    first = None
+    seen = set()
+    for entry in candidates[:CWD_CANDIDATES]:
         cwd = first_cwd(entry.path)
-        if cwd:
-            break
-    if not cwd:
-        return False, None
-    if real_path is not None and (cwd == real_path or os.path.realpath(cwd) == real_path):
-        return True, cwd
-    if repo and os.path.isdir(cwd) and repositories_match(git_origin_url(cwd), repo):
-        return True, cwd
-    return False, cwd
+        if not cwd or cwd in seen:
+            continue
+        seen.add(cwd)
+        first = first or cwd
+        if real_path is not None and (cwd == real_path or os.path.realpath(cwd) == real_path):
+            return True, cwd
+        if repo and os.path.isdir(cwd) and repositories_match(git_origin_url(cwd), repo):
+            return True, cwd
+        if encoded_names_match(name, encode_project_path(cwd, resolve=False)):
+            return False, cwd  # the dir's own project, and it is not this one
+    return False, first
 
 
 def scan(config: str, request: JSON, now: Optional[float] = None) -> JSON:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from session_sync.agent import git_origin_url, normalize_github_repo, repositories_match
+from session_sync.agent import (
+    encode_project_path,
+    git_origin_url,
+    normalize_github_repo,
+    repositories_match,
+)
+from session_sync.projects import resolve_local_project
 
 GIT = shutil.which("git")
 needs_git = pytest.mark.skipif(GIT is None, reason="git is not installed")
@@ -254,3 +262,40 @@ def test_git_origin_url_of_a_hand_written_worktree_with_relative_gitdir(tmp_path
     worktree.mkdir()
     (worktree / ".git").write_text("gitdir: ../main/.git/worktrees/wt\n")
     assert git_origin_url(str(worktree)) == "https://github.com/o/r.git"
+
+
+def _project_with_sessions(config: Path, dir_name: str, cwds_oldest_first: list[str]) -> None:
+    folder = config / "projects" / dir_name
+    folder.mkdir(parents=True)
+    now = time.time()
+    for i, cwd in enumerate(cwds_oldest_first):
+        line = json.dumps({"type": "user", "cwd": cwd, "timestamp": "2026-11-20T10:00:00.000Z"})
+        path = folder / f"s{i:04d}.jsonl"
+        path.write_text(line + "\n")
+        os.utime(path, (now - 86400 + i, now - 86400 + i))
+
+
+@pytest.mark.parametrize("pulled", [1, 30, 150])
+def test_a_checkout_is_found_past_sessions_brought_from_a_codespace(
+    tmp_path: Path, pulled: int
+) -> None:
+    # The laptop's project dir holds its own session and, newer, sessions pulled from
+    # a codespace, whose cwd is the codespace's path. The dir is still the checkout's.
+    checkout = tmp_path / "src" / "app"
+    (checkout / ".git").mkdir(parents=True)
+    (checkout / ".git" / "config").write_text(
+        '[remote "origin"]\n\turl = git@github.com:octo-org/app.git\n'
+    )
+    config = tmp_path / "claude"
+    own = encode_project_path(str(checkout))
+    _project_with_sessions(config, own, [str(checkout)] + ["/workspaces/app"] * pulled)
+    # Another project whose newest sessions are foreign too must still not match.
+    other = tmp_path / "src" / "other"
+    other.mkdir()
+    _project_with_sessions(
+        config, encode_project_path(str(other)), [str(other)] + ["/workspaces/app"] * 5
+    )
+
+    project = resolve_local_project(config, None, "octo-org/app", cwd=str(tmp_path))
+
+    assert project.path == os.path.realpath(checkout)

@@ -370,12 +370,15 @@ def checkout_of(codespace: Codespace, cwd: str) -> str | None:
     return None
 
 
-def local_project_for(codespace: Codespace, options: CodespaceOptions) -> LocalProject:
+def local_project_for(
+    codespace: Codespace, options: CodespaceOptions, *, announce: bool = True
+) -> LocalProject:
     """This machine's side of the codespace's project.
 
     The checkout the caller stands in, else the checkout its sessions
     recorded. With neither (the project began in the codespace), sessions
-    brought here go to the codespace path's project dir, so they are kept.
+    brought here go to the codespace path's project dir, so they are kept
+    (``announce``: say so).
     """
     try:
         return resolve_local_project(
@@ -385,10 +388,11 @@ def local_project_for(codespace: Codespace, options: CodespaceOptions) -> LocalP
         raise
     except ProjectNotFoundError:
         fallback = workspace_path(codespace, WORKSPACE_TEMPLATE)
-        options.notify(
-            f"no checkout or session of {codespace.repository} here: its sessions are kept"
-            f" here as those of {fallback}"
-        )
+        if announce:
+            options.notify(
+                f"no checkout or session of {codespace.repository} here: its sessions are"
+                f" kept here as those of {fallback}"
+            )
         return LocalProject(fallback, codespace.repository or None)
 
 
@@ -400,7 +404,7 @@ def session_request(
     direction: Direction,
 ) -> SyncRequest:
     """The engine request for the sessions of ``codespace``'s project."""
-    project = local_project_for(codespace, options)
+    project = local_project_for(codespace, options, announce=direction is not Direction.PUSH)
     return SyncRequest(
         local_config=options.local_config,
         local_path=project.path,

@@ -390,8 +390,8 @@ def local_project_for(
         fallback = workspace_path(codespace, WORKSPACE_TEMPLATE)
         if announce:
             options.notify(
-                f"no checkout or session of {codespace.repository} here: its sessions are"
-                f" kept here as those of {fallback}"
+                f"no checkout of {codespace.repository} found here (neither this directory"
+                f" nor its sessions): they are kept here as sessions of {fallback}"
             )
         return LocalProject(fallback, codespace.repository or None)
 

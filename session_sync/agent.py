@@ -518,12 +518,18 @@ def _hash_range(fh: BinaryIO, length: int, marks: Iterable[int] = ()) -> Tuple[s
 
 
 def describe_file(
-    root: str, rel: str, cache: HashCache, peer_size: Optional[int] = None
+    root: str,
+    rel: str,
+    cache: HashCache,
+    peer_size: Optional[int] = None,
+    plain: bool = False,
 ) -> Optional[JSON]:
     """Facts about one file: sizes, mtime, mode, sha256, and for ``.jsonl`` the
     tail timestamps. ``peer_size``: the other side's size of the same file; when
     ours is larger the sha256 of our first ``peer_size`` bytes is included, so
-    the controller can tell whether the other copy is a prefix of ours."""
+    the controller can tell whether the other copy is a prefix of ours.
+    ``plain``: not a transcript whatever its name (a synced folder's file):
+    every byte counts and there are no timestamps."""
     path = os.path.join(root, rel)
     try:
         st = os.lstat(path)
@@ -531,8 +537,10 @@ def describe_file(
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    is_jsonl = rel.endswith(".jsonl")
+    is_jsonl = rel.endswith(".jsonl") and not plain
     facts = cache.get(path, st)
+    if facts is not None and plain and facts.get("size") != st.st_size:
+        facts = None  # cached as a transcript (complete lines only)
     need_prefix = peer_size is not None and peer_size > 0
     try:
         if facts is None or (
@@ -577,6 +585,8 @@ def describe_file(
         "prefix_sha256": None,
         "prefix_size": None,
     }
+    if plain:
+        out["plain"] = True
     if need_prefix and peer_size is not None and peer_size < facts["size"]:
         out["prefix_size"] = peer_size
         out["prefix_sha256"] = facts.get("prefixes", {}).get(str(peer_size))
@@ -799,7 +809,7 @@ def scan_folder(config: str, request: JSON, now: Optional[float] = None) -> JSON
     files: List[JSON] = []
     if os.path.isdir(root):
         for rel in _walk_files(root, ""):
-            described = describe_file(root, rel, cache, peer_sizes.get(rel))
+            described = describe_file(root, rel, cache, peer_sizes.get(rel), plain=True)
             if described is not None:
                 files.append(described)
     sessions: List[JSON] = []
@@ -1002,6 +1012,28 @@ def op_target(config: str, op: JSON) -> str:
     return _safe_target(os.path.join(config, "projects"), str(op["dir"]), str(op["rel"]))
 
 
+def _op_base(config: str, op: JSON) -> str:
+    """The dir an op's path is relative to: the folder, or the project dir."""
+    if op.get("folder"):
+        return str(op["dir"])
+    return os.path.join(config, "projects", str(op["dir"]))
+
+
+def _refuse_links_below(base: str, directory: str) -> None:
+    """Fail if a dir between ``base`` and ``directory`` is a symlink: a write
+    must not land outside the tree it was planned for (scans skip symlinks)."""
+    rel = os.path.relpath(directory, base)
+    if rel == ".":
+        return
+    here = base
+    for part in rel.split(os.sep):
+        here = os.path.join(here, part)
+        if os.path.islink(here):
+            raise AgentFailure("%s is a symbolic link; not written through it" % here)
+        if not os.path.isdir(here):
+            return
+
+
 def _backup_dir_name(op: JSON) -> str:
     """The dir of an op's backups inside a backup set (one path component)."""
     if op.get("folder"):
@@ -1199,6 +1231,7 @@ def apply_file(
     tmp = None
     try:
         target = op_target(config, op)
+        _refuse_links_below(_op_base(config, op), os.path.dirname(target))
         action = op["action"]
         directory = os.path.dirname(target)
         if op.get("folder"):

@@ -358,6 +358,7 @@ class CodespaceTransport:
             user=config.user,
             key_files=[key],
             proxy_command=proxy,
+            proxy_env=self.gh.env,
             use_ssh_config=False,
             # The tunnel is authenticated by GitHub; gh's own config turns checking off too.
             strict_host_keys=False,

@@ -21,7 +21,7 @@ import attrs
 
 from session_sync import agent
 from session_sync.connection import AgentConnection
-from session_sync.errors import ProtocolError
+from session_sync.errors import AgentError, ProtocolError
 from session_sync.manifest import SessionManifest, manifest_from_scan
 from session_sync.reconcile import Action, PlannedItem, SyncPlan, SyncPolicy, plan_sync
 from session_sync.report import ItemReport, SyncReport
@@ -95,10 +95,13 @@ def _scan_request(
 
 def scan_local(request: SyncRequest, peer: SessionManifest | None = None) -> SessionManifest:
     """This machine's manifest (the agent's scan, run in-process)."""
-    with _LOCAL_APPLY:  # a scan may clear temp files under the machine's lock too
-        raw = agent.scan(
-            str(request.local_config), _scan_request(request.local_path, request, peer)
-        )
+    try:
+        with _LOCAL_APPLY:  # a scan may clear temp files under the machine's lock too
+            raw = agent.scan(
+                str(request.local_config), _scan_request(request.local_path, request, peer)
+            )
+    except agent.AgentFailure as exc:
+        raise AgentError(f"this machine: {exc}") from None
     return manifest_from_scan(raw)
 
 

@@ -49,11 +49,13 @@ class FileEntry:
     prefix_sha256: str | None = None
     """sha256 of our first ``prefix_size`` bytes: equal to the other side's sha256
     exactly when the other copy is a byte prefix of ours."""
+    plain: bool = False
+    """A synced folder's file: never a transcript, whatever its name."""
 
     @property
     def is_transcript(self) -> bool:
-        """Compared by content as lines (``.jsonl``), not by mtime."""
-        return self.rel.endswith(".jsonl")
+        """Compared by content as lines (``.jsonl`` of a session), not by mtime."""
+        return self.rel.endswith(".jsonl") and not self.plain
 
     @property
     def has_partial_tail(self) -> bool:
@@ -144,6 +146,7 @@ def _structure_file(raw: dict[str, Any]) -> FileEntry:
         malformed=int(raw.get("malformed") or 0),
         prefix_size=raw.get("prefix_size"),
         prefix_sha256=raw.get("prefix_sha256"),
+        plain=bool(raw.get("plain")),
     )
 
 

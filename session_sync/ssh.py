@@ -22,7 +22,7 @@ import shlex
 import socket
 import subprocess
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
 import attrs
@@ -205,13 +205,28 @@ class _RejectPolicy(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
 
 
 class _ProxyCommand(paramiko.ProxyCommand):  # type: ignore[misc]
-    """paramiko's ProxyCommand, but an exited proxy is end-of-stream at once.
+    """paramiko's ProxyCommand, but an exited proxy is end-of-stream at once,
+    and the command is an argv run with a given environment.
 
     (paramiko's own ``recv`` spins on an exited proxy until the banner timeout.)
     """
 
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+        # Not paramiko's __init__: it takes a command line and no environment.
+        self.cmd = list(argv)
+        self.process: subprocess.Popen[bytes] = subprocess.Popen(
+            self.cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,
+            env=dict(env) if env is not None else None,
+        )
+        self.timeout = None
+
     def recv(self, size: int) -> bytes:
         stdout = self.process.stdout
+        assert stdout is not None  # started with stdout=PIPE
         ready, _, _ = select.select([stdout], [], [], self.timeout)
         if not ready:
             raise TimeoutError()
@@ -255,6 +270,8 @@ class SshTransport:
     """Private keys to offer (default: ``IdentityFile`` of the ssh config, agent keys, ~/.ssh)."""
     proxy_command: Sequence[str] | None = None
     """argv of a command whose stdin/stdout reach the sshd (no shell involved)."""
+    proxy_env: Mapping[str, str] | None = None
+    """The environment of ``proxy_command`` (default: ours)."""
     use_ssh_config: bool = True
     """Read ``~/.ssh/config`` (off for routes fully described by the fields above)."""
     strict_host_keys: bool | None = None
@@ -355,8 +372,7 @@ class SshTransport:
         proxy: _ProxyCommand | None = None
         try:
             if self.proxy_command is not None:
-                # shlex.join/split round-trips exactly: paramiko runs it without a shell.
-                proxy = _ProxyCommand(shlex.join(self.proxy_command))
+                proxy = _ProxyCommand(self.proxy_command, self.proxy_env)
                 connection.connect_kwargs["sock"] = proxy
             connection.open()
             transport = connection.client.get_transport()

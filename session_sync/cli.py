@@ -33,6 +33,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "OneLineErrorParser",
+    "exit_status",
     "log_to_stderr",
     "main",
     "positive_integer",
@@ -530,18 +531,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     log_to_stderr()
+    return exit_status(f"{PROG} {args.command}", lambda: COMMANDS[args.command](args))
+
+
+def exit_status(label: str, call: Callable[[], int]) -> int:
+    """``call()``'s exit status, with our errors as one ``label: message`` line each:
+    2 for bad usage, 1 for anything else that stopped it, 130 for Ctrl-C."""
     try:
-        return COMMANDS[args.command](args)
+        return call()
     except UsageError as exc:
-        sys.stderr.write(f"{PROG} {args.command}: {exc}\n")
+        sys.stderr.write(f"{label}: {exc}\n")
         return EXIT_USAGE
     except SessionSyncError as exc:
-        sys.stderr.write(f"{PROG} {args.command}: {exc}\n")
+        sys.stderr.write(f"{label}: {exc}\n")
+        return EXIT_FAILED
+    except OSError as exc:  # this machine's own files: a log dir, a lock, a config dir
+        where = f": {exc.filename}" if exc.filename else ""
+        sys.stderr.write(f"{label}: {exc.strerror or exc}{where}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
-        sys.stderr.write(
-            f"{PROG} {args.command}: interrupted; files not yet replaced are unchanged\n"
-        )
+        sys.stderr.write(f"{label}: interrupted; files not yet replaced are unchanged\n")
         return 130
 
 

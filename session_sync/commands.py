@@ -21,7 +21,13 @@ from typing import Any, TextIO, TypeVar
 import attrs
 
 from session_sync.background import AllCodespacesOptions, sync_all_codespaces
-from session_sync.cli import OneLineErrorParser, log_to_stderr, positive_integer, positive_number
+from session_sync.cli import (
+    OneLineErrorParser,
+    exit_status,
+    log_to_stderr,
+    positive_integer,
+    positive_number,
+)
 from session_sync.codespace_sync import (
     DEFAULT_DAYS,
     DEV_ENV_FOLDER,
@@ -239,20 +245,7 @@ def all_codespaces_options(args: argparse.Namespace) -> AllCodespacesOptions:
 def run(prog: str, command: Callable[[Options], int], options: Options) -> int:
     """Run ``command(options)`` as program ``prog``; its exit status, errors mapped."""
     log_to_stderr(prog)
-    try:
-        return command(options)
-    except UsageError as exc:
-        sys.stderr.write(f"{prog}: {exc}\n")
-        return EXIT_USAGE
-    except SessionSyncError as exc:
-        sys.stderr.write(f"{prog}: {exc}\n")
-        return EXIT_FAILED
-    except OSError as exc:  # this machine's own files: a log dir, a lock
-        sys.stderr.write(f"{prog}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": ") + "\n")
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        sys.stderr.write(f"{prog}: interrupted; files not yet replaced are unchanged\n")
-        return 130
+    return exit_status(prog, lambda: command(options))
 
 
 def _sync_parts(

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
+import select
 import shutil
 import stat
 import subprocess
@@ -102,6 +104,37 @@ def fake(tmp_path: Path, sandbox: Sandbox, host_a: SshHost) -> FakeGh:
 @pytest.fixture
 def gh(fake: FakeGh) -> Gh:
     return Gh(fake)
+
+
+def read_until_closed(fd: int, timeout: float) -> bytes:
+    """Everything read from a pty's main side until its other side is closed."""
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if not ready:
+            continue
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # EIO: no process holds the other side any more
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+def wait_for_state(gh: Gh, name: str, state: str, timeout: float = 10.0) -> list[dict[str, object]]:
+    """``gh codespace list --json name,state`` once ``name`` shows ``state`` there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = gh("cs", "list", "--json", "name,state")
+        assert listed.returncode == 0, listed.stderr
+        rows: list[dict[str, object]] = json.loads(listed.stdout)
+        if {"name": name, "state": state} in rows:
+            return rows
+        assert time.monotonic() < deadline, f"{name} is not {state}: {rows}"
+        time.sleep(0.1)
 
 
 def wait_for_event(fake: FakeGh, event: str, timeout: float = 5.0) -> dict[str, object]:
@@ -367,6 +400,34 @@ def test_gh_stdio_reports_a_port_nobody_listens_on(gh: Gh, fake: FakeGh, host_a:
     assert "error connecting to codespace" in done.stderr
 
 
+def test_gh_set_port_to_a_closed_port_breaks_both_routes_of_one_codespace(
+    gh: Gh, fake: FakeGh, sandbox: Sandbox, host_a: SshHost, host_b: SshHost
+) -> None:
+    fake.add_codespace("cs-two", "octo/two", port=host_b.port)
+    with TcpRelay(host_a.port) as relay:
+        closed = relay.port
+    fake.set_port("cs-one", closed)
+    stdio = gh("cs", "ssh", "-c", "cs-one", "--stdio", input="", timeout=10)
+    assert stdio.returncode == 1
+    assert "error connecting to codespace" in stdio.stderr
+    assert "refused" in stdio.stderr
+    direct = gh("cs", "ssh", "-c", "cs-one", "--", "true", timeout=10)
+    assert direct.returncode == 255
+    assert "refused" in direct.stderr
+    # The other codespace still answers on both routes.
+    proxy = f"{fake.gh} cs ssh -c cs-two --stdio"
+    via = run(
+        ["ssh", *ssh_opts(sandbox), "-o", f"ProxyCommand={proxy}", "cs-two", 'echo "$HOME"'],
+        env=gh.env,
+    )
+    assert (via.returncode, via.stdout) == (0, f"{host_b.home}\n"), via.stderr
+    other = gh("cs", "ssh", "-c", "cs-two", "--", 'echo "$HOME"')
+    assert (other.returncode, other.stdout) == (0, f"{host_b.home}\n"), other.stderr
+    # Pointed back, it works again.
+    fake.set_port("cs-one", host_a.port)
+    assert gh("cs", "ssh", "-c", "cs-one", "--", "true").returncode == 0
+
+
 def test_gh_ssh_runs_a_command_in_the_codespace(gh: Gh, host_a: SshHost) -> None:
     done = gh("codespace", "ssh", "-c", "cs-one", "--", 'echo "$HOME"')
     assert done.returncode == 0, done.stderr
@@ -375,8 +436,63 @@ def test_gh_ssh_runs_a_command_in_the_codespace(gh: Gh, host_a: SshHost) -> None
     echoed = gh("cs", "ssh", "-c", "cs-one", "cat", input="line one\nline two\n")
     assert echoed.stdout == "line one\nline two\n"
     assert gh("cs", "ssh", "-c", "cs-one", "--", "-o", "ConnectTimeout=5", "exit 3").returncode == 3
-    shell = gh("cs", "ssh", "-c", "cs-one")
-    assert shell.returncode == 2
+
+
+def test_gh_ssh_without_a_command_runs_the_login_shell_on_stdin(gh: Gh, host_a: SshHost) -> None:
+    done = gh(
+        "codespace", "ssh", "-c", "cs-one", input='echo "hello-from-codespace $HOME"; exit 7\n'
+    )
+    assert done.returncode == 7, done.stderr
+    assert f"hello-from-codespace {host_a.home}\n" in done.stdout
+    # -T: no "Pseudo-terminal will not be allocated because stdin is not a terminal".
+    assert "Pseudo-terminal" not in done.stderr
+    # No stdin at all: the shell reads end of file and ends well.
+    empty = gh("cs", "ssh", "-c", "cs-one")
+    assert (empty.returncode, empty.stdout) == (0, ""), empty.stderr
+
+
+def test_gh_ssh_with_options_and_no_command_runs_the_login_shell(gh: Gh) -> None:
+    done = gh(
+        "cs",
+        "ssh",
+        "-c",
+        "cs-one",
+        "--",
+        "-o",
+        "LogLevel=error",
+        input="echo with-options; exit 3\n",
+    )
+    assert done.returncode == 3, done.stderr
+    assert "with-options\n" in done.stdout
+    # The user's own -T/-t is left alone (here -T, the same as the default without a tty).
+    mine = gh("cs", "ssh", "-c", "cs-one", "--", "-T", input="echo own-flag\n")
+    assert (mine.returncode, mine.stdout) == (0, "own-flag\n"), mine.stderr
+
+
+def test_gh_ssh_without_a_command_on_a_terminal_gets_one_over_there(fake: FakeGh) -> None:
+    main, sub = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            ["gh", "cs", "ssh", "-c", "cs-one"],
+            env=fake.env(os.environ),
+            stdin=sub,
+            stdout=sub,
+            stderr=sub,
+            start_new_session=True,
+        )
+    finally:
+        os.close(sub)
+    try:
+        # The shell over there reads this once it is up; the echo of the line has no "=/".
+        os.write(main, b'echo "tty=$(tty)"; exit 5\n')
+        seen = read_until_closed(main, timeout=TIMEOUT)
+        assert process.wait(timeout=TIMEOUT) == 5, seen
+    finally:
+        os.close(main)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert re.search(rb"tty=/dev/pts/\d+", seen), seen
 
 
 def test_gh_ssh_starts_a_shut_down_codespace(gh: Gh, fake: FakeGh) -> None:
@@ -451,6 +567,110 @@ def test_gh_create_takes_a_spare(gh: Gh, fake: FakeGh, host_b: SshHost) -> None:
     assert on_it.stdout.strip() == str(host_b.home)
     none_left = gh("codespace", "create", "-R", "octo/new-repo")
     assert none_left.returncode == 1
+
+
+def create(gh: Gh) -> str:
+    """``gh codespace create`` of a codespace of octo/new-repo; its name."""
+    done = gh("codespace", "create", "-R", "octo/new-repo")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_gh_create_outcome_shows_starting_then_available(
+    gh: Gh, fake: FakeGh, host_b: SshHost
+) -> None:
+    fake.add_spare(host_b.port)
+    fake.set_create_outcome("Starting", ready_after=1.5)
+    name = create(gh)
+    listed = json.loads(gh("cs", "list", "--json", "name,state").stdout)
+    assert listed == [
+        {"name": "cs-one", "state": "Available"},
+        {"name": name, "state": "Starting"},
+    ]
+    record = fake.codespace(name)
+    assert (record["state"], record["final_state"]) == ("Starting", "Available")
+    assert isinstance(record["ready_at"], float)
+    assert fake.state_of(name) == "Starting"
+    created = wait_for_event(fake, "created")
+    assert (created["name"], created["state"]) == (name, "Starting")
+
+    wait_for_state(gh, name, "Available")
+    assert fake.state_of(name) == "Available"
+    assert "ready_at" not in fake.codespace(name)
+    # Settled by a read; the next write saves it, and nothing else changed.
+    assert gh("cs", "stop", "-c", "cs-one").returncode == 0
+    stored = json.loads(fake.state_file.read_text())["codespaces"][1]
+    assert stored["state"] == "Available"
+    assert "ready_at" not in stored
+    assert "final_state" not in stored
+    assert [e["event"] for e in fake.events()] == ["created", "stopped"]
+
+
+def test_gh_create_outcome_keeps_going_until_changed_and_defaults_to_available(
+    gh: Gh, fake: FakeGh, host_a: SshHost, host_b: SshHost
+) -> None:
+    for port in (host_a.port, host_b.port, host_b.port):
+        fake.add_spare(port)
+    fake.set_create_outcome("Provisioning", ready_after=60)
+    first, second = create(gh), create(gh)
+    assert fake.state_of(first) == fake.state_of(second) == "Provisioning"
+    # set_state drops the pending change: the state stays as set.
+    fake.set_state(first, "Available")
+    assert "ready_at" not in fake.codespace(first)
+    assert "final_state" not in fake.codespace(first)
+    assert fake.state_of(first) == "Available"
+    fake.set_create_outcome()
+    third = create(gh)
+    assert fake.state_of(third) == "Available"
+    assert "ready_at" not in fake.codespace(third)
+    assert fake.state_of(second) == "Provisioning"
+    with pytest.raises(ValueError, match="ready_after"):
+        fake.set_create_outcome("Starting", ready_after=-1)
+
+
+def test_gh_create_outcome_failed(gh: Gh, fake: FakeGh, host_b: SshHost) -> None:
+    fake.add_spare(host_b.port)
+    fake.set_create_outcome("Starting", ready_after=0.5, final_state="Failed")
+    name = create(gh)
+    assert fake.state_of(name) == "Starting"
+    wait_for_state(gh, name, "Failed")
+    assert fake.state_of(name) == "Failed"
+    for route in (["--", "true"], ["--stdio"], []):
+        failed = gh("cs", "ssh", "-c", name, *route, input="")
+        assert failed.returncode == 1, route
+        assert name in failed.stderr
+        assert "Failed" in failed.stderr
+    stopped = gh("cs", "stop", "-c", name)
+    assert stopped.returncode == 1
+    assert "not running" in stopped.stderr
+    assert fake.state_of(name) == "Failed"
+
+
+def test_gh_ssh_waits_for_a_starting_codespace(gh: Gh, fake: FakeGh, host_b: SshHost) -> None:
+    fake.add_spare(host_b.port)
+    fake.set_create_outcome("Starting", ready_after=1.5)
+    name = create(gh)
+    assert fake.state_of(name) == "Starting"
+    done = gh("cs", "ssh", "-c", name, "--", 'echo "$HOME"')
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{host_b.home}\n"
+    assert fake.state_of(name) == "Available"
+    waited = wait_for_event(fake, "waited")
+    assert (waited["name"], waited["previous"], waited["state"]) == (name, "Starting", "Available")
+    # It came up by itself: gh did not start it.
+    assert [e["event"] for e in fake.events()] == ["created", "waited"]
+
+
+def test_gh_ssh_waits_then_fails_when_creation_fails(gh: Gh, fake: FakeGh, host_b: SshHost) -> None:
+    fake.add_spare(host_b.port)
+    fake.set_create_outcome("Provisioning", ready_after=1.0, final_state="Failed")
+    name = create(gh)
+    done = gh("cs", "ssh", "-c", name, input="echo never\n")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert f"codespace {name} is Failed" in done.stderr
+    waited = wait_for_event(fake, "waited")
+    assert (waited["previous"], waited["state"]) == ("Provisioning", "Failed")
 
 
 def test_gh_delete_and_stop(gh: Gh, fake: FakeGh, host_b: SshHost) -> None:

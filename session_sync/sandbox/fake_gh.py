@@ -5,9 +5,9 @@ Two parts in one file:
 - the script: ``python fake_gh.py ARGS...`` behaves like ``gh ARGS...`` for
   ``auth status`` and ``codespace list/ssh/create/delete/stop``. It uses the
   standard library only and runs under any python3 >= 3.8. Its state (login,
-  codespaces and the ports of their sshd, delays) is a JSON file named by
-  ``FAKE_GH_STATE``, read and written under a lock, since several gh
-  processes run at once;
+  codespaces and the ports of their sshd, delays, how ``create`` ends) is a
+  JSON file named by ``FAKE_GH_STATE``, read and written under a lock, since
+  several gh processes run at once;
 - ``install_fake_gh`` and ``FakeGh``: write an executable ``gh`` wrapper and
   the state, and change the state from a test.
 
@@ -17,10 +17,23 @@ with sorted keys on one line, ``list`` without ``--json`` prints
 tab-separated rows and no header, ``delete``/``stop`` print nothing,
 ``create`` prints the new name. ``ssh --config`` prints the real template.
 
+``gh codespace ssh -c NAME`` with no command (ssh options after ``--`` or
+not) runs ssh with no remote command, so the codespace's login shell reads
+stdin: with ``-T`` when stdin is not a terminal, ``-t`` when it is (real gh
+adds neither). Its exit status is ssh's.
+
+A codespace made by ``create`` can show a state such as ``Starting`` for a
+while and then another (``FakeGh.set_create_outcome``): the record keeps
+``ready_at`` (a ``time.time()``) and ``final_state``, and whoever reads the
+state after ``ready_at`` sees ``final_state`` (the next write saves it), so no
+process runs in the background. ``gh codespace ssh`` on such a codespace waits
+for ``ready_at``, as gh waits for a codespace to start.
+
 Every call appends ``{"argv": [...], "time": T, "pid": P}`` to the log (a
 JSON-lines file) before anything else, so a call that hangs is logged too.
 Other lines of the log are events: ``{"event": "started" | "created" |
-"deleted" | "stopped" | "relay-end", "name": ..., ...}``.
+"deleted" | "stopped" | "waited" | "relay-end", "name": ..., ...}``
+(``waited``: ``gh codespace ssh`` waited for a codespace still starting).
 """
 
 from __future__ import annotations
@@ -91,6 +104,8 @@ _WAKEABLE = (
 )
 # ssh options that take a value (cli/cli internal/codespaces/ssh.go ParseSSHArgs).
 _SSH_UNARY = "bcDeFIiLlmOopRSWw"
+# How often `gh codespace ssh` looks again at a codespace that is still starting.
+_POLL = 0.2
 _NAME_CHARS = string.ascii_lowercase + string.digits
 
 
@@ -118,10 +133,23 @@ def _locked(state_file: Path, exclusive: bool) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+def _settle(state: Json) -> None:
+    """Give every codespace whose ``ready_at`` has passed its ``final_state``."""
+    now = time.time()
+    for codespace in state.get("codespaces", []):
+        ready_at = codespace.get("ready_at")
+        if ready_at is not None and now >= float(ready_at):
+            codespace["state"] = codespace.get("final_state") or "Available"
+            codespace.pop("ready_at", None)
+            codespace.pop("final_state", None)
+
+
 def _read_state(state_file: Path) -> Json:
+    """The state, with every pending state change that is due applied (not saved)."""
     with _locked(state_file, exclusive=False):
         state: Json = json.loads(state_file.read_text(encoding="utf-8"))
-        return state
+    _settle(state)
+    return state
 
 
 def _write_unlocked(state_file: Path, state: Json) -> None:
@@ -134,6 +162,7 @@ def _update_state(state_file: Path, change: Callable[[Json], Any]) -> Any:
     """Apply ``change`` to the state under the lock and save it; returns what it returns."""
     with _locked(state_file, exclusive=True):
         state = json.loads(state_file.read_text(encoding="utf-8"))
+        _settle(state)
         result = change(state)
         _write_unlocked(state_file, state)
         return result
@@ -413,7 +442,12 @@ class _Gh:
         return self.ssh_exec(codespace, args.words())
 
     def _wake(self, name: str, prefix: str) -> Json:
-        """The codespace ``name``, started first if it is shut down (as gh does)."""
+        """The codespace ``name``, started first if it is shut down (as gh does).
+
+        A codespace still starting by itself (``ready_at`` ahead) is waited for,
+        then taken as it ends up: ``Available`` goes ahead, ``Failed`` fails.
+        """
+        self._wait_until_ready(name)
 
         def change(state: Json) -> tuple[Json | None, str | None]:
             codespace = _find(state, name)
@@ -422,6 +456,8 @@ class _Gh:
             before = codespace.get("state", "")
             if before in _WAKEABLE:
                 codespace["state"] = "Available"
+                codespace.pop("ready_at", None)
+                codespace.pop("final_state", None)
                 codespace["last_used_at"] = _now_iso()
                 return codespace, before
             return codespace, None
@@ -444,6 +480,30 @@ class _Gh:
             )
         found: Json = codespace
         return found
+
+    def _wait_until_ready(self, name: str) -> None:
+        """Sleep while ``name`` shows a starting state that changes at its ``ready_at``."""
+        began = time.time()
+        shown = None
+        while True:
+            self.state = _read_state(self.state_file)
+            codespace = _find(self.state, name)
+            if codespace is None or codespace.get("ready_at") is None:
+                break
+            if codespace.get("state") not in _WAKEABLE:
+                break  # not starting (a test's odd choice): no waiting, as before
+            shown = shown or str(codespace.get("state"))
+            left = float(codespace["ready_at"]) - time.time()
+            time.sleep(min(_POLL, max(left, 0.0)) or 0.01)
+        if shown is not None:
+            after = "" if codespace is None else str(codespace.get("state", ""))
+            self.log_event(
+                "waited",
+                name=name,
+                previous=shown,
+                state=after,
+                seconds=round(time.time() - began, 3),
+            )
 
     def ssh_config(self, name: str | None) -> int:
         status = 0
@@ -553,11 +613,14 @@ class _Gh:
 
     def ssh_exec(self, codespace: Json, words: list[str]) -> int:
         ssh_args, command = _split_ssh_args(words)
-        if not command:
-            raise GhExit(2, "fake gh: interactive shells are not supported; give a command")
         user = self.state.get("ssh_user") or "codespace"
         identity = self.state.get("identity_file")
-        argv = [shutil.which("ssh") or "/usr/bin/ssh", *ssh_args]
+        argv = [shutil.which("ssh") or "/usr/bin/ssh"]
+        if not command and not _asks_for_tty(ssh_args):
+            # No command: the login shell. Without a terminal it reads stdin as a script,
+            # and -T keeps ssh from warning that it allocates no pseudo-terminal.
+            argv.append("-t" if os.isatty(0) else "-T")
+        argv += ssh_args
         argv += ["-F", "/dev/null", "-p", str(codespace["port"])]
         if identity:
             argv += ["-i", identity, "-o", "IdentitiesOnly=yes"]
@@ -574,9 +637,9 @@ class _Gh:
             "PasswordAuthentication=no",
             "-C",  # gh asks for compression too
             f"{user}@127.0.0.1",
-            "--",
-            *command,
         ]
+        if command:
+            argv += ["--", *command]
         sys.stdout.flush()
         sys.stderr.flush()
         try:
@@ -606,6 +669,8 @@ class _Gh:
                 "-l": ("location", True),
                 "--location": ("location", True),
                 "--devcontainer-path": ("devcontainer", True),
+                # gh waits for the post-create command with --status; the fake has none
+                # to wait for and ignores it (create returns at once, whatever state).
                 "-s": ("status", False),
                 "--status": ("status", False),
                 "-w": ("web", False),
@@ -631,10 +696,11 @@ class _Gh:
                 if name not in names:
                     break
             now = _now_iso()
+            outcome = state.get("create_outcome") or {}
             codespace: Json = {
                 "name": name,
                 "repository": repo,
-                "state": "Available",
+                "state": str(outcome.get("state") or "Available"),
                 "port": int(spare["port"]),
                 "branch": args.get("branch") or "main",
                 "display_name": args.get("display_name") or f"{repo_name} codespace",
@@ -642,6 +708,10 @@ class _Gh:
                 "created_at": now,
                 "last_used_at": now,
             }
+            ready_after = float(outcome.get("ready_after") or 0.0)
+            if ready_after > 0:
+                codespace["ready_at"] = time.time() + ready_after
+                codespace["final_state"] = str(outcome.get("final_state") or "Available")
             state.setdefault("codespaces", []).append(codespace)
             state["next_id"] = int(state.get("next_id", 1)) + 1
             return codespace
@@ -649,7 +719,13 @@ class _Gh:
         created = self.update(change)
         if created is None:
             raise GhExit(1, "error creating codespace: HTTP 503: no capacity (fake gh: no spares)")
-        self.log_event("created", name=created["name"], repository=repo, port=created["port"])
+        self.log_event(
+            "created",
+            name=created["name"],
+            repository=repo,
+            port=created["port"],
+            state=created["state"],
+        )
         self.out(created["name"] + "\n")
         return 0
 
@@ -743,6 +819,28 @@ def _split_ssh_args(words: list[str]) -> tuple[list[str], list[str]]:
     return options, []
 
 
+def _asks_for_tty(ssh_args: list[str]) -> bool:
+    """Whether the user's ssh options already say ``-t``, ``-T`` or ``RequestTTY``."""
+    i = 0
+    while i < len(ssh_args):
+        word = ssh_args[i]
+        i += 1
+        if word.startswith("--") or len(word) < 2:
+            continue
+        for pos, flag in enumerate(word[1:], start=1):
+            if flag in "tT":
+                return True
+            if flag in _SSH_UNARY:
+                value = word[pos + 1 :]
+                if not value and i < len(ssh_args):
+                    value = ssh_args[i]
+                    i += 1
+                if flag == "o" and value.lower().replace(" ", "=").startswith("requesttty"):
+                    return True
+                break
+    return False
+
+
 def _current_user() -> str:
     # The effective user (what a sandbox sshd lets in), not whatever $USER says.
     try:
@@ -799,7 +897,7 @@ class FakeGh:
         return f"<FakeGh {self.gh}>"
 
     def state(self) -> Json:
-        """A copy of the whole state."""
+        """A copy of the whole state (with the pending state changes that are due made)."""
         return _read_state(self.state_file)
 
     def _update(self, change: Callable[[Json], Any]) -> Any:
@@ -851,7 +949,12 @@ class FakeGh:
         self._update(lambda s: s.setdefault("spares", []).append({"port": int(port)}))
 
     def codespace(self, name: str) -> Json:
-        """The stored record of a codespace (``KeyError`` if there is none)."""
+        """The stored record of a codespace (``KeyError`` if there is none).
+
+        Its ``state`` is the one gh shows now; while a state set by
+        ``set_create_outcome`` is pending, ``ready_at`` (a ``time.time()``) and
+        ``final_state`` say when it changes and to what.
+        """
         found = _find(self.state(), name)
         if found is None:
             raise KeyError(name)
@@ -862,18 +965,54 @@ class FakeGh:
         return [c["name"] for c in self.state().get("codespaces", [])]
 
     def set_state(self, name: str, state: str) -> None:
-        """Set a codespace's state (``Available``, ``Shutdown``, ``Starting``, ``Failed``...)."""
+        """Set a codespace's state (``Available``, ``Shutdown``, ``Starting``, ``Failed``...).
+
+        The state stays: a pending change from ``set_create_outcome`` is dropped.
+        A codespace set to a starting state here is started at once by
+        ``gh codespace ssh``, not waited for.
+        """
 
         def change(s: Json) -> None:
             codespace = _find(s, name)
             if codespace is None:
                 raise KeyError(name)
             codespace["state"] = state
+            codespace.pop("ready_at", None)
+            codespace.pop("final_state", None)
 
         self._update(change)
 
+    def set_create_outcome(
+        self,
+        state: str = "Available",
+        *,
+        ready_after: float = 0.0,
+        final_state: str = "Available",
+    ) -> None:
+        """Say how the next ``gh codespace create`` calls (all of them, until changed) end.
+
+        A new codespace shows ``state`` (``Starting``, ``Provisioning``...) in
+        ``gh codespace list`` until ``ready_after`` seconds after its creation,
+        then ``final_state`` (``Available``, or ``Failed`` for a creation that
+        broke). ``gh codespace ssh`` waits for that moment, then goes on as
+        with any codespace in ``final_state``: it connects to an ``Available``
+        one and fails (exit 1) on a ``Failed`` one. With ``ready_after`` 0 the
+        codespace shows ``state`` for good and ``final_state`` is unused; the
+        defaults make codespaces that are ``Available`` at once.
+        """
+        if ready_after < 0:
+            raise ValueError(f"ready_after must be >= 0, not {ready_after!r}")
+        if not state or not final_state:
+            raise ValueError("state and final_state must not be empty")
+        outcome: Json = {
+            "state": state,
+            "ready_after": float(ready_after),
+            "final_state": final_state,
+        }
+        self._update(lambda s: s.__setitem__("create_outcome", outcome))
+
     def state_of(self, name: str) -> str:
-        """A codespace's state."""
+        """A codespace's state, as gh shows it now."""
         return str(self.codespace(name).get("state", ""))
 
     def set_port(self, name: str, port: int) -> None:
@@ -967,6 +1106,7 @@ def install_fake_gh(
         "ssh_user": ssh_user or _current_user(),
         "identity_file": str(Path(identity_file).absolute()) if identity_file else None,
         "proxy_port_override": None,
+        "create_outcome": None,
         "codespaces": [],
         "spares": [],
         "next_id": 1,

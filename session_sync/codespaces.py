@@ -133,7 +133,9 @@ class GhCli:
     def run(self, args: Sequence[str], *, timeout: float | None = None) -> str:
         """gh's stdout; ``GhError`` saying what to do when it fails or hangs."""
         limit = self.timeout if timeout is None else timeout
-        shown = " ".join(["gh", *args[:3]])
+        shown = shlex.join(["gh", *args])
+        if len(shown) > 120:
+            shown = shown[:117] + "..."
         try:
             process = subprocess.Popen(
                 [self.executable, *args],

@@ -367,6 +367,9 @@ def create_codespace(options: CreateOptions) -> int:
             f" {common.days:g} days (from {request.local_path})"
         )
         return EXIT_OK
+    # A quick call first: gh missing, logged out or hung shows within --gh-timeout,
+    # not after the long timeout that creating a codespace is given.
+    gh.list_codespaces()
     common.notice(f"creating a codespace of {repository} (this can take a few minutes)")
     name = gh.create(repository, branch=options.branch, machine=options.machine)
     common.notice(f"created codespace {name}")

@@ -52,6 +52,36 @@ RunCli = Callable[..., CliResult]
 """``run_cli("sync", "--dir", ...)``: the CLI in-process."""
 
 
+def run_process(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    stdin: str | None = None,
+    timeout: float = 120.0,
+) -> CliResult:
+    """Run ``argv`` to its end with this checkout importable; its exit status and output."""
+    full_env = dict(env)
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO_ROOT), full_env.get("PYTHONPATH", "")) if p
+    )
+    done = subprocess.run(
+        list(argv),
+        env=full_env,
+        cwd=cwd,
+        input=stdin.encode() if stdin is not None else None,
+        stdin=subprocess.DEVNULL if stdin is None else None,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    return CliResult(
+        done.returncode,
+        done.stdout.decode("utf-8", "replace"),
+        done.stderr.decode("utf-8", "replace"),
+    )
+
+
 class RunSubprocess(NamedTuple):
     """Runs ``python -m session_sync`` as a real process."""
 
@@ -65,22 +95,11 @@ class RunSubprocess(NamedTuple):
         cwd: Path | None = None,
         timeout: float = 120.0,
     ) -> CliResult:
-        full_env = dict(self.env if env is None else env)
-        full_env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(REPO_ROOT), full_env.get("PYTHONPATH", "")) if p
-        )
-        done = subprocess.run(
+        return run_process(
             [sys.executable, "-m", "session_sync", *args],
-            env=full_env,
+            env=self.env if env is None else env,
             cwd=cwd,
-            capture_output=True,
             timeout=timeout,
-            check=False,
-        )
-        return CliResult(
-            done.returncode,
-            done.stdout.decode("utf-8", "replace"),
-            done.stderr.decode("utf-8", "replace"),
         )
 
 

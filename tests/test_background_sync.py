@@ -24,7 +24,14 @@ from pathlib import Path
 
 import attrs
 import pytest
-from conftest import REPO_ROOT, CliResult, session_files, snapshot_tree, write_old
+from conftest import (
+    REPO_ROOT,
+    CliResult,
+    run_process,
+    session_files,
+    snapshot_tree,
+    write_old,
+)
 
 from session_sync.agent import encode_project_path
 from session_sync.background import default_log_file
@@ -158,18 +165,11 @@ class Fleet:
         timeout: float = 180.0,
     ) -> CliResult:
         """Run the script to its end, from the laptop's home (not from the checkout)."""
-        done = subprocess.run(
+        return run_process(
             self.argv(*args, log_file=log_file),
-            env=dict(env) if env is not None else self.env(),
+            env=self.env() if env is None else env,
             cwd=self.laptop,
-            capture_output=True,
             timeout=timeout,
-            check=False,
-        )
-        return CliResult(
-            done.returncode,
-            done.stdout.decode("utf-8", "replace"),
-            done.stderr.decode("utf-8", "replace"),
         )
 
     def start(self, *args: str) -> subprocess.Popen[bytes]:

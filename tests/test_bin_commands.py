@@ -15,7 +15,6 @@ import json
 import os
 import random
 import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -29,6 +28,7 @@ from conftest import (
     REPO_ROOT,
     CliResult,
     Remote,
+    run_process,
     snapshot_tree,
     write_old,
 )
@@ -58,26 +58,14 @@ def run_bin(
     timeout: float = 120.0,
 ) -> CliResult:
     """``bin/NAME [--workspace ~/workspaces/{repo}] ARGS`` from the checkout (or ``cwd``)."""
-    full_env = dict(remote.env if env is None else env)
-    full_env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO_ROOT), full_env.get("PYTHONPATH", "")) if p
-    )
     argv = [sys.executable, str(REPO_ROOT / "bin" / name)]
     argv += ["--workspace", WORKSPACE] if workspace else []
-    done = subprocess.run(
+    return run_process(
         [*argv, *args],
-        env=full_env,
+        env=remote.env if env is None else env,
         cwd=cwd or remote.project,
-        input=stdin.encode() if stdin is not None else None,
-        stdin=subprocess.DEVNULL if stdin is None else None,
-        capture_output=True,
+        stdin=stdin,
         timeout=timeout,
-        check=False,
-    )
-    return CliResult(
-        done.returncode,
-        done.stdout.decode("utf-8", "replace"),
-        done.stderr.decode("utf-8", "replace"),
     )
 
 

@@ -333,36 +333,46 @@ class Remote:
         return RunSubprocess(full_env)(args, cwd=self.project, timeout=timeout)
 
 
+def make_laptop(home: Path, repo: str) -> tuple[Path, Path]:
+    """A laptop home with ``.claude`` and a checkout ``src/<name>`` of GitHub ``repo``
+    (its ``.git/config`` names the origin); (home, checkout) as realpaths."""
+    project = home / "src" / repo.rsplit("/", 1)[-1]
+    (project / ".git").mkdir(parents=True)
+    (project / ".git" / "config").write_text(
+        f'[remote "origin"]\n\turl = git@github.com:{repo}.git\n'
+    )
+    (home / ".claude").mkdir()
+    return Path(os.path.realpath(home)), Path(os.path.realpath(project))
+
+
+def laptop_env(gh: FakeGh, laptop: Path) -> dict[str, str]:
+    """The environment of a command run on the laptop: its HOME, the fake gh first on
+    PATH, and no CLAUDE_CONFIG_DIR (so ``~/.claude`` is used)."""
+    env = gh.env(dict(os.environ))
+    env["HOME"] = str(laptop)
+    env.pop("CLAUDE_CONFIG_DIR", None)
+    return env
+
+
 @pytest.fixture
 def remote(sandbox: Sandbox, tmp_path: Path) -> Iterator[Remote]:
     """A fresh laptop home and a fresh SSH machine (also served as a codespace)."""
     name = f"{tmp_path.parent.name}-{tmp_path.name}"[-60:]
     host = sandbox.add_host(name)
-    laptop = tmp_path / "laptop"
-    project = laptop / "src" / "app"
-    project.mkdir(parents=True)
-    # A checkout of the codespace's repository, as on a real laptop.
-    (project / ".git").mkdir()
-    (project / ".git" / "config").write_text(
-        f'[remote "origin"]\n\turl = git@github.com:{CODESPACE_REPO}.git\n'
-    )
-    (laptop / ".claude").mkdir()
+    laptop, project = make_laptop(tmp_path / "laptop", CODESPACE_REPO)
     sandbox.write_client_config(laptop, {"box": (host.host, host.port)})
     gh = install_fake_gh(
         tmp_path / "bin", tmp_path / "gh-state.json", identity_file=sandbox.client_key
     )
     gh.add_codespace(CODESPACE, CODESPACE_REPO, port=host.port)
-    env = gh.env(dict(os.environ))
-    env["HOME"] = str(laptop)
-    env.pop("CLAUDE_CONFIG_DIR", None)
     try:
         yield Remote(
-            laptop=Path(os.path.realpath(laptop)),
-            project=Path(os.path.realpath(project)),
+            laptop=laptop,
+            project=project,
             host=host,
             gh=gh,
             sandbox=sandbox,
-            env=env,
+            env=laptop_env(gh, laptop),
         )
     finally:
         host.stop()

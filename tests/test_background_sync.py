@@ -27,6 +27,8 @@ import pytest
 from conftest import (
     REPO_ROOT,
     CliResult,
+    laptop_env,
+    make_laptop,
     run_process,
     session_files,
     snapshot_tree,
@@ -200,24 +202,16 @@ class Fleet:
 
 @pytest.fixture
 def fleet(sandbox: Sandbox, tmp_path: Path) -> Iterator[Fleet]:
-    laptop = tmp_path / "laptop"
-    project = laptop / "src" / "app"
-    (project / ".git").mkdir(parents=True)
-    (project / ".git" / "config").write_text(
-        f'[remote "origin"]\n\turl = git@github.com:{APP_REPO}.git\n'
-    )
-    (laptop / ".claude").mkdir()
+    laptop, project = make_laptop(tmp_path / "laptop", APP_REPO)
     gh = install_fake_gh(
         tmp_path / "bin", tmp_path / "gh-state.json", identity_file=sandbox.client_key
     )
-    env = gh.env(dict(os.environ))
-    env["HOME"] = str(laptop)
+    env = laptop_env(gh, laptop)
     env["PYTHONPATH"] = str(REPO_ROOT)
-    env.pop("CLAUDE_CONFIG_DIR", None)
     env.pop("XDG_STATE_HOME", None)
     fleet = Fleet(
-        laptop=Path(os.path.realpath(laptop)),
-        project=Path(os.path.realpath(project)),
+        laptop=laptop,
+        project=project,
         gh=gh,
         sandbox=sandbox,
         root=tmp_path,

@@ -971,7 +971,14 @@ def send_file(
 # Applying
 
 
-def _safe_target(projects: str, dir_name: str, rel: str) -> str:
+def _op_base(config: str, op: JSON) -> str:
+    """The dir an op's ``rel`` is inside: the project dir ``op["dir"]`` under
+    ``projects/``, or for a folder sync (``op["folder"]``) the folder ``op["dir"]``."""
+    dir_name = str(op["dir"])
+    if op.get("folder"):
+        if not dir_name.startswith("/") or "\0" in dir_name or dir_name.rstrip("/") == "":
+            raise AgentFailure("unsafe folder %r" % dir_name)
+        return dir_name
     if (
         not dir_name
         or dir_name in (".", "..")
@@ -980,17 +987,12 @@ def _safe_target(projects: str, dir_name: str, rel: str) -> str:
         or "\0" in dir_name
     ):
         raise AgentFailure("unsafe project dir name %r" % dir_name)
-    return os.path.join(projects, dir_name, *_safe_rel_parts(rel))
+    return os.path.join(config, "projects", dir_name)
 
 
-def _folder_target(root: str, rel: str) -> str:
-    """``rel`` inside the synced folder ``root`` (an absolute path)."""
-    if not root.startswith("/") or "\0" in root or root.rstrip("/") == "":
-        raise AgentFailure("unsafe folder %r" % root)
-    return os.path.join(root, *_safe_rel_parts(rel))
-
-
-def _safe_rel_parts(rel: str) -> List[str]:
+def op_target(config: str, op: JSON) -> str:
+    """The file an op names on this machine (names checked: nothing outside its dir)."""
+    rel = str(op["rel"])
     parts = rel.split("/")
     if (
         not rel
@@ -1001,22 +1003,7 @@ def _safe_rel_parts(rel: str) -> List[str]:
         or parts[-1].startswith(TEMP_PREFIX)
     ):
         raise AgentFailure("unsafe file path %r" % rel)
-    return parts
-
-
-def op_target(config: str, op: JSON) -> str:
-    """The file an op names on this machine: in a project dir under ``projects/``,
-    or, for a folder sync (``op["folder"]``), inside the folder ``op["dir"]``."""
-    if op.get("folder"):
-        return _folder_target(str(op["dir"]), str(op["rel"]))
-    return _safe_target(os.path.join(config, "projects"), str(op["dir"]), str(op["rel"]))
-
-
-def _op_base(config: str, op: JSON) -> str:
-    """The dir an op's path is relative to: the folder, or the project dir."""
-    if op.get("folder"):
-        return str(op["dir"])
-    return os.path.join(config, "projects", str(op["dir"]))
+    return os.path.join(_op_base(config, op), *parts)
 
 
 def _refuse_links_below(base: str, directory: str) -> None:

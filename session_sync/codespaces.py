@@ -130,6 +130,13 @@ class GhCli:
     env: Mapping[str, str] | None = None
     """The environment for gh (default: ours)."""
 
+    def not_installed(self) -> GhError:
+        """The error for a gh that is not there."""
+        return GhError(
+            f"{self.executable} (the GitHub CLI) is not installed or not on PATH:"
+            " install it from https://cli.github.com, then run `gh auth login`"
+        )
+
     def run(self, args: Sequence[str], *, timeout: float | None = None) -> str:
         """gh's stdout; ``GhError`` saying what to do when it fails or hangs."""
         limit = self.timeout if timeout is None else timeout
@@ -146,10 +153,7 @@ class GhCli:
                 start_new_session=True,  # so a timeout can end gh and its ssh together
             )
         except FileNotFoundError:
-            raise GhError(
-                f"{self.executable} (the GitHub CLI) is not installed or not on PATH:"
-                " install it from https://cli.github.com, then run `gh auth login`"
-            ) from None
+            raise self.not_installed() from None
         except OSError as exc:
             raise GhError(f"cannot run {self.executable}: {exc}") from None
         try:
@@ -236,10 +240,7 @@ class GhCli:
                     argv, env=dict(self.env) if self.env is not None else None
                 )
             except FileNotFoundError:
-                raise GhError(
-                    f"{self.executable} (the GitHub CLI) is not installed or not on PATH:"
-                    " install it from https://cli.github.com, then run `gh auth login`"
-                ) from None
+                raise self.not_installed() from None
             code = process.wait()
         finally:
             if in_main:
@@ -385,7 +386,5 @@ class CodespaceTransport:
                 start_new_session=True,
             )
         except FileNotFoundError:
-            raise GhError(
-                f"{self.gh.executable} (the GitHub CLI) is not installed or not on PATH"
-            ) from None
+            raise self.gh.not_installed() from None
         return ProcessStream(process)

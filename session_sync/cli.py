@@ -8,11 +8,12 @@ failed, 2 bad usage.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -20,7 +21,7 @@ import attrs
 
 from session_sync import agent
 from session_sync.codespaces import ROUTES, CodespaceTransport, GhCli, check_codespace_state
-from session_sync.engine import SyncRequest, run_sync, survey
+from session_sync.engine import ProgressCallback, SyncRequest, run_sync, survey
 from session_sync.errors import SessionSyncError, UsageError
 from session_sync.projects import resolve_local_project
 from session_sync.reconcile import Direction, SyncPolicy
@@ -39,6 +40,7 @@ __all__ = [
     "positive_integer",
     "positive_number",
     "print_report",
+    "transfer_progress",
 ]
 
 EXIT_OK = 0
@@ -330,14 +332,17 @@ def _request(
     )
 
 
-def _progress_bar(args: argparse.Namespace) -> Any:
-    """A rich progress bar on a TTY (stderr), else None."""
-    if args.json or not sys.stderr.isatty():
-        return None
+@contextlib.contextmanager
+def transfer_progress(show: bool) -> Iterator[ProgressCallback | None]:
+    """A rich progress bar on stderr while the block runs, when ``show`` and stderr is
+    a terminal; yields the engine's progress callback (None: no bar)."""
+    if not show or not sys.stderr.isatty():
+        yield None
+        return
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-    return Progress(
+    bar = Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         DownloadColumn(),
@@ -345,6 +350,13 @@ def _progress_bar(args: argparse.Namespace) -> Any:
         transient=True,
         console=Console(file=sys.stderr),
     )
+    with bar:
+        task = bar.add_task("scanning both sides", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, description="transferring", completed=done, total=total)
+
+        yield progress
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
@@ -352,17 +364,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     target = _target(args, local_config)
     transport = target.transport
     request = _request(args, local_config, target, args.dry_run)
-    bar = _progress_bar(args)
-    if bar is None:
-        report = run_sync(request, transport)
-    else:
-        with bar:
-            task = bar.add_task("scanning both sides", total=None)
-
-            def progress(done: int, total: int) -> None:
-                bar.update(task, description="transferring", completed=done, total=total)
-
-            report = run_sync(request, transport, progress=progress)
+    with transfer_progress(not args.json) as progress:
+        report = run_sync(request, transport, progress=progress)
     if args.json:
         json.dump(report.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")

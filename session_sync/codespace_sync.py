@@ -27,7 +27,7 @@ from dateutil import parser as date_parser
 
 from session_sync import agent
 from session_sync.codespaces import Codespace, CodespaceTransport, GhCli, check_codespace_state
-from session_sync.engine import SyncRequest, run_sync, run_syncs
+from session_sync.engine import ProgressCallback, SyncRequest, run_sync, run_syncs
 from session_sync.errors import (
     AmbiguousProjectError,
     CodespaceNotFoundError,
@@ -435,10 +435,13 @@ def run_requests(
     codespace: Codespace,
     requests: Sequence[tuple[str, SyncRequest]],
     options: CodespaceOptions,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, SyncReport]:
     """Run each ``(part, request)`` against ``codespace`` over one connection; the
     reports by part."""
-    reports = run_syncs([r for _, r in requests], codespace_transport(codespace, options))
+    reports = run_syncs(
+        [r for _, r in requests], codespace_transport(codespace, options), progress=progress
+    )
     return {part: report for (part, _), report in zip(requests, reports, strict=True)}
 
 

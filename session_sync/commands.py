@@ -27,6 +27,7 @@ from session_sync.cli import (
     log_to_stderr,
     positive_integer,
     positive_number,
+    transfer_progress,
 )
 from session_sync.codespace_sync import (
     DEFAULT_DAYS,
@@ -252,12 +253,16 @@ def _sync_parts(
     codespace: Codespace,
     parts: list[tuple[str, SyncRequest]],
     options: CodespaceOptions,
+    *,
+    show: bool = True,
 ) -> tuple[dict[str, SyncReport], SessionSyncError | None]:
-    """Run the parts over one connection; the reports, or the error that stopped them."""
+    """Run the parts over one connection; the reports, or the error that stopped them.
+    ``show``: a progress bar on stderr when it is a terminal."""
     if not parts:
         return {}, None
     try:
-        return run_requests(codespace, parts, options), None
+        with transfer_progress(show) as progress:
+            return run_requests(codespace, parts, options, progress), None
     except SessionSyncError as exc:
         return {}, exc
 
@@ -527,7 +532,7 @@ def sync_to_codespace(options: PushOptions) -> int:
             " and --no-sessions was given"
         )
         return EXIT_OK
-    reports, error = _sync_parts(codespace, parts, settings)
+    reports, error = _sync_parts(codespace, parts, settings, show=not common.json)
     return _finish(codespace, reports, error, common)
 
 
@@ -569,5 +574,5 @@ def sync_dev_env(options: DevEnvOptions) -> int:
         days=common.days,
         direction=options.direction,
     )
-    reports, error = _sync_parts(codespace, parts, settings)
+    reports, error = _sync_parts(codespace, parts, settings, show=not common.json)
     return _finish(codespace, reports, error, common)

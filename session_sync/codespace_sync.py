@@ -20,7 +20,6 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import attrs
 from dateutil import parser as date_parser
@@ -32,7 +31,6 @@ from session_sync.errors import (
     AmbiguousProjectError,
     CodespaceNotFoundError,
     ProjectNotFoundError,
-    SessionSyncError,
     UsageError,
 )
 from session_sync.projects import LocalProject, git_toplevel, resolve_local_project
@@ -443,18 +441,3 @@ def run_requests(
         [r for _, r in requests], codespace_transport(codespace, options), progress=progress
     )
     return {part: report for (part, _), report in zip(requests, reports, strict=True)}
-
-
-def failure_summary(error: SessionSyncError | None, reports: dict[str, SyncReport]) -> str | None:
-    """One line saying what went wrong, or None when nothing did."""
-    if error is not None:
-        return str(error)
-    failed = sum(r.failed for r in reports.values())
-    if failed:
-        return f"{failed} file(s) could not be written (see the report); run the sync again"
-    return None
-
-
-def report_json(reports: dict[str, SyncReport]) -> dict[str, Any]:
-    """``{part: report as JSON}``."""
-    return {part: report.to_json() for part, report in reports.items()}

@@ -16,10 +16,12 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 import attrs
 
+from session_sync.agent import normalize_github_repo
 from session_sync.background import AllCodespacesOptions, sync_all_codespaces
 from session_sync.cli import (
     OneLineErrorParser,
@@ -36,9 +38,7 @@ from session_sync.codespace_sync import (
     CodespaceOptions,
     checkout_of,
     dev_env_request,
-    failure_summary,
     pick_codespace,
-    report_json,
     run_requests,
     session_request,
 )
@@ -189,11 +189,10 @@ class CommonOptions:
         """The gh runner these options ask for."""
         return GhCli(timeout=self.gh_timeout)
 
-    def codespace_options(self, gh: GhCli, *, cwd: str | None = None) -> CodespaceOptions:
+    def codespace_options(self, gh: GhCli) -> CodespaceOptions:
         """The library's options (a shut-down codespace is started: the user asked)."""
         return CodespaceOptions(
             gh=gh,
-            cwd=cwd,
             workspace=self.workspace,
             python=self.remote_python,
             route=self.route,
@@ -225,8 +224,6 @@ def direction(*, push: bool, pull: bool) -> Direction:
 
 def all_codespaces_options(args: argparse.Namespace) -> AllCodespacesOptions:
     """The background sync's options in parsed arguments."""
-    from pathlib import Path
-
     return AllCodespacesOptions(
         days=args.days,
         jobs=args.jobs,
@@ -267,6 +264,16 @@ def _sync_parts(
         return {}, exc
 
 
+def _failure_summary(error: SessionSyncError | None, reports: dict[str, SyncReport]) -> str | None:
+    """One line saying what went wrong, or None when nothing did."""
+    if error is not None:
+        return str(error)
+    failed = sum(r.failed for r in reports.values())
+    if failed:
+        return f"{failed} file(s) could not be written (see the report); run the sync again"
+    return None
+
+
 def _write_reports(reports: dict[str, SyncReport], out: TextIO) -> None:
     for part, report in reports.items():
         out.write(f"{PART_TITLES.get(part, part)}: ")
@@ -277,7 +284,7 @@ def _write_json(codespace: Codespace, reports: dict[str, SyncReport], error: str
     document: dict[str, Any] = {
         "codespace": codespace.name,
         "repository": codespace.repository,
-        "reports": report_json(reports),
+        "reports": {part: report.to_json() for part, report in reports.items()},
         "error": error,
     }
     json.dump(document, sys.stdout, indent=2)
@@ -315,7 +322,7 @@ def _finish(
     common: CommonOptions,
 ) -> int:
     """Print the reports (or JSON) and say what failed; the exit status."""
-    problem = failure_summary(error, reports)
+    problem = _failure_summary(error, reports)
     if common.json:
         _write_json(codespace, reports, problem)
     else:
@@ -351,8 +358,6 @@ def create_codespace(options: CreateOptions) -> int:
     """Create a codespace, wait until it is Available, then push the dev env and the
     recent sessions. Prints the codespace's name on stdout. A sync that fails
     warns and does not fail the creation."""
-    from session_sync.agent import normalize_github_repo
-
     repository = normalize_github_repo(options.repository)
     if repository is None or "/" not in options.repository:
         raise UsageError(f"-R {options.repository!r} is not a GitHub repository (use OWNER/REPO)")
@@ -391,19 +396,7 @@ def create_codespace(options: CreateOptions) -> int:
             f" push them later with `sync-to-codespace -c {name}`"
         )
     else:
-        parts = _parts(
-            codespace,
-            settings,
-            dev_env=True,
-            sessions=True,
-            days=common.days,
-            direction=Direction.PUSH,
-        )
-        reports, error = _sync_parts(codespace, parts, settings)
-        _write_reports(reports, sys.stderr)
-        problem = failure_summary(error, reports)
-        if problem is not None:
-            common.notice(f"warning: could not push sessions: {problem}")
+        _warned_sync(codespace, settings, common, Direction.PUSH, "to the new codespace")
     sys.stdout.write(f"{name}\n")
     return EXIT_OK
 
@@ -488,11 +481,15 @@ def _warned_sync(
     except SessionSyncError as exc:
         common.notice(f"warning: sync {when} skipped: {exc}")
         return
-    way = {Direction.BOTH: "both ways", Direction.PULL: "from the codespace"}[direction]
-    common.notice(f"syncing {way} with {codespace.name} {when}")
+    way = {
+        Direction.BOTH: "both ways with",
+        Direction.PULL: "from",
+        Direction.PUSH: "the dev env and sessions to",
+    }[direction]
+    common.notice(f"syncing {way} {codespace.name} {when}")
     reports, error = _sync_parts(codespace, parts, settings)
     _write_reports(reports, sys.stderr)
-    problem = failure_summary(error, reports)
+    problem = _failure_summary(error, reports)
     if problem is not None:
         common.notice(f"warning: sync {when} failed: {problem}")
 

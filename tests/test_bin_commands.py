@@ -262,7 +262,32 @@ def test_create_whose_push_fails_warns_and_still_succeeds(box: Remote, spare: Ss
     assert result.code == 0, result
     name = created_name(box)
     assert result.out == f"{name}\n"
-    assert "warning: could not push sessions" in result.err
+    assert "warning: sync to the new codespace failed" in result.err
+    assert not cs_sessions(spare).exists()
+
+
+def test_create_that_cannot_tell_which_checkout_warns_and_still_prints_the_name(
+    box: Remote, spare: SshHost, tmp_path: Path
+) -> None:
+    # Sessions of the repository in two checkouts here, and run from neither: which
+    # sessions to push is a question, but the codespace exists and its name is owed.
+    for n, where in enumerate(("one", "two")):
+        checkout = box.laptop / where / "app"
+        (checkout / ".git").mkdir(parents=True)
+        (checkout / ".git" / "config").write_text(
+            f'[remote "origin"]\n\turl = git@github.com:{CODESPACE_REPO}.git\n'
+        )
+        write_old(box.config, make_session(random.Random(40 + n), str(checkout), turns=2))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    result = run_bin(box, "codespace-create", "-R", CODESPACE_REPO, cwd=elsewhere)
+
+    assert result.code == 0, result
+    name = created_name(box)
+    assert result.out == f"{name}\n"
+    assert "warning: sync to the new codespace skipped" in result.err
+    assert "several checkouts" in result.err
     assert not cs_sessions(spare).exists()
 
 

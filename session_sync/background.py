@@ -25,7 +25,12 @@ from typing import Any
 
 import attrs
 
-from session_sync.codespace_sync import CodespaceOptions, codespace_transport, session_request
+from session_sync.codespace_sync import (
+    WORKSPACE_TEMPLATE,
+    CodespaceOptions,
+    codespace_transport,
+    session_request,
+)
 from session_sync.codespaces import READY_STATES, Codespace, GhCli
 from session_sync.engine import run_sync
 from session_sync.errors import SessionSyncError
@@ -71,7 +76,7 @@ class AllCodespacesOptions:
     """Print one JSON object with every codespace's outcome on stdout."""
     log_file: Path | None = None
     """Where to log (default: ``default_log_file()``); the lock file sits beside it."""
-    workspace: str = "/workspaces/{repo}"
+    workspace: str = WORKSPACE_TEMPLATE
     """The checkout's path in each codespace (``{repo}``, ``~/``)."""
     remote_python: str = "python3"
     """The agent's interpreter in the codespaces."""

@@ -40,6 +40,7 @@ import re
 import socket
 import stat
 import struct
+import subprocess
 import sys
 import time
 import unicodedata
@@ -85,6 +86,7 @@ __all__ = [
     "encoded_names_match",
     "exchange",
     "first_cwd",
+    "git_committed_files",
     "git_origin_url",
     "list_backups",
     "live_session_ids",
@@ -787,6 +789,37 @@ def scan(config: str, request: JSON, now: Optional[float] = None) -> JSON:
     }
 
 
+def git_committed_files(root: str) -> Optional[List[str]]:
+    """Files under ``root`` (relative to it) that git tracks and that are unchanged
+    since ``HEAD``, staged or not; None when that is not known (no git, not a
+    checkout, no commit yet). Such a copy can always be had again from git."""
+    try:
+        tracked = subprocess.run(
+            ["git", "-C", root, "ls-files", "-z", "--", "."],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
+            check=True,
+        ).stdout
+        changed = subprocess.run(
+            ["git", "-C", root, "diff", "--name-only", "--relative", "-z", "HEAD", "--", "."],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    dirty = set(_z_paths(changed))
+    return [p for p in _z_paths(tracked) if p not in dirty]
+
+
+def _z_paths(out: bytes) -> List[str]:
+    return [os.fsdecode(p) for p in out.split(b"\0") if p]
+
+
 FOLDER_SESSION_ID = "folder"
 """The one pseudo-session of a folder sync's manifest: every file of the folder."""
 
@@ -796,8 +829,9 @@ def scan_folder(config: str, request: JSON, now: Optional[float] = None) -> JSON
 
     Shaped like a session scan, so the same reconcile and apply serve it: one
     pseudo-session whose files are every regular file under the folder, at any
-    age. Symlinks and our temp files are left out. ``peer_sizes`` and
-    ``read_only`` mean what they mean for ``scan``.
+    age. Symlinks and our temp files are left out. In a git checkout each file
+    says whether it is ``committed`` (tracked, unchanged since HEAD).
+    ``peer_sizes`` and ``read_only`` mean what they mean for ``scan``.
     """
     now = time.time() if now is None else now
     root = str(request["folder"])
@@ -808,9 +842,13 @@ def scan_folder(config: str, request: JSON, now: Optional[float] = None) -> JSON
     cache = HashCache(config)
     files: List[JSON] = []
     if os.path.isdir(root):
+        committed = git_committed_files(root)
+        known = set(committed) if committed is not None else None
         for rel in _walk_files(root, ""):
             described = describe_file(root, rel, cache, peer_sizes.get(rel), plain=True)
             if described is not None:
+                if known is not None and "error" not in described:
+                    described["committed"] = rel in known
                 files.append(described)
     sessions: List[JSON] = []
     if files:

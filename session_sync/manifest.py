@@ -51,6 +51,9 @@ class FileEntry:
     exactly when the other copy is a byte prefix of ours."""
     plain: bool = False
     """A synced folder's file: never a transcript, whatever its name."""
+    committed: bool | None = None
+    """A synced folder's file that git tracks and that is unchanged since HEAD, so
+    this copy can be had again from git (None: not known, not in a checkout)."""
 
     @property
     def is_transcript(self) -> bool:
@@ -147,6 +150,7 @@ def _structure_file(raw: dict[str, Any]) -> FileEntry:
         prefix_size=raw.get("prefix_size"),
         prefix_sha256=raw.get("prefix_sha256"),
         plain=bool(raw.get("plain")),
+        committed=raw.get("committed"),
     )
 
 

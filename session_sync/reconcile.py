@@ -14,6 +14,10 @@ case                when                                        action
 ``prefix``          the other copy is a byte prefix of this one  append
 ``unterminated``    ...but it ends with a half-written line      replace
 ``diverged``        neither is a prefix of the other            replace
+``uncommitted``     a folder file: one copy is as committed to   replace
+                    git, the other has changes on top: those win
+``committed``       a folder file committed on both sides, at    skip
+                    different commits: git's business
 ``differs``         a non-transcript file differs               replace
 ==================  ==========================================  =========
 
@@ -226,6 +230,27 @@ def _decide(
             why = "same last message time and size; tie broken by content hash"
         return Action.REPLACE, winner, "diverged", f"diverged: {why}; {dst} copy backed up", True
     winner = Direction.PUSH if _rank_by_mtime(local) > _rank_by_mtime(remote) else Direction.PULL
+    if local.committed is not None and remote.committed is not None:
+        # A copy as committed can be had again from git; changes on top of one cannot.
+        # (mtimes say nothing here: a fresh clone makes every file look new.)
+        if local.committed and remote.committed:
+            return (
+                Action.SKIP,
+                winner,
+                "committed",
+                "both copies are committed to git, at different commits: left to git",
+                False,
+            )
+        if local.committed != remote.committed:
+            winner = Direction.PUSH if remote.committed else Direction.PULL
+            src, dst = _SIDE[winner]
+            return (
+                Action.REPLACE,
+                winner,
+                "uncommitted",
+                f"{src} copy has uncommitted changes; {dst} copy is as committed (backed up)",
+                False,
+            )
     src, dst = _SIDE[winner]
     return (
         Action.REPLACE,

@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
 import stat
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -634,3 +636,98 @@ def test_a_file_modified_just_now_is_synced(sides: Sides) -> None:
     report = sync(sides)
     assert outcomes(report) == {"now.md": ("copy", "push", "done")}
     assert stat.S_IMODE((sides.there / "now.md").stat().st_mode) == 0o644
+
+
+# --- in git checkouts: a copy as committed can be had again from git -----------------------
+
+GIT = shutil.which("git")
+needs_git = pytest.mark.skipif(GIT is None and not os.environ.get("CI"), reason="no git here")
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+@pytest.fixture
+def checkouts(tmp_path: Path) -> Sides:
+    """The laptop's checkout with ``.coding-agent/plan.md`` committed, and the
+    codespace's fresh clone of it (every file's mtime: the time of the clone)."""
+    sides = make_sides(tmp_path)
+    laptop, codespace = sides.here.parent, sides.there.parent
+    put(sides.here, "plan.md", b"v1\n", mtime_ns=BASE_NS)
+    git(laptop, "init", "-q")
+    git(laptop, "add", ".")
+    git(laptop, "commit", "-q", "-m", "plan")
+    sides.there.rmdir()
+    codespace.rmdir()
+    git(tmp_path, "clone", "-q", str(laptop), str(codespace))
+    return sides
+
+
+@needs_git
+def test_an_uncommitted_edit_beats_the_newer_looking_copy_of_a_fresh_clone(
+    checkouts: Sides,
+) -> None:
+    s = checkouts
+    put(s.here, "plan.md", b"v1\nmy edit, not committed\n", mtime_ns=BASE_NS + HOUR_NS)
+    assert (s.there / "plan.md").stat().st_mtime_ns > BASE_NS + HOUR_NS  # the clone looks newer
+
+    report = sync(s)
+
+    (item,) = report.items
+    assert (item.file, item.action, item.direction, item.case, item.outcome) == (
+        "plan.md",
+        "replace",
+        "push",
+        "uncommitted",
+        "done",
+    )
+    assert (s.there / "plan.md").read_bytes() == b"v1\nmy edit, not committed\n"
+    assert folder_backups(s.b, s.there) == {"plan.md": [b"v1\n"]}
+    assert sync(s).items == ()
+
+
+@needs_git
+def test_copies_committed_at_different_commits_are_left_to_git(checkouts: Sides) -> None:
+    s = checkouts
+    put(s.there, "plan.md", b"v2, committed in the codespace\n", mtime_ns=BASE_NS)
+    git(s.there.parent, "commit", "-q", "-am", "v2")
+    before = folders(snapshot_tree(s.root))
+
+    report = sync(s)
+
+    (item,) = report.items
+    assert (item.action, item.case, item.outcome) == ("skip", "committed", "skipped")
+    assert folders(snapshot_tree(s.root)) == before
+
+
+@needs_git
+def test_a_staged_edit_counts_as_uncommitted(checkouts: Sides) -> None:
+    s = checkouts
+    put(s.here, "plan.md", b"v1\nstaged, not committed\n", mtime_ns=BASE_NS)
+    git(s.here.parent, "add", ".coding-agent/plan.md")
+
+    (item,) = sync(s).items
+
+    assert (item.direction, item.case, item.outcome) == ("push", "uncommitted", "done")
+
+
+@needs_git
+def test_an_ignored_folder_goes_by_mtime(checkouts: Sides) -> None:
+    s = checkouts
+    for side in (s.here.parent, s.there.parent):
+        (side / ".gitignore").write_text("scratch/\n")
+    put(s.here, "scratch/n.md", b"older\n", mtime_ns=BASE_NS)
+    put(s.there, "scratch/n.md", b"newer\n", mtime_ns=BASE_NS + HOUR_NS)
+
+    (item,) = sync(s).items
+
+    assert (item.file, item.direction, item.case) == ("scratch/n.md", "pull", "differs")
+    assert agent.git_committed_files(str(s.here)) == ["plan.md"]

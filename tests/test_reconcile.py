@@ -495,6 +495,84 @@ def test_non_transcript_ignores_last_message_time() -> None:
 
 
 # --------------------------------------------------------------------------
+# uncommitted / committed (files of a synced folder in a git checkout)
+
+OLDER, NEWER = 1_700_000_000_000_000_000, 1_800_000_000_000_000_000
+
+
+def folder_pair(
+    local_committed: bool | None, remote_committed: bool | None, *, local_newer: bool = False
+) -> tuple[FileEntry, FileEntry]:
+    lo, r = pair(
+        "plans/p.md",
+        b"my uncommitted edit\n",
+        b"as committed\n",
+        local_kw={"mtime_ns": NEWER if local_newer else OLDER},
+        remote_kw={"mtime_ns": OLDER if local_newer else NEWER},
+    )
+    return (
+        attrs.evolve(lo, plain=True, committed=local_committed),
+        attrs.evolve(r, plain=True, committed=remote_committed),
+    )
+
+
+@pytest.mark.parametrize("local_newer", [False, True])
+def test_changes_on_top_of_a_commit_win_over_a_copy_as_committed(local_newer: bool) -> None:
+    # A fresh clone in the codespace makes its committed copy look newer than the
+    # laptop's edit: the edit wins anyway, and the committed copy is backed up.
+    lo, r = folder_pair(False, True, local_newer=local_newer)
+    item = only(plan_of(local_m(session([lo])), remote_m(session([r]))))
+    assert (item.action, item.direction, item.case) == (
+        Action.REPLACE,
+        Direction.PUSH,
+        "uncommitted",
+    )
+    assert item.source is lo
+    assert "local copy has uncommitted changes" in item.reason
+
+
+def test_a_copy_as_committed_never_beats_changes_on_the_other_side() -> None:
+    lo, r = folder_pair(True, False, local_newer=True)
+    item = only(plan_of(local_m(session([lo])), remote_m(session([r]))))
+    assert (item.direction, item.case) == (Direction.PULL, "uncommitted")
+
+
+def test_committed_on_both_sides_at_different_commits_is_left_to_git() -> None:
+    lo, r = folder_pair(True, True, local_newer=True)
+    item = only(plan_of(local_m(session([lo])), remote_m(session([r]))))
+    assert (item.action, item.case) == (Action.SKIP, "committed")
+    assert item.length == 0
+
+
+@pytest.mark.parametrize(
+    ("local_committed", "remote_committed"), [(False, False), (None, True), (True, None)]
+)
+def test_without_a_committed_copy_on_one_side_the_newer_wins(
+    local_committed: bool | None, remote_committed: bool | None
+) -> None:
+    lo, r = folder_pair(local_committed, remote_committed, local_newer=True)
+    item = only(plan_of(local_m(session([lo])), remote_m(session([r]))))
+    assert (item.direction, item.case) == (Direction.PUSH, "differs")
+
+
+@given(
+    st.sampled_from([None, False, True]),
+    st.sampled_from([None, False, True]),
+    st.booleans(),
+)
+def test_property_committed_rules_are_symmetric(
+    local_committed: bool | None, remote_committed: bool | None, local_newer: bool
+) -> None:
+    lo, r = folder_pair(local_committed, remote_committed, local_newer=local_newer)
+    forward = only(plan_of(local_m(session([lo])), remote_m(session([r]))))
+    backward = only(plan_of(local_m(session([r])), remote_m(session([lo]))))
+    flipped = {Direction.PUSH: Direction.PULL, Direction.PULL: Direction.PUSH}
+    assert (backward.action, backward.case) == (forward.action, forward.case)
+    assert backward.direction is flipped[forward.direction]
+    assert backward.source is forward.source
+
+
+# --------------------------------------------------------------------------
 # filters: active, direction
 
 

@@ -794,26 +794,24 @@ def git_committed_files(root: str) -> Optional[List[str]]:
     since ``HEAD``, staged or not; None when that is not known (no git, not a
     checkout, no commit yet). Such a copy can always be had again from git."""
     try:
-        tracked = subprocess.run(
-            ["git", "-C", root, "ls-files", "-z", "--", "."],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            timeout=30,
-            check=True,
-        ).stdout
-        changed = subprocess.run(
-            ["git", "-C", root, "diff", "--name-only", "--relative", "-z", "HEAD", "--", "."],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            timeout=30,
-            check=True,
-        ).stdout
+        tracked = _git_output(root, "ls-files", "-z", "--", ".")
+        changed = _git_output(root, "diff", "--name-only", "--relative", "-z", "HEAD", "--", ".")
     except (OSError, subprocess.SubprocessError):
         return None
     dirty = set(_z_paths(changed))
     return [p for p in _z_paths(tracked) if p not in dirty]
+
+
+def _git_output(root: str, *args: str) -> bytes:
+    """stdout of ``git -C root ARGS``; raises when git is missing or fails."""
+    return subprocess.run(
+        ["git", "-C", root, *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        timeout=30,
+        check=True,
+    ).stdout
 
 
 def _z_paths(out: bytes) -> List[str]:

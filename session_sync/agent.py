@@ -94,6 +94,7 @@ __all__ = [
     "op_target",
     "open_backup_set",
     "prune_backups",
+    "recorded_cwds",
     "repositories_match",
     "restore_backup",
     "scan",
@@ -629,32 +630,44 @@ def _project_dir_matches(
     """
     if encoded is not None and encoded_names_match(name, encoded):
         return True, real_path
-    base = os.path.join(projects, name)
+    first = None
+    for cwd in recorded_cwds(projects, name):
+        first = first or cwd
+        if real_path is not None and (cwd == real_path or os.path.realpath(cwd) == real_path):
+            return True, cwd
+        if repo and os.path.isdir(cwd) and repositories_match(git_origin_url(cwd), repo):
+            return True, cwd
+    return False, first
+
+
+def recorded_cwds(projects: str, name: str) -> Iterator[str]:
+    """The distinct ``cwd`` values the sessions of project dir ``name`` recorded,
+    newest session first, ending with the first one the dir is named after.
+
+    Sessions brought from another machine record that machine's cwd and may be
+    the newest here: looking past them finds the dir's own project.
+    """
     try:
         candidates = sorted(
-            (e for e in os.scandir(base) if e.name.endswith(".jsonl") and e.is_file()),
+            (
+                e
+                for e in os.scandir(os.path.join(projects, name))
+                if e.name.endswith(".jsonl") and e.is_file()
+            ),
             key=lambda e: e.stat().st_mtime,
             reverse=True,
         )
     except OSError:
-        return False, None
-    # Sessions brought from another machine record that machine's cwd and may be
-    # the newest here: look past them, until a cwd this dir is named after.
-    first = None
+        return
     seen = set()
     for entry in candidates[:CWD_CANDIDATES]:
         cwd = first_cwd(entry.path)
         if not cwd or cwd in seen:
             continue
         seen.add(cwd)
-        first = first or cwd
-        if real_path is not None and (cwd == real_path or os.path.realpath(cwd) == real_path):
-            return True, cwd
-        if repo and os.path.isdir(cwd) and repositories_match(git_origin_url(cwd), repo):
-            return True, cwd
+        yield cwd
         if encoded_names_match(name, encode_project_path(cwd, resolve=False)):
-            return False, cwd  # the dir's own project, and it is not this one
-    return False, first
+            return  # the dir's own project: older sessions say nothing new
 
 
 def scan(config: str, request: JSON, now: Optional[float] = None) -> JSON:

@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import attrs
-from dateutil import parser as date_parser
 
 from session_sync import agent
 from session_sync.codespaces import Codespace, CodespaceTransport, GhCli, check_codespace_state
@@ -179,17 +178,17 @@ def find_local_project_dir(repo_name: str, *, config_dir: Path | None = None) ->
 
 
 def _dirs_by_cwd_name(config: Path, name: str) -> list[str]:
+    """Project dirs with a session recorded in a directory called ``name`` (as
+    ``agent.scan`` matches dirs by any recorded cwd, not just the newest)."""
     projects = config / "projects"
-    out = []
-    for entry in sorted(projects.iterdir()) if projects.is_dir() else []:
-        newest = sorted(entry.glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for transcript in newest[:3]:
-            cwd = agent.first_cwd(str(transcript))
-            if cwd:
-                if os.path.basename(cwd.rstrip("/")) == name:
-                    out.append(entry.name)
-                break
-    return out
+    return [
+        entry.name
+        for entry in (sorted(projects.iterdir()) if projects.is_dir() else [])
+        if any(
+            os.path.basename(cwd.rstrip("/")) == name
+            for cwd in agent.recorded_cwds(str(projects), entry.name)
+        )
+    ]
 
 
 def _newest_session_mtime(project_dir: Path) -> float:
@@ -247,21 +246,11 @@ def timestamp_newer(a: dt.datetime | str | None, b: dt.datetime | str | None) ->
 
 
 def _moment(value: dt.datetime | str | None) -> dt.datetime | None:
-    if value is None or isinstance(value, dt.datetime):
-        return _aware(value)
-    parsed = parse_timestamp(value)
-    if parsed is None:
-        try:
-            parsed = date_parser.isoparse(value)
-        except ValueError:
-            return None
-    return _aware(parsed)
-
-
-def _aware(moment: dt.datetime | None) -> dt.datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=dt.timezone.utc)
-    return moment
+    if isinstance(value, str):
+        return parse_timestamp(value)  # naive counts as UTC; None if not a time
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value
 
 
 def sync_sessions_to_codespace(

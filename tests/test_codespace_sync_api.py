@@ -106,6 +106,20 @@ def test_a_bare_name_matches_by_the_cwd_basename(tmp_path: Path, config: Path) -
     assert find_local_project_dir("src", config_dir=config) is None
 
 
+def test_a_bare_name_is_found_past_newer_sessions_from_elsewhere(
+    tmp_path: Path, config: Path
+) -> None:
+    # The dir's own session is older than five brought from a machine where the
+    # project ran in another directory: the dir is still found by its own.
+    app = checkout(tmp_path / "src" / "app", None)
+    own = session_in(config, app, 1, hours=10)
+    for n in range(5):
+        spec = make_session(random.Random(10 + n), "/elsewhere/proj", turns=2)
+        write_old(config, spec, hours=1, dir_name=own.parent.name)
+
+    assert find_local_project_dir("app", config_dir=config) == own.parent
+
+
 def test_never_by_the_suffix_of_the_encoded_name(config: Path) -> None:
     # -x-my-app ends with -app, but its sessions ran in /x/my-app.
     session_in(config, "/x/my-app", 1)

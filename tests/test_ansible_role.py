@@ -198,11 +198,13 @@ class Machine:
         (kinds, modes, mtimes, bytes): equal before and after a run that changed nothing."""
         site = sorted(self.venv.glob("lib/python*/site-packages"))
         assert len(site) == 1, site
+        dist_info = sorted(site[0].glob("session_sync-*.dist-info"))
+        assert len(dist_info) == 1, dist_info
         return {
             "bin": snapshot_tree(self.bin_dir),
             "units": snapshot_tree(self.units),
             "package": snapshot_tree(site[0] / "session_sync"),
-            "dist-info": snapshot_tree(site[0] / "session_sync-0.1.0.dist-info"),
+            "dist-info": snapshot_tree(dist_info[0]),
             "stamp": self.venv.joinpath("session-sync-source.sha256").stat().st_mtime_ns,
         }
 
@@ -524,13 +526,14 @@ def test_a_machine_switched_to_personal_loses_its_schedule(tmp_path: Path, pip_c
         (None, {}, "bootstrap_use must be 'work' (schedule the hourly sync) or 'personal'"),
         ("wrok", {}, "not wrok; pass -e bootstrap_use=work"),
         ("work", {"session_sync_source": "/nonexistent/src"}, "is not a session-sync checkout"),
+        ("work", {"session_sync_source": "OTHER"}, "other is not a session-sync checkout"),
         (
             "work",
             {"session_sync_python": "/nonexistent/python3"},
             "/nonexistent/python3 could not be run; set session_sync_python to a Python >= 3.10",
         ),
     ],
-    ids=["no-bootstrap-use", "bad-bootstrap-use", "not-a-checkout", "no-python"],
+    ids=["no-bootstrap-use", "bad-bootstrap-use", "no-source", "other-project", "no-python"],
 )
 def test_bad_input_fails_with_one_message_and_installs_nothing(
     tmp_path: Path,
@@ -540,6 +543,11 @@ def test_bad_input_fails_with_one_message_and_installs_nothing(
     message: str,
 ) -> None:
     machine = machine_at(tmp_path / "home", pip_cache)
+    if variables.get("session_sync_source") == "OTHER":  # a Python project, not this one
+        other = tmp_path / "other"
+        other.mkdir()
+        (other / "pyproject.toml").write_text('[project]\nname = "other"\n')
+        variables = {"session_sync_source": str(other)}
 
     result = machine.provision(bootstrap_use, variables)
 

@@ -229,18 +229,33 @@ def unit_directives(path: Path) -> dict[str, list[str]]:
     return out
 
 
+def unescaped(word: str, *, command: bool) -> str:
+    """A word of a unit file as systemd takes it, when it holds nothing systemd would
+    expand: ``%%`` is ``%`` (and, in a command line, ``$$`` is ``$``). A lone ``%``
+    (a specifier, like ``%h``) or, in a command line, ``$`` (a variable) fails the test."""
+    out, i = [], 0
+    while i < len(word):
+        char = word[i]
+        if char == "%" or (command and char == "$"):
+            assert word[i + 1 : i + 2] == char, f"systemd would expand {word[i:]!r} in {word!r}"
+            i += 1
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
 def unit_command(service: Path) -> list[str]:
-    """The service's ``ExecStart`` as argv: unquoted, ``%%`` and ``$$`` undone."""
+    """The service's ``ExecStart`` as the argv systemd runs."""
     (line,) = unit_directives(service)["ExecStart"]
-    return [w.replace("%%", "%").replace("$$", "$") for w in shlex.split(line)]
+    return [unescaped(w, command=True) for w in shlex.split(line)]
 
 
 def unit_environment(service: Path) -> dict[str, str]:
-    """The service's ``Environment=`` assignments (unquoted, ``%%`` undone)."""
+    """The service's ``Environment=`` assignments, as systemd sets them."""
     env: dict[str, str] = {}
     for line in unit_directives(service).get("Environment", []):
         for word in shlex.split(line):
-            key, value = word.replace("%%", "%").split("=", 1)
+            key, value = unescaped(word, command=False).split("=", 1)
             env[key] = value
     return env
 
@@ -493,7 +508,13 @@ def test_personal_machine_gets_the_commands_and_no_schedule_and_reinstalls_on_ch
 
 def test_a_machine_switched_to_personal_loses_its_schedule(tmp_path: Path, pip_cache: Path) -> None:
     machine = machine_at(tmp_path / "home", pip_cache)
+    # The design document's Ruby command, installed in ~/bin by an older bootstrap.
+    machine.bin_dir.mkdir()
+    old_command = machine.bin_dir / "codespace-ssh"
+    old_command.write_text("#!/usr/bin/env ruby\nputs 'the old one'\n")
+    old_command.chmod(0o755)
     assert machine.provision("work").code == 0
+    assert old_command.resolve() == machine.venv / "bin" / "codespace-ssh"
     assert machine.service.exists()
     assert machine.timer.exists()
     # As `systemctl --user enable` leaves it, had a user systemd been running then.
@@ -624,7 +645,7 @@ def facts_of(system: str, home: Path, env: Mapping[str, str] | None = None) -> d
     }
 
 
-TRICKY_ARGS = ["--days", "14", "50% of $HOME", 'say "hi"', "back\\slash", "a&b<c>"]
+TRICKY_ARGS = ["--days", "14", "50% of %h", "$HOME", 'say "hi"', "back\\slash", "a&b<c>"]
 
 
 def test_the_launchd_plist_renders_and_parses_as_the_macos_job(

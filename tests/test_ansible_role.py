@@ -170,14 +170,19 @@ class Machine:
         bootstrap_use: str | None,
         variables: Mapping[str, Any] | None = None,
         env: Mapping[str, str] | None = None,
+        *,
+        check: bool = False,
     ) -> PlayResult:
-        """The README's command (``-e bootstrap_use=...`` unless None), plus ``variables``."""
+        """The README's command (``-e bootstrap_use=...`` unless None), plus ``variables``
+        (and ``--check`` when ``check``)."""
         argv = [ansible_tool("ansible-playbook"), "-i", "localhost,", "-c", "local"]
         argv.append(str(PLAYBOOK))
         if bootstrap_use is not None:
             argv += ["-e", f"bootstrap_use={bootstrap_use}"]
         if variables:
             argv += ["-e", json.dumps(dict(variables))]
+        if check:
+            argv.append("--check")
         done = subprocess.run(
             argv,
             env=play_env(self.home, self.pip_cache, env),
@@ -287,6 +292,8 @@ class WorkMachine:
     second: PlayResult
     after_first: dict[str, Any]
     after_second: dict[str, Any]
+    checked: PlayResult
+    """A third run, with ``--check``."""
     space_home: Path
     space_workspace: Path
 
@@ -316,13 +323,16 @@ def work(
         time.sleep(0.01)  # a rewrite in the second run would show in the mtimes
         second = machine.provision("work", variables)
         assert second.code == 0, second
+        after_second = machine.installed()
+        checked = machine.provision("work", variables, check=True)
         yield WorkMachine(
             machine=machine,
             checkout=checkout,
             first=first,
             second=second,
             after_first=after_first,
-            after_second=machine.installed(),
+            after_second=after_second,
+            checked=checked,
             space_home=host.home,
             space_workspace=workspace,
         )
@@ -412,6 +422,26 @@ def test_a_second_work_run_changes_nothing(work: WorkMachine) -> None:
     assert work.second.changed_tasks == []
     # pip did not run again: nothing installed was rewritten, not even the stamp.
     assert work.after_second == work.after_first
+
+
+def test_check_mode_on_a_provisioned_machine_plans_no_change(work: WorkMachine) -> None:
+    assert work.checked.code == 0, work.checked
+    assert work.checked.recap["changed"] == 0, work.checked
+    assert work.machine.installed() == work.after_first
+
+
+def test_check_mode_on_a_new_machine_plans_the_install_and_writes_nothing(
+    tmp_path: Path, pip_cache: Path
+) -> None:
+    machine = machine_at(tmp_path / "home", pip_cache)
+
+    planned = machine.provision("work", check=True)
+
+    assert planned.code == 0, planned
+    assert INSTALL_TASK in planned.changed_tasks
+    assert "Install the hourly sync's service and timer" in planned.changed_tasks
+    assert NOT_STARTED in planned.out  # the probe of the user systemd ran for real
+    assert sorted(p.name for p in machine.home.iterdir()) == [".ansible"]
 
 
 def test_the_hourly_job_as_installed_brings_the_codespace_work_home(work: WorkMachine) -> None:

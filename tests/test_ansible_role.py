@@ -401,6 +401,23 @@ def test_work_machine_gets_an_hourly_persistent_timer(work: WorkMachine) -> None
         assert stat.S_IMODE(unit.stat().st_mode) == 0o644, unit
 
 
+GH_MISSING = "the hourly job finds no working gh on its PATH"
+
+
+def test_the_play_finds_the_gh_the_job_will_use(work: WorkMachine) -> None:
+    assert GH_MISSING not in work.first.out, work.first
+
+
+def test_the_play_warns_when_the_job_will_find_no_gh(tmp_path: Path, pip_cache: Path) -> None:
+    machine = machine_at(tmp_path / "home", pip_cache)
+    nowhere = str(tmp_path / "empty-bin")
+
+    planned = machine.provision("work", {"session_sync_job_path": nowhere}, check=True)
+
+    assert planned.code == 0, planned
+    assert f"{GH_MISSING} ({nowhere})" in planned.out, planned
+
+
 def test_without_a_user_systemd_the_timer_is_installed_but_not_started(
     work: WorkMachine,
 ) -> None:

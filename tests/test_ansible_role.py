@@ -66,33 +66,24 @@ HIDDEN_ENV = (
 )
 
 
-def ansible_tool(name: str) -> str:
-    """The path of ``ansible-playbook`` or ``ansible-lint`` (the dev group installs both);
-    skips without them, except under CI, where a skip would hide the role's bugs."""
+def tool(name: str, comes_with: str = "the dev group (uv sync)") -> str:
+    """The path of a tool the role's tests run (found beside this Python first); skips
+    without it, except under CI, where a skip would hide the role's bugs."""
     beside = Path(sys.executable).parent / name
     found = str(beside) if beside.exists() else shutil.which(name)
     if found is None:
         if os.environ.get("CI"):
-            pytest.fail(f"CI must have {name} installed (uv sync installs it)", pytrace=False)
+            pytest.fail(f"CI must have {name}: it comes with {comes_with}", pytrace=False)
         pytest.skip(f"{name} is not installed")
-    return found
-
-
-def systemd_analyze() -> str:
-    """``systemd-analyze``; skips without it, except under CI, which installs systemd."""
-    found = shutil.which("systemd-analyze")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must have systemd-analyze (apt package systemd)", pytrace=False)
-        pytest.skip("systemd-analyze is not installed")
     return found
 
 
 def play_env(home: Path, pip_cache: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment (proxies and pip settings included) with ``HOME`` =
     ``home``, nothing that names the real user's session or config, and no colour."""
-    env = {k: v for k, v in os.environ.items() if k not in HIDDEN_ENV}
-    env = {k: v for k, v in env.items() if not k.startswith("ANSIBLE_")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in HIDDEN_ENV and not k.startswith("ANSIBLE_")
+    }
     env.update(
         HOME=str(home),
         ANSIBLE_NOCOLOR="1",
@@ -175,7 +166,7 @@ class Machine:
     ) -> PlayResult:
         """The README's command (``-e bootstrap_use=...`` unless None), plus ``variables``
         (and ``--check`` when ``check``)."""
-        argv = [ansible_tool("ansible-playbook"), "-i", "localhost,", "-c", "local"]
+        argv = [tool("ansible-playbook"), "-i", "localhost,", "-c", "local"]
         argv.append(str(PLAYBOOK))
         if bootstrap_use is not None:
             argv += ["-e", f"bootstrap_use={bootstrap_use}"]
@@ -270,7 +261,7 @@ def verify_units(*units: Path) -> subprocess.CompletedProcess[str]:
     runtime = units[0].parent.parent / "verify-runtime"
     runtime.mkdir(mode=0o700, exist_ok=True)
     return subprocess.run(
-        [systemd_analyze(), "--user", "verify", *map(str, units)],
+        [tool("systemd-analyze", "the apt package systemd"), "--user", "verify", *map(str, units)],
         env={"PATH": os.environ.get("PATH", os.defpath), "XDG_RUNTIME_DIR": str(runtime)},
         capture_output=True,
         text=True,
@@ -664,7 +655,7 @@ def render(
     extra = {"ansible_facts": dict(facts), "role_path": str(ROLE), **variables}
     done = subprocess.run(
         [
-            ansible_tool("ansible-playbook"),
+            tool("ansible-playbook"),
             "-i",
             "localhost,",
             "-c",
@@ -751,13 +742,11 @@ def test_the_systemd_units_quote_any_argument_and_keep_claude_config_dir(
     assert done.stdout + done.stderr == "", done.stderr
 
 
-def test_the_role_is_ansible_lint_clean(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(HOME=str(tmp_path), NO_COLOR="1")
+def test_the_role_is_ansible_lint_clean(tmp_path: Path, pip_cache: Path) -> None:
     done = subprocess.run(
-        [ansible_tool("ansible-lint"), "--offline", "--strict", "ansible/"],
+        [tool("ansible-lint"), "--offline", "--strict", "ansible/"],
         cwd=REPO_ROOT,
-        env=env,
+        env=play_env(tmp_path, pip_cache, {"NO_COLOR": "1"}),
         capture_output=True,
         text=True,
         timeout=300,

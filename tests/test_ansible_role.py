@@ -21,6 +21,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -160,7 +161,6 @@ class Machine:
         self,
         bootstrap_use: str | None,
         variables: Mapping[str, Any] | None = None,
-        env: Mapping[str, str] | None = None,
         *,
         check: bool = False,
     ) -> PlayResult:
@@ -176,7 +176,7 @@ class Machine:
             argv.append("--check")
         done = subprocess.run(
             argv,
-            env=play_env(self.home, self.pip_cache, env),
+            env=play_env(self.home, self.pip_cache),
             cwd=REPO_ROOT,
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -257,17 +257,18 @@ def unit_environment(service: Path) -> dict[str, str]:
 
 
 def verify_units(*units: Path) -> subprocess.CompletedProcess[str]:
-    """``systemd-analyze --user verify`` (a private runtime dir: there is no user session)."""
-    runtime = units[0].parent.parent / "verify-runtime"
-    runtime.mkdir(mode=0o700, exist_ok=True)
-    return subprocess.run(
-        [tool("systemd-analyze", "the apt package systemd"), "--user", "verify", *map(str, units)],
-        env={"PATH": os.environ.get("PATH", os.defpath), "XDG_RUNTIME_DIR": str(runtime)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    """``systemd-analyze --user verify`` (a private runtime dir: there is no user session;
+    a temp one, so that nothing is left in the home the units were installed in)."""
+    with tempfile.TemporaryDirectory() as runtime:
+        return subprocess.run(
+            [tool("systemd-analyze", "the apt package systemd"), "--user", "verify"]
+            + [str(unit) for unit in units],
+            env={"PATH": os.environ.get("PATH", os.defpath), "XDG_RUNTIME_DIR": runtime},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
 
 # --- A work machine: the commands, and the hourly timer -------------------------------
@@ -275,7 +276,8 @@ def verify_units(*units: Path) -> subprocess.CompletedProcess[str]:
 
 @attrs.frozen
 class WorkMachine:
-    """A laptop home provisioned twice for work, and a codespace for its hourly job."""
+    """A laptop home provisioned for work twice (then once more with ``--check``), and a
+    codespace for its hourly job."""
 
     machine: Machine
     checkout: Path

@@ -31,15 +31,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from session_sync import agent
-from session_sync.fixtures import (
+from session_sync.agent.paths import encode_project_path
+from session_sync.testing.sandbox import FakeGh, Sandbox, SshHost, install_fake_gh
+from session_sync.testing.sessions import (
     SessionSpec,
     continue_session,
     make_session,
     session_bytes,
     write_session,
 )
-from session_sync.sandbox import FakeGh, Sandbox, SshHost, install_fake_gh
 
 REPO = "octo-org/app"
 BIN = Path(__file__).resolve().parent.parent / "bin" / "sync-sessions-from-all-codespaces"
@@ -51,7 +51,7 @@ def write(config: Path, spec: SessionSpec, dir_name: str, hours: float) -> None:
 
 
 def codespace_dir(host: SshHost) -> str:
-    return agent.encode_project_path(str(host.home / "workspaces" / "app"), resolve=False)
+    return encode_project_path(str(host.home / "workspaces" / "app"), resolve=False)
 
 
 World = tuple[Path, Path, Path, FakeGh, list[SshHost], dict[str, dict[str, bytes]]]
@@ -70,7 +70,7 @@ def setup(root: Path, sandbox: Sandbox, count: int, sessions: int, gh_delay: flo
     shared = [
         make_session(rng, str(project), turns=3, target_bytes=20_000) for _ in range(sessions)
     ]
-    here = agent.encode_project_path(str(project))
+    here = encode_project_path(str(project))
     for spec in shared:
         write(config, spec, here, 5)
     hosts = []
@@ -113,7 +113,7 @@ def run_job(laptop: Path, gh: FakeGh, jobs: int, log: Path) -> tuple[int, float]
 
 def arrived(config: Path, project: Path, expected: dict[str, dict[str, bytes]]) -> bool:
     """Every session grown or made in a codespace is here, byte for byte."""
-    mine = config / "projects" / agent.encode_project_path(str(project))
+    mine = config / "projects" / encode_project_path(str(project))
     for wanted in expected.values():
         for session_id, data in wanted.items():
             path = mine / f"{session_id}.jsonl"

@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 from session_sync.engine import SyncRequest, run_sync
-from session_sync.fixtures import SessionSpec, continue_session, make_session, write_session
-from session_sync.report import SyncReport
-from session_sync.transport import LocalProcessTransport
+from session_sync.model.report import SyncReport
+from session_sync.testing.sessions import SessionSpec, continue_session, make_session, write_session
+from session_sync.transports.local import LocalProcessTransport
 
 
 def _populate(root: Path, count: int, size_kb: int) -> tuple[Path, Path, str, list[SessionSpec]]:
@@ -109,7 +109,7 @@ def bench_big(size_mb: int) -> None:
         # Made in another process, so this one's peak memory is the sync's alone.
         code = (
             "import random, sys, time, pathlib\n"
-            "from session_sync.fixtures import make_session, write_session\n"
+            "from session_sync.testing.sessions import make_session, write_session\n"
             "spec = make_session(random.Random(1), sys.argv[2], target_bytes=int(sys.argv[3]))\n"
             "write_session(pathlib.Path(sys.argv[1]), spec, mtime=time.time() - 3600)\n"
         )
@@ -122,7 +122,7 @@ def bench_big(size_mb: int) -> None:
         measure = (
             "import json, pathlib, resource, sys, time\n"
             "from session_sync.engine import SyncRequest, run_sync\n"
-            "from session_sync.transport import LocalProcessTransport\n"
+            "from session_sync.transports.local import LocalProcessTransport\n"
             "a, b, p = sys.argv[1:4]\n"
             "request = SyncRequest(local_config=pathlib.Path(a), local_path=p, remote_path=p)\n"
             "t = time.perf_counter()\n"

@@ -54,10 +54,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from session_sync import agent
-from session_sync.fixtures import SessionSpec, continue_session, make_session, write_session
-from session_sync.sandbox import FakeGh, Sandbox, SshHost, TcpRelay, current_user, install_fake_gh
-from session_sync.sandbox.sshd import client_options
+from session_sync.agent.paths import encode_project_path
+from session_sync.testing.sandbox import (
+    FakeGh,
+    Sandbox,
+    SshHost,
+    TcpRelay,
+    current_user,
+    install_fake_gh,
+)
+from session_sync.testing.sandbox.sshd import client_options
+from session_sync.testing.sessions import SessionSpec, continue_session, make_session, write_session
 from session_sync.timestamps import last_message_time, latest_timestamp
 
 CODESPACE = "octo-app-bench-q7x9"
@@ -93,11 +100,11 @@ class World:
 
     @property
     def local_dir(self) -> Path:
-        return self.local_config / "projects" / agent.encode_project_path(str(self.project))
+        return self.local_config / "projects" / encode_project_path(str(self.project))
 
     @property
     def remote_dir(self) -> Path:
-        return self.remote_config / "projects" / agent.encode_project_path(WORKSPACE, False)
+        return self.remote_config / "projects" / encode_project_path(WORKSPACE, False)
 
     def close(self) -> None:
         self.relay.close()

@@ -17,16 +17,16 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from session_sync.agent import encode_project_path
+from session_sync.agent.paths import encode_project_path
 from session_sync.engine import SyncRequest, run_sync
-from session_sync.fixtures import SessionSpec, continue_session, make_session, write_session
-from session_sync.report import SyncReport
-from session_sync.transport import LocalProcessTransport
+from session_sync.model.report import SyncReport
+from session_sync.testing.sessions import SessionSpec, continue_session, make_session, write_session
+from session_sync.transports.local import LocalProcessTransport
 
-__all__ = ["Sandbox", "build_sandbox", "run_demo"]
+__all__ = ["DemoMachines", "build_sandbox", "run_demo"]
 
 
-class Sandbox:
+class DemoMachines:
     """Where the demo's two machines live."""
 
     def __init__(self, root: Path) -> None:
@@ -37,9 +37,9 @@ class Sandbox:
         self.codespace_project = root / "codespace" / "workspaces" / "my-app"
 
 
-def build_sandbox(root: Path, seed: int = 2026) -> tuple[Sandbox, list[str]]:
+def build_sandbox(root: Path, seed: int = 2026) -> tuple[DemoMachines, list[str]]:
     """Create the two machines and their sessions; returns what was made, in words."""
-    box = Sandbox(root)
+    box = DemoMachines(root)
     for path in (
         box.laptop_config,
         box.codespace_config,
@@ -96,7 +96,7 @@ def build_sandbox(root: Path, seed: int = 2026) -> tuple[Sandbox, list[str]]:
     return box, story
 
 
-def _sync(box: Sandbox) -> SyncReport:
+def _sync(box: DemoMachines) -> SyncReport:
     request = SyncRequest(
         local_config=box.laptop_config,
         local_path=str(box.laptop_project),
@@ -107,7 +107,7 @@ def _sync(box: Sandbox) -> SyncReport:
 
 def run_demo(keep: Path | None, *, json_output: bool, out: TextIO) -> int:
     """Build the sandbox, sync twice, report. 0 when the second sync moved nothing."""
-    from session_sync.report import print_report
+    from session_sync.model.report import print_report
 
     root = keep if keep is not None else Path(tempfile.mkdtemp(prefix="session-sync-demo-"))
     if keep is not None and keep.exists() and any(keep.iterdir()):

@@ -10,22 +10,27 @@ the same agent functions in-process.
 from __future__ import annotations
 
 import datetime as dt
-import posixpath
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import attrs
 
-from session_sync import agent
-from session_sync.connection import AgentConnection
+from session_sync.agent.apply import apply_batch
+from session_sync.agent.backups import DEFAULT_BACKUP_RETENTION_DAYS
+from session_sync.agent.messages import ScanRequest
+from session_sync.agent.paths import op_target
+from session_sync.agent.protocol import Refusal, send_file
+from session_sync.agent.scan import scan
 from session_sync.errors import AgentError, ProtocolError
-from session_sync.manifest import SessionManifest, manifest_from_scan
-from session_sync.reconcile import Action, PlannedItem, SyncPlan, SyncPolicy, plan_sync
-from session_sync.report import ItemReport, SyncReport
-from session_sync.transport import Transport
+from session_sync.model.manifest import SessionManifest, manifest_from_scan
+from session_sync.model.ops import apply_op, send_op
+from session_sync.model.reconcile import Action, SyncPlan, SyncPolicy, plan_sync
+from session_sync.model.report import ItemReport, SyncReport
+from session_sync.projects import remote_project_path
+from session_sync.transports.base import Transport
+from session_sync.transports.connection import AgentConnection
 
 __all__ = [
     "ProgressCallback",
@@ -63,7 +68,7 @@ class SyncRequest:
     """Direction."""
     dry_run: bool = False
     """Plan and report, change nothing."""
-    backup_retention_days: float = agent.DEFAULT_BACKUP_RETENTION_DAYS
+    backup_retention_days: float = DEFAULT_BACKUP_RETENTION_DAYS
     """Backup sets older than this are pruned (a file's newest backup never is)."""
     folder: bool = False
     """Sync the plain folder at ``local_path`` with the one at ``remote_path``
@@ -73,8 +78,9 @@ class SyncRequest:
 
 def _scan_request(
     path: str | None, request: SyncRequest, peer: SessionManifest | None
-) -> dict[str, Any]:
+) -> ScanRequest:
     if request.folder:
+        assert path is not None, "a folder sync names both folders"
         return {
             "op": "scan",
             "folder": path,
@@ -97,44 +103,10 @@ def scan_local(request: SyncRequest, peer: SessionManifest | None = None) -> Ses
     """This machine's manifest (the agent's scan, run in-process)."""
     try:
         with _LOCAL_APPLY:  # a scan may clear temp files under the machine's lock too
-            raw = agent.scan(
-                str(request.local_config), _scan_request(request.local_path, request, peer)
-            )
-    except agent.AgentFailure as exc:
+            raw = scan(str(request.local_config), _scan_request(request.local_path, request, peer))
+    except Refusal as exc:
         raise AgentError(f"this machine: {exc}") from None
     return manifest_from_scan(raw)
-
-
-def _op(item: PlannedItem, folder: bool) -> dict[str, Any]:
-    """The wire form of one transfer, as the receiving agent applies it."""
-    expect = item.expect
-    return {
-        "action": item.action.value,
-        "dir": item.dest_dir,
-        "folder": folder,
-        "rel": item.file,
-        "sha256": item.source.sha256,
-        "size": item.source.size,
-        "mode": item.source.mode,
-        "mtime_ns": item.source.mtime_ns,
-        "reason": item.reason,
-        "expect": (
-            {"size": expect.size, "file_size": expect.file_size, "sha256": expect.sha256}
-            if expect is not None and item.action is not Action.COPY
-            else None
-        ),
-    }
-
-
-def _send_op(item: PlannedItem, folder: bool) -> dict[str, Any]:
-    """What the sending agent must read: the source's bytes from the offset."""
-    return {
-        "dir": item.source_dir,
-        "folder": folder,
-        "rel": item.file,
-        "offset": item.offset,
-        "length": item.length,
-    }
 
 
 class _Progress:
@@ -179,15 +151,6 @@ class Survey:
     """What a sync would do."""
     bytes_hashed: int
     """Bytes both sides read to hash files during the scans (the cache saves the rest)."""
-
-
-def remote_project_path(path: str | None, remote_home: str | None) -> str | None:
-    """``path`` with a leading ``~`` taken as the other machine's home."""
-    if path is None or not (path == "~" or path.startswith("~/")):
-        return path
-    if not remote_home:
-        raise ProtocolError("the agent did not say where its home is, so ~ cannot be resolved")
-    return posixpath.join(remote_home, path[2:]) if path != "~" else remote_home
 
 
 def _survey(request: SyncRequest, connection: AgentConnection, moment: dt.datetime) -> Survey:
@@ -324,21 +287,22 @@ def _exchange(
         {
             "op": "exchange",
             "label": label,
-            "apply": [_op(i, request.folder) for i in pushes],
-            "send": [_send_op(i, request.folder) for i in pulls],
+            "apply": [apply_op(i, request.folder) for i in pushes],
+            "send": [send_op(i, request.folder) for i in pulls],
             "backup_retention_days": request.backup_retention_days,
         }
     )
     config = str(request.local_config)
     for item in pushes:
         try:
-            source = agent.source_path(config, _send_op(item, request.folder))
-        except agent.AgentFailure as exc:
-            connection.guard(connection.writer.json, b"E", {"ok": False, "error": str(exc)})
+            source = op_target(config, send_op(item, request.folder))
+        except Refusal as exc:
+            with connection.stream_errors():
+                connection.writer.json(b"E", {"ok": False, "error": str(exc)})
             continue
-        connection.guard(
-            agent.send_file, connection.writer, source, item.offset, item.length, meter.add
-        )
+        # Reading our own file fails into its E frame; only the stream can raise.
+        with connection.stream_errors():
+            send_file(connection.writer, source, item.offset, item.length, meter.add)
     connection.flush()
     answer = connection.receive()
     results = answer.get("results")
@@ -348,16 +312,14 @@ def _exchange(
         reports[index_of[id(item)]] = reports[index_of[id(item)]].with_result(result)
 
     # Pulls: the agent is now streaming their data; apply each as it arrives.
-    ops = [_op(i, request.folder) for i in pulls]
+    ops = [apply_op(i, request.folder) for i in pulls]
 
     def next_file() -> Iterator[bytes]:
-        return meter.counted(connection.reader.data())
+        return meter.counted(connection.file_data())
 
     # The machine's apply lock does not wait; syncs in parallel threads (one per
     # codespace) take turns here instead of failing each other's files.
     with _LOCAL_APPLY:
-        outcome = connection.guard(
-            agent.apply_batch, config, ops, next_file, label, request.backup_retention_days
-        )
+        outcome = apply_batch(config, ops, next_file, label, request.backup_retention_days)
     for item, result in zip(pulls, outcome["results"], strict=True):
         reports[index_of[id(item)]] = reports[index_of[id(item)]].with_result(result)

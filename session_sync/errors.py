@@ -1,6 +1,20 @@
-"""The exception tree. Every error session-sync raises is a ``SessionSyncError``.
+"""The exception tree. Every error session-sync raises is a ``SessionSyncError``::
 
-Per-file problems are not exceptions: they are data in the ``SyncReport``.
+    SessionSyncError
+    ├── UsageError                  asked for something that cannot be done (exit 2)
+    │   ├── ProjectNotFoundError    no project dir for the repository or path
+    │   │   └── AmbiguousProjectError
+    │   └── CodespaceNotFoundError
+    ├── TransportError              the stream could not be opened or broke (.where)
+    │   ├── ProtocolError           the other side said something unexpected
+    │   ├── GhError                 gh missing, logged out, hung or failed
+    │   └── CodespaceUnavailableError   (.state) shut down, rebuilding, failed...
+    └── AgentError                  the other agent refused a whole request
+
+Per-file problems are not exceptions: they are data in the ``SyncReport``. The
+agent's own ``Refusal`` (``agent.protocol``) never leaves the agent's
+boundary: ``transports.connection`` turns it into ``AgentError``, and each
+command line maps this tree to exit codes in one place (``cli.common``).
 """
 
 from __future__ import annotations
@@ -38,6 +52,11 @@ class AmbiguousProjectError(ProjectNotFoundError):
 class TransportError(SessionSyncError):
     """The byte stream to the other machine could not be opened or broke."""
 
+    def __init__(self, message: str, *, where: str | None = None) -> None:
+        super().__init__(message)
+        self.where = where
+        """The other machine, as its transport describes it (``host h``...), when known."""
+
 
 class ProtocolError(TransportError):
     """The other machine's agent said something we did not expect."""
@@ -54,8 +73,8 @@ class CodespaceNotFoundError(UsageError):
 class CodespaceUnavailableError(TransportError):
     """The codespace exists but cannot be synced now (shut down and not to be woken, failed...)."""
 
-    def __init__(self, message: str, state: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, state: str, *, where: str | None = None) -> None:
+        super().__init__(message, where=where)
         self.state = state
         """The state ``gh codespace list`` reported."""
 

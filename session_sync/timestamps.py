@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from dateutil import parser as date_parser
 
-from session_sync import agent
+from session_sync.agent.transcript import complete_size, tail_timestamps
 
 __all__ = ["last_message_time", "latest_timestamp", "parse_timestamp"]
 
@@ -47,6 +47,6 @@ def last_message_time(path: str | os.PathLike[str]) -> dt.datetime | None:
     """
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
-        end = agent.complete_size(fh, size)
-        stamps, _malformed = agent.tail_timestamps(fh, end)
+        end = complete_size(fh, size)
+        stamps, _malformed = tail_timestamps(fh, end)
     return latest_timestamp(stamps)

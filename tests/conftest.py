@@ -3,7 +3,7 @@
 Each machine is a Claude config dir in ``tmp_path`` (``a`` is this machine:
 ``CLAUDE_CONFIG_DIR`` points at it; ``b`` is the other one, reached with
 ``--dir``). Sessions are written with the realistic generator of
-``session_sync.fixtures`` and with mtimes hours in the past: a file modified in
+``session_sync.testing.sessions`` and with mtimes hours in the past: a file modified in
 the last 60 s counts as open in Claude and is skipped by every sync.
 """
 
@@ -23,10 +23,10 @@ from typing import Any, NamedTuple
 import attrs
 import pytest
 
-from session_sync import cli
-from session_sync.agent import TEMP_PREFIX, encode_project_path
-from session_sync.fixtures import SessionSpec, write_session
-from session_sync.sandbox import FakeGh, Sandbox, SshHost, find_sshd, install_fake_gh
+from session_sync.agent.paths import TEMP_PREFIX, encode_project_path
+from session_sync.cli import app as cli
+from session_sync.testing.sandbox import FakeGh, Sandbox, SshHost, find_sshd, install_fake_gh
+from session_sync.testing.sessions import SessionSpec, write_session
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOUR = 3600.0
@@ -240,7 +240,7 @@ def machines(config_a: Path, config_b: Path, project: Path, tmp_path: Path) -> M
 
 @pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
-    """Run ``session_sync.cli.main`` in-process; returns (exit code, stdout, stderr)."""
+    """Run ``session_sync.cli.app.main`` in-process; returns (exit code, stdout, stderr)."""
 
     def run(*args: str) -> CliResult:
         capsys.readouterr()

@@ -13,7 +13,20 @@ from typing import IO, Any, cast
 
 import pytest
 
-from session_sync import agent
+from session_sync.agent.apply import apply_batch, apply_file
+from session_sync.agent.backups import list_backups, open_backup_set, prune_backups
+from session_sync.agent.messages import ApplyOp, Expect, FileResult
+from session_sync.agent.paths import TEMP_PREFIX, TEMP_SUFFIX, op_target
+from session_sync.agent.protocol import (
+    FRAME_HEADER,
+    FRAME_MAGIC,
+    MAX_JSON_FRAME,
+    FrameReader,
+    FrameWriter,
+    Refusal,
+    send_file,
+)
+from session_sync.agent.restore import restore_backup
 
 DIR = "-workspaces-app"
 SID = "0b6f2c1e-1111-4222-8333-444455556666"
@@ -48,7 +61,7 @@ def put(path: Path, data: bytes, mode: int = 0o600, mtime_ns: int = OLD_MTIME_NS
     os.utime(path, ns=(mtime_ns, mtime_ns))
 
 
-def expect_of(data: bytes, size: int | None = None) -> dict[str, Any]:
+def expect_of(data: bytes, size: int | None = None) -> Expect:
     counted = len(data) if size is None else size
     return {"size": counted, "file_size": len(data), "sha256": sha(data[:counted])}
 
@@ -61,8 +74,8 @@ def make_op(
     dir: str = DIR,
     mode: int = 0o600,
     mtime_ns: int = MTIME_NS,
-    expect: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+    expect: Expect | None = None,
+) -> ApplyOp:
     return {
         "action": action,
         "dir": dir,
@@ -81,13 +94,13 @@ def chunks(data: bytes, size: int = 7) -> Iterator[bytes]:
         yield data[i : i + size]
 
 
-def apply(config: Path, op: dict[str, Any], data: bytes) -> dict[str, Any]:
-    backups = agent.open_backup_set(str(config), "test run")
-    return agent.apply_file(str(config), op, chunks(data), backups)
+def apply(config: Path, op: ApplyOp, data: bytes) -> FileResult:
+    backups = open_backup_set(str(config), "test run")
+    return apply_file(str(config), op, chunks(data), backups)
 
 
 def temp_files(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.name.startswith(agent.TEMP_PREFIX)]
+    return [p for p in root.rglob("*") if p.name.startswith(TEMP_PREFIX)]
 
 
 def backup_sets(config: Path) -> list[Path]:
@@ -153,7 +166,7 @@ def test_replace_backs_up_the_old_bytes(config: Path) -> None:
     got, got_mode, got_mtime = snapshot(target(config))
     assert (got, got_mode, got_mtime) == (new, 0o640, MTIME_NS)
 
-    backup = Path(result["backup"])
+    backup = Path(str(result["backup"]))
     sets = backup_sets(config)
     assert len(sets) == 1
     assert backup == sets[0] / DIR / REL
@@ -171,7 +184,7 @@ def test_replace_backs_up_the_old_bytes(config: Path) -> None:
     assert entry["replaced_by"] == sha(new)
     assert entry["mode"] == 0o600
     assert entry["mtime_ns"] == OLD_MTIME_NS
-    [listed] = agent.list_backups(str(config))
+    [listed] = list_backups(str(config))
     assert listed["id"] == sets[0].name
     assert temp_files(config) == []
 
@@ -303,7 +316,7 @@ def test_read_only_destination_is_left_alone(config: Path, action: str) -> None:
         (DIR, f"{SID}/./x.json"),
         (DIR, "a\\..\\escape.jsonl"),
         (DIR, "x\0.jsonl"),
-        (DIR, f"{SID}/{agent.TEMP_PREFIX}abc{agent.TEMP_SUFFIX}"),
+        (DIR, f"{SID}/{TEMP_PREFIX}abc{TEMP_SUFFIX}"),
         ("a/b", REL),
         ("..", REL),
         (".", REL),
@@ -320,23 +333,23 @@ def test_unsafe_paths_fail(config: Path, dir: str, rel: str) -> None:
             yield chunk
 
     op = make_op("copy", A, dir=dir, rel=rel)
-    result = agent.apply_file(str(config), op, feed(), agent.open_backup_set(str(config), "t"))
+    result = apply_file(str(config), op, feed(), open_backup_set(str(config), "t"))
     assert not result["ok"]
     assert "unsafe" in result["error"]
     assert b"".join(drained) == A  # the stream stays in step
     assert sorted(p.name for p in config.parent.rglob("*") if p.is_file()) == []
-    with pytest.raises(agent.AgentFailure):
-        agent.source_path(str(config), {"dir": dir, "rel": rel})
+    with pytest.raises(Refusal):
+        op_target(str(config), {"dir": dir, "rel": rel})
 
 
 # --------------------------------------------------------------------------
 # apply_batch over frames
 
 
-def stream_for(payloads: list[bytes | None]) -> agent.FrameReader:
+def stream_for(payloads: list[bytes | None]) -> FrameReader:
     """Frames as a sender writes them; None stands for a sender that failed."""
     buf = io.BytesIO()
-    writer = agent.FrameWriter(buf)
+    writer = FrameWriter(buf)
     for payload in payloads:
         if payload is None:
             writer.frame(b"D", b"half of it")
@@ -345,7 +358,7 @@ def stream_for(payloads: list[bytes | None]) -> agent.FrameReader:
         for chunk in chunks(payload, 5):
             writer.frame(b"D", chunk)
         writer.json(b"E", {"ok": True, "error": None})
-    return agent.FrameReader(io.BytesIO(buf.getvalue()))
+    return FrameReader(io.BytesIO(buf.getvalue()))
 
 
 def test_apply_batch_one_failure_does_not_stop_the_others(config: Path) -> None:
@@ -360,7 +373,7 @@ def test_apply_batch_one_failure_does_not_stop_the_others(config: Path) -> None:
         make_op("copy", B, rel="c2.jsonl"),
     ]
     reader = stream_for([A, B, B, None, A, B])
-    answer = agent.apply_batch(str(config), ops, reader.data, "batch", 90)
+    answer = apply_batch(str(config), ops, reader.data, "batch", 90)
     oks = [r["ok"] for r in answer["results"]]
     assert oks == [True, False, True, False, True, True]
     assert "transfer failed" in answer["results"][3]["error"]
@@ -379,7 +392,7 @@ def test_apply_batch_one_failure_does_not_stop_the_others(config: Path) -> None:
 
 def test_apply_batch_without_replaces_makes_no_backup_set(config: Path) -> None:
     reader = stream_for([A])
-    answer = agent.apply_batch(str(config), [make_op("copy", A)], reader.data, "batch", 90)
+    answer = apply_batch(str(config), [make_op("copy", A)], reader.data, "batch", 90)
     assert answer["results"][0]["ok"]
     assert answer["backup_set"] is None
     assert backup_sets(config) == []
@@ -390,12 +403,10 @@ def test_send_file_feeds_apply_file(config: Path, tmp_path: Path) -> None:
     source.write_bytes(P + A + B)
     put(target(config), P)
     buf = io.BytesIO()
-    agent.send_file(agent.FrameWriter(buf), str(source), len(P), len(A + B))
-    reader = agent.FrameReader(io.BytesIO(buf.getvalue()))
+    send_file(FrameWriter(buf), str(source), len(P), len(A + B))
+    reader = FrameReader(io.BytesIO(buf.getvalue()))
     op = make_op("append", P + A + B, expect=expect_of(P))
-    result = agent.apply_file(
-        str(config), op, reader.data(), agent.open_backup_set(str(config), "t")
-    )
+    result = apply_file(str(config), op, reader.data(), open_backup_set(str(config), "t"))
     assert result["ok"], result
     assert target(config).read_bytes() == P + A + B
 
@@ -404,10 +415,10 @@ def test_send_file_of_a_shrunk_source_fails_the_receiver(config: Path, tmp_path:
     source = tmp_path / "source.jsonl"
     source.write_bytes(P)
     buf = io.BytesIO()
-    agent.send_file(agent.FrameWriter(buf), str(source), 0, len(P + A))
-    reader = agent.FrameReader(io.BytesIO(buf.getvalue()))
-    result = agent.apply_file(
-        str(config), make_op("copy", P + A), reader.data(), agent.open_backup_set(str(config), "t")
+    send_file(FrameWriter(buf), str(source), 0, len(P + A))
+    reader = FrameReader(io.BytesIO(buf.getvalue()))
+    result = apply_file(
+        str(config), make_op("copy", P + A), reader.data(), open_backup_set(str(config), "t")
     )
     assert not result["ok"]
     assert "shrank" in result["error"]
@@ -419,18 +430,16 @@ def test_send_file_of_a_shrunk_source_fails_the_receiver(config: Path, tmp_path:
 # restore and prune
 
 
-def replace_with(config: Path, new: bytes, label: str, rel: str = REL) -> dict[str, Any]:
+def replace_with(config: Path, new: bytes, label: str, rel: str = REL) -> FileResult:
     old = target(config, rel).read_bytes()
     op = make_op("replace", new, rel=rel, expect=expect_of(old))
-    result = agent.apply_file(
-        str(config), op, chunks(new), agent.open_backup_set(str(config), label)
-    )
+    result = apply_file(str(config), op, chunks(new), open_backup_set(str(config), label))
     assert result["ok"], result
     return result
 
 
-def set_id_of(result: dict[str, Any], config: Path) -> str:
-    backup = Path(result["backup"])
+def set_id_of(result: FileResult, config: Path) -> str:
+    backup = Path(str(result["backup"]))
     base = config / "session-sync" / "backups"
     return backup.relative_to(base).parts[0]
 
@@ -440,20 +449,20 @@ def test_restore_backup_puts_the_old_bytes_back_and_backs_up_the_current(config:
     set_id = set_id_of(replace_with(config, P + B, "sync"), config)
     assert target(config).read_bytes() == P + B
 
-    results = agent.restore_backup(str(config), set_id)
+    results = restore_backup(str(config), set_id)
     assert [r["ok"] for r in results] == [True]
     assert results[0]["rel"] == REL
     got, got_mode, got_mtime = snapshot(target(config))
     assert (got, got_mode, got_mtime) == (P + A, 0o600, OLD_MTIME_NS)
 
-    sets = agent.list_backups(str(config))
+    sets = list_backups(str(config))
     assert len(sets) == 2
     restore_set = next(s for s in sets if s["id"] != set_id)
     [entry] = restore_set["entries"]
     assert entry["sha256"] == sha(P + B)
     assert (Path(restore_set["path"]) / DIR / REL).read_bytes() == P + B
     # ...so the restore can itself be undone.
-    agent.restore_backup(str(config), restore_set["id"])
+    restore_backup(str(config), restore_set["id"])
     assert target(config).read_bytes() == P + B
 
 
@@ -461,7 +470,7 @@ def test_restore_backup_of_a_deleted_file(config: Path) -> None:
     put(target(config), P)
     set_id = set_id_of(replace_with(config, A, "sync"), config)
     target(config).unlink()
-    results = agent.restore_backup(str(config), set_id)
+    results = restore_backup(str(config), set_id)
     assert results[0]["ok"]
     assert target(config).read_bytes() == P
 
@@ -471,29 +480,29 @@ def test_restore_backup_when_already_in_place_is_unchanged(config: Path) -> None
     set_id = set_id_of(replace_with(config, A, "sync"), config)
     target(config).chmod(0o600)
     target(config).write_bytes(P)
-    results = agent.restore_backup(str(config), set_id)
+    results = restore_backup(str(config), set_id)
     assert results[0].get("unchanged") is True
-    assert len(agent.list_backups(str(config))) == 1
+    assert len(list_backups(str(config))) == 1
 
 
 def test_restore_backup_only_the_named_file(config: Path) -> None:
     other = f"{SID}/subagents/agent-a1.jsonl"
     put(target(config), P)
     put(target(config, other), P)
-    backups = agent.open_backup_set(str(config), "sync")
+    backups = open_backup_set(str(config), "sync")
     for rel in (REL, other):
         op = make_op("replace", A, rel=rel, expect=expect_of(P))
-        assert agent.apply_file(str(config), op, chunks(A), backups)["ok"]
-    set_id = agent.list_backups(str(config))[0]["id"]
-    results = agent.restore_backup(str(config), set_id, rel=f"{SID}/subagents")
+        assert apply_file(str(config), op, chunks(A), backups)["ok"]
+    set_id = list_backups(str(config))[0]["id"]
+    results = restore_backup(str(config), set_id, rel=f"{SID}/subagents")
     assert [r["rel"] for r in results] == [other]
     assert target(config, other).read_bytes() == P
     assert target(config).read_bytes() == A
 
 
 def test_restore_backup_unknown_id(config: Path) -> None:
-    with pytest.raises(agent.AgentFailure):
-        agent.restore_backup(str(config), "20990101T000000Z-000000")
+    with pytest.raises(Refusal):
+        restore_backup(str(config), "20990101T000000Z-000000")
 
 
 def _rename_set(config: Path, set_id: str, new_id: str) -> None:
@@ -510,7 +519,7 @@ def _set_created(config: Path, set_id: str, created: float) -> None:
 
 def _backed_up(config: Path) -> dict[str, set[bytes]]:
     out: dict[str, set[bytes]] = {}
-    for backup in agent.list_backups(str(config)):
+    for backup in list_backups(str(config)):
         for entry in backup["entries"]:
             data = (Path(backup["path"]) / entry["dir"] / entry["rel"]).read_bytes()
             out.setdefault(entry["rel"], set()).add(data)
@@ -532,11 +541,11 @@ def test_prune_removes_old_sets_but_never_a_files_newest_backup(config: Path) ->
         new_id = f"202601{day_no + 1:02d}T000000Z-{set_id[-6:]}"
         _rename_set(config, set_id, new_id)
         _set_created(config, new_id, base_time + day_no * day)
-    ids = [b["id"] for b in agent.list_backups(str(config))]
+    ids = [b["id"] for b in list_backups(str(config))]
     assert len(ids) == 4
 
-    removed = agent.prune_backups(str(config), 0.5, now=base_time + 3 * day + 60)
-    remaining = [b["id"] for b in agent.list_backups(str(config))]
+    removed = prune_backups(str(config), 0.5, now=base_time + 3 * day + 60)
+    remaining = [b["id"] for b in list_backups(str(config))]
     # ids[0] (v0) is superseded by ids[2] and ids[3]; ids[1] holds w0, the only
     # backup of "other"; ids[2] (v1) is old and superseded; ids[3] is recent.
     assert sorted(removed) == sorted([ids[0], ids[2]])
@@ -553,7 +562,7 @@ def test_prune_keeps_the_newest_backup_even_when_everything_is_old(config: Path)
     _rename_set(config, s2, "20260102T000000Z-aaaaaa")
     _set_created(config, "20260101T000000Z-aaaaaa", 1_000.0)
     _set_created(config, "20260102T000000Z-aaaaaa", 2_000.0)
-    removed = agent.prune_backups(str(config), 1, now=10_000_000.0)
+    removed = prune_backups(str(config), 1, now=10_000_000.0)
     assert removed == ["20260101T000000Z-aaaaaa"]
     assert _backed_up(config) == {REL: {b"v1\n"}}
 
@@ -562,8 +571,8 @@ def test_prune_keeps_everything_within_retention(config: Path) -> None:
     put(target(config), b"v0\n")
     replace_with(config, b"v1\n", "s1")
     replace_with(config, b"v2\n", "s2")
-    assert agent.prune_backups(str(config), 90) == []
-    assert len(agent.list_backups(str(config))) == 2
+    assert prune_backups(str(config), 90) == []
+    assert len(list_backups(str(config))) == 2
 
 
 def test_prune_keeps_the_newest_of_two_sets_made_in_the_same_second(config: Path) -> None:
@@ -577,7 +586,7 @@ def test_prune_keeps_the_newest_of_two_sets_made_in_the_same_second(config: Path
     _rename_set(config, newer, "20260101T000000Z-000000")
     _set_created(config, "20260101T000000Z-ffffff", 1_000.0)
     _set_created(config, "20260101T000000Z-000000", 1_000.5)
-    agent.prune_backups(str(config), 1, now=10_000_000.0)
+    prune_backups(str(config), 1, now=10_000_000.0)
     assert _backed_up(config) == {REL: {b"v1\n"}}
 
 
@@ -587,7 +596,7 @@ def test_prune_keeps_the_newest_of_two_sets_made_in_the_same_second(config: Path
 
 def test_frames_round_trip() -> None:
     buf = io.BytesIO()
-    writer = agent.FrameWriter(buf)
+    writer = FrameWriter(buf)
     big = bytes(range(256)) * 300  # over 64 KiB: written in two parts
     writer.json(b"J", {"op": "scan", "text": "caf\u00e9 \u2028 \U0001f600"})
     writer.frame(b"D", b"abc")
@@ -597,7 +606,7 @@ def test_frames_round_trip() -> None:
     writer.json(b"J", {"n": 2})
     writer.flush()
 
-    reader = agent.FrameReader(io.BytesIO(buf.getvalue()))
+    reader = FrameReader(io.BytesIO(buf.getvalue()))
     assert reader.json() == {"op": "scan", "text": "caf\u00e9 \u2028 \U0001f600"}
     assert b"".join(reader.data()) == b"abc" + big
     assert reader.json() == {"n": 2}
@@ -623,67 +632,67 @@ def test_frame_reader_reads_from_a_trickling_stream() -> None:
             return 1
 
     buf = io.BytesIO()
-    writer = agent.FrameWriter(buf)
+    writer = FrameWriter(buf)
     writer.json(b"J", {"hello": "world"})
     writer.frame(b"D", b"xyz")
     writer.json(b"E", {"ok": True})
     # Raw reads return one byte at a time: short reads of headers and payloads.
-    reader = agent.FrameReader(cast("IO[bytes]", Trickle(buf.getvalue())))
+    reader = FrameReader(cast("IO[bytes]", Trickle(buf.getvalue())))
     assert reader.json() == {"hello": "world"}
     assert list(reader.data()) == [b"xyz"]
 
 
 def test_bad_magic_is_a_value_error() -> None:
     buf = io.BytesIO()
-    agent.FrameWriter(buf).json(b"J", {"a": 1})
+    FrameWriter(buf).json(b"J", {"a": 1})
     stray = b"Welcome to your codespace!\n" + buf.getvalue()
     with pytest.raises(ValueError, match="out of step"):
-        agent.FrameReader(io.BytesIO(stray)).frame()
+        FrameReader(io.BytesIO(stray)).frame()
     data = bytearray(buf.getvalue())
     data[0:2] = b"XX"
     with pytest.raises(ValueError, match="bad frame header"):
-        agent.FrameReader(io.BytesIO(bytes(data))).json()
+        FrameReader(io.BytesIO(bytes(data))).json()
 
 
 def test_oversized_json_frame_is_refused() -> None:
-    header = agent.FRAME_HEADER.pack(agent.FRAME_MAGIC, b"J", agent.MAX_JSON_FRAME + 1)
+    header = FRAME_HEADER.pack(FRAME_MAGIC, b"J", MAX_JSON_FRAME + 1)
     with pytest.raises(ValueError, match="too large"):
-        agent.FrameReader(io.BytesIO(header)).frame()
+        FrameReader(io.BytesIO(header)).frame()
 
 
 @pytest.mark.parametrize("cut", [1, 3, 6, 7, 10])
 def test_cut_stream_is_an_eof_error(cut: int) -> None:
     buf = io.BytesIO()
-    agent.FrameWriter(buf).json(b"J", {"op": "scan", "pad": "x" * 20})
+    FrameWriter(buf).json(b"J", {"op": "scan", "pad": "x" * 20})
     data = buf.getvalue()
     assert cut < len(data)
     with pytest.raises(EOFError):
-        agent.FrameReader(io.BytesIO(data[:cut])).frame()
+        FrameReader(io.BytesIO(data[:cut])).frame()
 
 
 def test_empty_stream_is_an_eof_error() -> None:
     with pytest.raises(EOFError):
-        agent.FrameReader(io.BytesIO(b"")).json()
+        FrameReader(io.BytesIO(b"")).json()
 
 
 def test_data_cut_before_its_end_frame_is_an_eof_error() -> None:
     buf = io.BytesIO()
-    agent.FrameWriter(buf).frame(b"D", b"abc")
-    reader = agent.FrameReader(io.BytesIO(buf.getvalue()))
+    FrameWriter(buf).frame(b"D", b"abc")
+    reader = FrameReader(io.BytesIO(buf.getvalue()))
     with pytest.raises(EOFError):
         list(reader.data())
 
 
 def test_error_frames() -> None:
     buf = io.BytesIO()
-    writer = agent.FrameWriter(buf)
+    writer = FrameWriter(buf)
     writer.json(b"X", {"error": "boom"})
     writer.json(b"E", {"ok": False, "error": "cannot read source"})
     writer.json(b"J", {"a": 1})
-    reader = agent.FrameReader(io.BytesIO(buf.getvalue()))
-    with pytest.raises(agent.AgentFailure, match="boom"):
+    reader = FrameReader(io.BytesIO(buf.getvalue()))
+    with pytest.raises(Refusal, match="boom"):
         reader.json()
-    with pytest.raises(agent.AgentFailure, match="cannot read source"):
+    with pytest.raises(Refusal, match="cannot read source"):
         list(reader.data())
     with pytest.raises(ValueError, match="expected file data"):
         list(reader.data())  # a J frame where data was expected
@@ -691,6 +700,6 @@ def test_error_frames() -> None:
 
 def test_json_frame_of_the_wrong_kind() -> None:
     buf = io.BytesIO()
-    agent.FrameWriter(buf).frame(b"D", b"{}")
+    FrameWriter(buf).frame(b"D", b"{}")
     with pytest.raises(ValueError, match="expected a"):
-        agent.FrameReader(io.BytesIO(buf.getvalue())).json()
+        FrameReader(io.BytesIO(buf.getvalue())).json()

@@ -31,11 +31,11 @@ import attrs
 import pytest
 from conftest import REPO_ROOT, make_laptop, snapshot_tree, write_old
 
-from session_sync.agent import encode_project_path
-from session_sync.background import default_log_file
-from session_sync.fixtures import make_session, session_bytes
-from session_sync.sandbox import Sandbox, current_user, install_fake_gh
-from session_sync.sandbox.fake_gh import STATE_ENV
+from session_sync.agent.paths import encode_project_path
+from session_sync.github.background import default_log_file
+from session_sync.testing.sandbox import Sandbox, current_user, install_fake_gh
+from session_sync.testing.sandbox.fake_gh import STATE_ENV
+from session_sync.testing.sessions import make_session, session_bytes
 
 PLAYBOOK = REPO_ROOT / "ansible" / "site.yml"
 ROLE = REPO_ROOT / "ansible" / "roles" / "session_sync"

@@ -35,10 +35,10 @@ from conftest import (
     write_old,
 )
 
-from session_sync.agent import encode_project_path
-from session_sync.background import default_log_file
-from session_sync.fixtures import SessionSpec, make_session, session_bytes
-from session_sync.sandbox import FakeGh, Sandbox, SshHost, install_fake_gh
+from session_sync.agent.paths import encode_project_path
+from session_sync.github.background import default_log_file
+from session_sync.testing.sandbox import FakeGh, Sandbox, SshHost, install_fake_gh
+from session_sync.testing.sessions import SessionSpec, make_session, session_bytes
 
 SCRIPT = REPO_ROOT / "bin" / "sync-sessions-from-all-codespaces"
 APP_REPO = "octo-org/app"

@@ -33,10 +33,10 @@ from conftest import (
     write_old,
 )
 
-from session_sync.agent import encode_project_path
-from session_sync.fixtures import SessionSpec, make_session, session_bytes
+from session_sync.agent.paths import encode_project_path
 from session_sync.projects import git_toplevel
-from session_sync.sandbox import SshHost
+from session_sync.testing.sandbox import SshHost
+from session_sync.testing.sessions import SessionSpec, make_session, session_bytes
 
 WORKSPACE = "~/workspaces/{repo}"
 """The codespace's checkout: under its own home, never the real /workspaces."""

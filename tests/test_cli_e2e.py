@@ -30,8 +30,8 @@ from conftest import (
     write_old,
 )
 
-from session_sync.agent import encode_project_path
-from session_sync.fixtures import (
+from session_sync.agent.paths import encode_project_path
+from session_sync.testing.sessions import (
     SessionSpec,
     continue_session,
     make_session,

@@ -1,4 +1,4 @@
-"""``session_sync.codespace_sync``: the seed's functions by name, on real files.
+"""``session_sync.github.api``: the seed's functions by name, on real files.
 
 The pure helpers run on temp dirs; the ``sync_sessions_*`` functions run end to
 end against the ``remote`` fixture (a fake ``gh`` serving a codespace whose SSH
@@ -29,8 +29,9 @@ from conftest import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from session_sync.agent import encode_project_path
-from session_sync.codespace_sync import (
+from session_sync.agent.paths import encode_project_path
+from session_sync.errors import UsageError
+from session_sync.github.api import (
     CodespaceOptions,
     SyncCounts,
     find_local_project_dir,
@@ -43,9 +44,8 @@ from session_sync.codespace_sync import (
     timestamp_newer,
     workspace_path,
 )
-from session_sync.codespaces import Codespace, GhCli
-from session_sync.errors import UsageError
-from session_sync.fixtures import SessionSpec, make_session, session_bytes
+from session_sync.github.gh import Codespace, GhCli
+from session_sync.testing.sessions import SessionSpec, make_session, session_bytes
 
 UTC = dt.timezone.utc
 

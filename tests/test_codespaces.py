@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from conftest import CODESPACE, Remote, session_files, snapshot_tree, write_old
 
-from session_sync.agent import encode_project_path
-from session_sync.fixtures import SessionSpec, continue_session, make_session, session_bytes
+from session_sync.agent.paths import encode_project_path
+from session_sync.testing.sessions import SessionSpec, continue_session, make_session, session_bytes
 
 WORKSPACE = "/workspaces/app"
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from session_sync.agent import ENCODED_NAME_LIMIT, encode_project_path, encoded_names_match
+from session_sync.agent.paths import ENCODED_NAME_LIMIT, encode_project_path, encoded_names_match
 
 ALLOWED = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
 

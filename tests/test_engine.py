@@ -7,10 +7,15 @@ import random
 import time
 from pathlib import Path
 
-from session_sync import agent
+from session_sync.agent.paths import encode_project_path
 from session_sync.engine import SyncRequest, run_sync
-from session_sync.fixtures import continue_session, make_session, session_bytes, write_session
-from session_sync.transport import LocalProcessTransport
+from session_sync.testing.sessions import (
+    continue_session,
+    make_session,
+    session_bytes,
+    write_session,
+)
+from session_sync.transports.local import LocalProcessTransport
 
 
 def _machines(tmp_path: Path) -> tuple[Path, Path, str]:
@@ -29,9 +34,7 @@ def test_old_here_grown_there_is_an_append(tmp_path: Path) -> None:
     grown = continue_session(rng, spec, turns=2)
     month_ago = time.time() - 30 * 86400
     local_file = write_session(a, spec, mtime=month_ago)
-    write_session(
-        b, grown, project_dir_name=agent.encode_project_path(project), mtime=time.time() - 3600
-    )
+    write_session(b, grown, project_dir_name=encode_project_path(project), mtime=time.time() - 3600)
     request = SyncRequest(local_config=a, local_path=project, remote_path=project)
     report = run_sync(request, LocalProcessTransport(b))
     [item] = [i for i in report.items if i.file.endswith(".jsonl") and "/" not in i.file]

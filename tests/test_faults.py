@@ -43,12 +43,13 @@ from conftest import (
     write_old,
 )
 
-from session_sync.agent import TEMP_PREFIX, TEMP_SUFFIX
+from session_sync.agent.paths import TEMP_PREFIX, TEMP_SUFFIX
 from session_sync.engine import SyncRequest, run_sync
 from session_sync.errors import TransportError
-from session_sync.fixtures import SessionSpec, continue_session, make_session, session_bytes
-from session_sync.report import SyncReport
-from session_sync.transport import AgentStream, LocalProcessTransport, ProcessStream
+from session_sync.model.report import SyncReport
+from session_sync.testing.sessions import SessionSpec, continue_session, make_session, session_bytes
+from session_sync.transports.base import AgentStream
+from session_sync.transports.local import LocalProcessTransport, ProcessStream
 
 How = Literal["close", "kill"]
 

@@ -1,4 +1,4 @@
-"""Tests for the realistic session generator in ``session_sync.fixtures``."""
+"""Tests for the realistic session generator in ``session_sync.testing.sessions``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from session_sync.fixtures import (
+from session_sync.testing.sessions import (
     SessionSpec,
     continue_session,
     encode_dir_name,

@@ -24,13 +24,21 @@ from conftest import Entry, snapshot_tree, write_old
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from session_sync import agent
+from session_sync.agent.apply import apply_file
+from session_sync.agent.backups import list_backups, open_backup_set
+from session_sync.agent.gitinfo import git_committed_files
+from session_sync.agent.messages import ApplyOp
+from session_sync.agent.paths import encode_project_path, op_target
+from session_sync.agent.protocol import Refusal
+from session_sync.agent.restore import restore_backup
+from session_sync.agent.scan import FOLDER_SESSION_ID
 from session_sync.engine import SyncRequest, run_sync, run_syncs
 from session_sync.errors import AgentError, SessionSyncError
-from session_sync.fixtures import make_session, session_bytes
-from session_sync.reconcile import Direction, SyncPolicy
-from session_sync.report import SyncReport
-from session_sync.transport import AgentStream, LocalProcessTransport
+from session_sync.model.reconcile import Direction, SyncPolicy
+from session_sync.model.report import SyncReport
+from session_sync.testing.sessions import make_session, session_bytes
+from session_sync.transports.base import AgentStream
+from session_sync.transports.local import LocalProcessTransport
 
 HOUR_NS = 3600 * 10**9
 BASE_NS = 1_700_000_000 * 10**9 + 123_456_789
@@ -119,7 +127,7 @@ def sync(s: Sides, *, policy: SyncPolicy | None = None, dry_run: bool = False) -
 def folder_backups(config: Path, folder: Path) -> dict[str, list[bytes]]:
     """``{rel: [backed-up bytes, oldest first]}`` of ``folder``'s files kept in ``config``."""
     out: dict[str, list[bytes]] = {}
-    for backup in agent.list_backups(str(config)):
+    for backup in list_backups(str(config)):
         for entry in backup["entries"]:
             if entry.get("folder") == str(folder):
                 kept = Path(backup["path"], entry["dir"], *entry["rel"].split("/"))
@@ -164,7 +172,7 @@ def test_files_only_on_one_side_are_copied_both_ways_with_bytes_mode_and_mtime(
     # Sessions are not involved: nothing under projects/, no backups.
     for config in (sides.a, sides.b):
         assert not (config / "projects").exists()
-        assert agent.list_backups(str(config)) == []
+        assert list_backups(str(config)) == []
 
 
 def test_a_missing_destination_folder_is_made_when_its_parent_exists(sides: Sides) -> None:
@@ -201,7 +209,7 @@ def test_the_newer_copy_wins_and_the_other_is_backed_up(sides: Sides) -> None:
     # Each loser is kept on its own machine, labelled with its folder.
     assert folder_backups(sides.b, sides.there) == {"plan.md": [b"plan v1\n"]}
     assert folder_backups(sides.a, sides.here) == {"sub/todo.md": [b"todo, old and longer\n"]}
-    [set_b] = agent.list_backups(str(sides.b))
+    [set_b] = list_backups(str(sides.b))
     [entry] = set_b["entries"]
     assert entry["folder"] == str(sides.there)
     assert (entry["rel"], entry["mode"], entry["mtime_ns"]) == ("plan.md", 0o644, BASE_NS)
@@ -216,11 +224,11 @@ def test_a_backed_up_folder_file_is_restored_into_the_folder(sides: Sides) -> No
     put(sides.there, "plan.md", b"codespace plan\n", mode=0o644, mtime_ns=BASE_NS + HOUR_NS)
     assert sync(sides).pulled == 1
     assert (sides.here / "plan.md").read_bytes() == b"codespace plan\n"
-    [backup] = agent.list_backups(str(sides.a))
+    [backup] = list_backups(str(sides.a))
     [entry] = backup["entries"]
     assert entry["folder"] == str(sides.here)
 
-    results = agent.restore_backup(str(sides.a), backup["id"])
+    results = restore_backup(str(sides.a), backup["id"])
 
     assert [(r["rel"], r["ok"]) for r in results] == [("plan.md", True)]
     assert files_of(sides.here) == {"plan.md": FileState(b"my laptop plan\n", 0o600, BASE_NS)}
@@ -294,7 +302,7 @@ def test_push_only_pushes(sides: Sides) -> None:
     assert there["newer-there.md"].data == b"new!\n"
     assert there["theirs.md"].data == b"theirs\n"
     assert folder_backups(sides.b, sides.there) == {"newer-here.md": [b"old\n"]}
-    assert agent.list_backups(str(sides.a)) == []
+    assert list_backups(str(sides.a)) == []
 
 
 def test_dry_run_changes_nothing_on_either_side(sides: Sides) -> None:
@@ -359,11 +367,11 @@ def test_file_against_a_dir_of_the_same_name_fails_and_loses_nothing(sides: Side
 # --- refusing what is unsafe ----------------------------------------------------------------
 
 
-def _copy_op(folder: str, rel: str, data: bytes) -> dict[str, object]:
+def _copy_op(folder: str, rel: str, data: bytes) -> ApplyOp:
     return {
         "action": "copy",
         "dir": folder,
-        "folder": True,
+        "in_folder": True,
         "rel": rel,
         "sha256": hashlib.sha256(data).hexdigest(),
         "size": len(data),
@@ -383,11 +391,11 @@ def test_an_op_with_an_unsafe_rel_is_refused(sides: Sides, rel: str) -> None:
     data = b"must not land anywhere\n"
     chunks = iter([data])
 
-    result = agent.apply_file(
+    result = apply_file(
         str(sides.a),
         _copy_op(str(sides.here), rel, data),
         chunks,
-        agent.open_backup_set(str(sides.a), "t"),
+        open_backup_set(str(sides.a), "t"),
     )
 
     assert result["ok"] is False
@@ -404,24 +412,24 @@ def test_a_folder_op_whose_dir_is_not_absolute_is_refused(
     before = snapshot_tree(sides.root)
     data = b"x\n"
 
-    result = agent.apply_file(
+    result = apply_file(
         str(sides.a),
         _copy_op(folder, "x.md", data),
         iter([data]),
-        agent.open_backup_set(str(sides.a), "t"),
+        open_backup_set(str(sides.a), "t"),
     )
 
     assert result["ok"] is False
     assert "unsafe folder" in result["error"]
     assert snapshot_tree(sides.root) == before
-    with pytest.raises(agent.AgentFailure):
-        agent.op_target(str(sides.a), _copy_op(folder, "x.md", data))
+    with pytest.raises(Refusal):
+        op_target(str(sides.a), _copy_op(folder, "x.md", data))
 
 
 def test_a_folder_op_names_a_file_inside_the_folder(sides: Sides) -> None:
     op = _copy_op(str(sides.here), "sub/x.md", b"")
-    assert agent.op_target(str(sides.a), op) == str(sides.here / "sub" / "x.md")
-    assert agent.source_path(str(sides.a), op) == str(sides.here / "sub" / "x.md")
+    assert op_target(str(sides.a), op) == str(sides.here / "sub" / "x.md")
+    assert op_target(str(sides.a), op) == str(sides.here / "sub" / "x.md")
 
 
 def test_a_destination_whose_parent_is_missing_fails_per_file_and_creates_nothing(
@@ -513,7 +521,7 @@ def test_a_folder_and_the_sessions_go_over_one_connection(sides: Sides) -> None:
     assert transport.opened == 1
     assert (folder_report.pushed, folder_report.pulled, folder_report.failed) == (1, 1, 0)
     assert (session_report.pushed, session_report.pulled, session_report.failed) == (1, 1, 0)
-    assert {i.session for i in folder_report.items} == {agent.FOLDER_SESSION_ID}
+    assert {i.session for i in folder_report.items} == {FOLDER_SESSION_ID}
     assert {i.session for i in session_report.items} == {mine.session_id, theirs.session_id}
     # Each report counts only its own requests: a scan and an exchange for the folder,
     # a scan (maybe two) and an exchange for the sessions.
@@ -522,7 +530,7 @@ def test_a_folder_and_the_sessions_go_over_one_connection(sides: Sides) -> None:
     assert folder_report.bytes_sent == len(b"plan\n")
     assert session_report.bytes_sent == len(session_bytes(mine))
     assert set(files_of(sides.here)) == set(files_of(sides.there)) == {"plan.md", "notes/n.md"}
-    dir_name = agent.encode_project_path(str(project))
+    dir_name = encode_project_path(str(project))
     for config in (sides.a, sides.b):
         got = {p.name for p in (config / "projects" / dir_name).glob("*.jsonl")}
         assert got == {f"{mine.session_id}.jsonl", f"{theirs.session_id}.jsonl"}
@@ -730,4 +738,4 @@ def test_an_ignored_folder_goes_by_mtime(checkouts: Sides) -> None:
     (item,) = sync(s).items
 
     assert (item.file, item.direction, item.case) == ("scratch/n.md", "pull", "differs")
-    assert agent.git_committed_files(str(s.here)) == ["plan.md"]
+    assert git_committed_files(str(s.here)) == ["plan.md"]

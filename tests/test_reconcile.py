@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from session_sync import agent
-from session_sync.manifest import FileEntry, ProjectDir, SessionEntry, SessionManifest
-from session_sync.reconcile import (
+from session_sync.agent.transcript import complete_size, tail_timestamps
+from session_sync.model.manifest import FileEntry, ProjectDir, SessionEntry, SessionManifest
+from session_sync.model.reconcile import (
     Action,
     Direction,
     PlannedItem,
@@ -60,9 +60,9 @@ def describe(
     """The FileEntry a scan of ``data`` gives, computed from the real bytes."""
     fh = io.BytesIO(data)
     is_jsonl = rel.endswith(".jsonl")
-    size = agent.complete_size(fh, len(data)) if is_jsonl else len(data)
+    size = complete_size(fh, len(data)) if is_jsonl else len(data)
     if when is _UNSET:
-        when = latest_timestamp(agent.tail_timestamps(fh, size)[0]) if is_jsonl else None
+        when = latest_timestamp(tail_timestamps(fh, size)[0]) if is_jsonl else None
     has_prefix = peer_size is not None and 0 < peer_size < size
     return FileEntry(
         rel=rel,
@@ -106,7 +106,7 @@ def manifest(
     return SessionManifest(
         config_dir=f"/{host}/.claude",
         hostname=host,
-        home_dir=home,
+        new_session_dir=home,
         project_path=f"/{host}/app",
         project_dirs=tuple(ProjectDir(name=d, cwd=None) for d in sorted({s.dir for s in sessions})),
         sessions=sessions,

@@ -53,10 +53,10 @@ from conftest import (
     write_old,
 )
 
-from session_sync.agent import encode_project_path
-from session_sync.fixtures import SessionSpec, continue_session, make_session
-from session_sync.sandbox import CutDirection, TcpRelay, current_user
-from session_sync.sandbox.fake_gh import STATE_ENV
+from session_sync.agent.paths import encode_project_path
+from session_sync.testing.sandbox import CutDirection, TcpRelay, current_user
+from session_sync.testing.sandbox.fake_gh import STATE_ENV
+from session_sync.testing.sessions import SessionSpec, continue_session, make_session
 
 SESSION_BYTES = 600_000
 """Size of each big session: three of them make a transfer of about 1.5 MB."""
@@ -264,7 +264,7 @@ def fake_gh_processes(state_file: Path) -> list[int]:
             cmdline = (proc / "cmdline").read_bytes()
         except OSError:
             continue
-        if mark in environ and b"fake_gh.py" in cmdline:
+        if mark in environ and b"fake_gh.script" in cmdline:
             found.append(int(proc.name))
     return found
 

@@ -13,12 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from session_sync.agent import (
-    encode_project_path,
-    git_origin_url,
-    normalize_github_repo,
-    repositories_match,
-)
+from session_sync.agent.gitinfo import git_origin_url
+from session_sync.agent.paths import encode_project_path, normalize_github_repo, repositories_match
 from session_sync.projects import resolve_local_project
 
 GIT = shutil.which("git")

@@ -22,9 +22,16 @@ from pathlib import Path
 
 import pytest
 
-from session_sync.sandbox import FakeGh, Sandbox, SshHost, TcpRelay, find_sshd, install_fake_gh
-from session_sync.sandbox.fake_gh import AUTH_HELP
-from session_sync.sandbox.sshd import client_options
+from session_sync.testing.sandbox import (
+    FakeGh,
+    Sandbox,
+    SshHost,
+    TcpRelay,
+    find_sshd,
+    install_fake_gh,
+)
+from session_sync.testing.sandbox.fake_gh import AUTH_HELP
+from session_sync.testing.sandbox.sshd import client_options
 
 if find_sshd() is None or shutil.which("ssh") is None:
     if os.environ.get("CI"):

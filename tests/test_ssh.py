@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from conftest import Remote, session_files, snapshot_tree, temp_files, write_old
 
-from session_sync.agent import encode_project_path
-from session_sync.fixtures import SessionSpec, continue_session, make_session, session_bytes
-from session_sync.sandbox import TcpRelay
+from session_sync.agent.paths import encode_project_path
+from session_sync.testing.sandbox import TcpRelay
+from session_sync.testing.sessions import SessionSpec, continue_session, make_session, session_bytes
 
 
 def spec_at(path: Path | str, seed: int, size: int = 6000) -> SessionSpec:

@@ -1,4 +1,4 @@
-"""Tests for last-message times: ``agent.tail_timestamps`` and ``timestamps``."""
+"""Tests for last-message times: ``tail_timestamps`` and ``timestamps``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from session_sync import agent
+from session_sync.agent.transcript import TAIL_BLOCK, complete_size, tail_timestamps
 from session_sync.timestamps import last_message_time, latest_timestamp, parse_timestamp
 
 UTC = dt.timezone.utc
@@ -50,7 +50,7 @@ def _at(text: str) -> dt.datetime:
 
 def _tail(data: bytes) -> tuple[list[str], int]:
     fh = io.BytesIO(data)
-    return agent.tail_timestamps(fh, agent.complete_size(fh, len(data)))
+    return tail_timestamps(fh, complete_size(fh, len(data)))
 
 
 # --------------------------------------------------------------------------
@@ -247,7 +247,7 @@ def _straddling(shift: int, stamped_pad: int) -> tuple[bytes, int]:
     stamped = _line(
         {"type": "assistant", "timestamp": "2026-11-22T05:00:00.000Z", "pad": "z" * stamped_pad}
     )
-    padding = _exact_line("tools-used", agent.TAIL_BLOCK - shift - len(tail))
+    padding = _exact_line("tools-used", TAIL_BLOCK - shift - len(tail))
     return head + stamped + padding + tail, len(head) + len(stamped)
 
 
@@ -264,19 +264,19 @@ def _straddling(shift: int, stamped_pad: int) -> tuple[bytes, int]:
         (268, 200),
         (269, 200),  # the line's first byte
         (270, 200),
-        (-1, agent.TAIL_BLOCK + 5000),
-        (0, agent.TAIL_BLOCK + 5000),
-        (1, agent.TAIL_BLOCK + 5000),
-        (5000, agent.TAIL_BLOCK + 5000),
-        (60000, agent.TAIL_BLOCK + 5000),
+        (-1, TAIL_BLOCK + 5000),
+        (0, TAIL_BLOCK + 5000),
+        (1, TAIL_BLOCK + 5000),
+        (5000, TAIL_BLOCK + 5000),
+        (60000, TAIL_BLOCK + 5000),
     ],
 )
 def test_timestamped_line_straddling_a_block_boundary(
     tmp_path: Path, shift: int, stamped_pad: int
 ) -> None:
     data, end_of_stamped = _straddling(shift, stamped_pad)
-    assert len(data) > agent.TAIL_BLOCK
-    assert len(data) - agent.TAIL_BLOCK == end_of_stamped - shift
+    assert len(data) > TAIL_BLOCK
+    assert len(data) - TAIL_BLOCK == end_of_stamped - shift
     assert last_message_time(_write(tmp_path, data)) == _at("2026-11-22T05:00:00.000Z")
     assert _tail(data) == (["2026-11-22T05:00:00.000Z"], 0)
 
@@ -290,7 +290,7 @@ def test_boundary_at_each_offset_of_a_short_stamped_line(tmp_path: Path) -> None
         assert _tail(data) == (["2026-11-22T05:00:00.000Z"], 0), shift
 
 
-@pytest.mark.parametrize("size", [agent.TAIL_BLOCK - 1, agent.TAIL_BLOCK, agent.TAIL_BLOCK + 1])
+@pytest.mark.parametrize("size", [TAIL_BLOCK - 1, TAIL_BLOCK, TAIL_BLOCK + 1])
 def test_long_last_line_without_timestamp(tmp_path: Path, size: int) -> None:
     # The last line alone is about one block: the scan must carry it over.
     start = _user("2026-11-22T02:00:00.000Z")
@@ -313,10 +313,10 @@ def test_huge_partial_last_line(tmp_path: Path) -> None:
 
 def test_complete_size_counts_only_complete_lines() -> None:
     data = b'{"a":1}\n{"b":2}\n{"c":'
-    assert agent.complete_size(io.BytesIO(data), len(data)) == len(b'{"a":1}\n{"b":2}\n')
-    assert agent.complete_size(io.BytesIO(b"no newline"), 10) == 0
-    big = b"x" * (agent.TAIL_BLOCK * 2 + 7) + b"\n" + b"y" * (agent.TAIL_BLOCK + 3)
-    assert agent.complete_size(io.BytesIO(big), len(big)) == agent.TAIL_BLOCK * 2 + 8
+    assert complete_size(io.BytesIO(data), len(data)) == len(b'{"a":1}\n{"b":2}\n')
+    assert complete_size(io.BytesIO(b"no newline"), 10) == 0
+    big = b"x" * (TAIL_BLOCK * 2 + 7) + b"\n" + b"y" * (TAIL_BLOCK + 3)
+    assert complete_size(io.BytesIO(big), len(big)) == TAIL_BLOCK * 2 + 8
 
 
 # --------------------------------------------------------------------------
@@ -362,7 +362,7 @@ def stamps(draw: st.DrawFn) -> tuple[dt.datetime, str]:
 pad_len = st.one_of(
     st.integers(0, 200),
     st.integers(0, 3000),
-    st.integers(agent.TAIL_BLOCK - 300, agent.TAIL_BLOCK + 300),
+    st.integers(TAIL_BLOCK - 300, TAIL_BLOCK + 300),
 )
 text_bits = st.sampled_from(["", "\u2028", "\u2029", "\u0085", "é", "😀", "\\n", '"', "\r"])
 
@@ -490,16 +490,16 @@ def _assemble(body: list[Line], partial: bytes, lead: int) -> tuple[bytes, list[
 @given(
     st.lists(lines(), max_size=14),
     partial_tails(),
-    st.one_of(st.just(0), st.integers(0, 3 * agent.TAIL_BLOCK)),
+    st.one_of(st.just(0), st.integers(0, 3 * TAIL_BLOCK)),
 )
 def test_property_tail_scan_matches_reference(body: list[Line], partial: bytes, lead: int) -> None:
     data, ends = _assemble(body, partial, lead)
     expected_time, expected_texts, expected_malformed = _reference(body)
 
     fh = io.BytesIO(data)
-    end = agent.complete_size(fh, len(data))
+    end = complete_size(fh, len(data))
     assert end == (ends[-1] if ends else (len(data) - len(partial)))
-    found, malformed = agent.tail_timestamps(fh, end)
+    found, malformed = tail_timestamps(fh, end)
     assert found == expected_texts
     assert malformed == expected_malformed
     assert latest_timestamp(found) == expected_time
@@ -511,14 +511,14 @@ def test_property_tail_scan_matches_reference(body: list[Line], partial: bytes, 
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(lines(), min_size=1, max_size=10), st.integers(0, 2 * agent.TAIL_BLOCK))
+@given(st.lists(lines(), min_size=1, max_size=10), st.integers(0, 2 * TAIL_BLOCK))
 def test_property_every_line_end_is_a_valid_scan_end(body: list[Line], lead: int) -> None:
     # Bytes after ``end`` (later lines) must never leak into the result.
     data, ends = _assemble(body, b"", lead)
     fh = io.BytesIO(data)
     for k, end in enumerate(ends):
         expected_time, expected_texts, expected_malformed = _reference(body[: k + 1])
-        found, malformed = agent.tail_timestamps(fh, end)
+        found, malformed = tail_timestamps(fh, end)
         assert found == expected_texts
         assert malformed == expected_malformed
         assert latest_timestamp(found) == expected_time

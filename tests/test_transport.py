@@ -18,16 +18,13 @@ from pathlib import Path
 import attrs
 import pytest
 
-from session_sync import agent
-from session_sync.connection import STRAY_OUTPUT_LIMIT, AgentConnection
+from session_sync.agent.paths import encode_project_path
+from session_sync.agent.protocol import PROTOCOL_VERSION
 from session_sync.engine import SyncRequest, run_sync
 from session_sync.errors import ProtocolError, TransportError
-from session_sync.transport import (
-    AgentStream,
-    LocalProcessTransport,
-    ProcessStream,
-    agent_command,
-)
+from session_sync.transports.base import AgentStream, agent_command
+from session_sync.transports.connection import STRAY_OUTPUT_LIMIT, AgentConnection
+from session_sync.transports.local import LocalProcessTransport, ProcessStream
 
 
 @attrs.frozen
@@ -60,7 +57,7 @@ def _session(config: Path, project: str, name: str) -> bytes:
         {"type": "user", "timestamp": "2026-11-20T10:00:00.000Z", "cwd": project, "uuid": name}
     ).encode()
     data = line + b"\n" + b'{"type":"cost-state"}\n'
-    folder = config / "projects" / agent.encode_project_path(project)
+    folder = config / "projects" / encode_project_path(project)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.jsonl"
     path.write_bytes(data)
@@ -80,7 +77,7 @@ def test_stray_login_output_is_skipped(tmp_path: Path) -> None:
     report = run_sync(request, ShellTransport(b, prelude))
     assert report.pulled == 1
     assert report.round_trips == 2
-    copied = a / "projects" / agent.encode_project_path(str(project)) / "s1.jsonl"
+    copied = a / "projects" / encode_project_path(str(project)) / "s1.jsonl"
     assert copied.read_bytes() == data
 
 
@@ -118,7 +115,7 @@ def test_hello_reports_the_other_side(tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     connection = AgentConnection(LocalProcessTransport(tmp_path / "b"))
     try:
-        assert connection.hello["protocol"] == agent.PROTOCOL_VERSION
+        assert connection.hello["protocol"] == PROTOCOL_VERSION
         assert connection.hello["config_dir"] == str(tmp_path / "b")
         assert connection.round_trips == 0
         answer = connection.request({"op": "backups"})
@@ -137,3 +134,15 @@ def test_unknown_request_is_refused_and_the_agent_goes_on(tmp_path: Path) -> Non
         assert connection.request({"op": "backups"}) == {"backups": []}
     finally:
         connection.close()
+
+
+def test_a_transport_error_says_where_it_happened(tmp_path: Path) -> None:
+    """A transport that cannot start, and a stream that is cut: both name the machine."""
+    missing = LocalProcessTransport(tmp_path, python=str(tmp_path / "no-such-python"))
+    with pytest.raises(TransportError) as cannot_start:
+        AgentConnection(missing)
+    assert cannot_start.value.where == f"dir {tmp_path}"
+    quitter = ShellTransport(tmp_path, "exit 3")
+    with pytest.raises(TransportError) as no_agent:
+        AgentConnection(quitter)
+    assert no_agent.value.where == f"shell {tmp_path}"

@@ -1,0 +1,193 @@
+"""File facts (sizes, sha256, prefix hashes, tail timestamps), computed once
+and kept in a per-machine cache keyed by (device, inode, size, mtime).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from typing import BinaryIO, Dict, Iterable, List, Optional, Tuple
+
+from .fsutil import write_atomic
+from .messages import FileFacts
+from .protocol import CHUNK_SIZE, JSON, Refusal
+from .transcript import complete_size, tail_timestamps
+
+__all__ = [
+    "HashCache",
+    "describe_file",
+]
+
+
+class HashCache:
+    """sha256 (and line facts) of files, keyed by (device, inode, size, mtime).
+
+    Stored per machine in ``<config>/session-sync/hash-cache.json`` so a sync
+    with nothing new reads almost nothing.
+    """
+
+    def __init__(self, config: str) -> None:
+        self.path = os.path.join(config, "session-sync", "hash-cache.json")
+        self.entries: Dict[str, JSON] = {}
+        self.dirty = False
+        self.bytes_hashed = 0
+        self.files_hashed = 0
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                data = json.load(fh)
+            if isinstance(data, dict) and data.get("version") == 1:
+                self.entries = dict(data.get("entries", {}))
+        except (OSError, ValueError):
+            self.entries = {}
+
+    @staticmethod
+    def key(st: os.stat_result) -> str:
+        return "%d:%d:%d:%d" % (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def get(self, path: str, st: os.stat_result) -> Optional[JSON]:
+        entry = self.entries.get(path)
+        if entry is not None and entry.get("key") == self.key(st):
+            return entry
+        return None
+
+    def put(self, path: str, st: os.stat_result, facts: JSON) -> None:
+        facts = dict(facts)
+        facts["key"] = self.key(st)
+        self.entries[path] = facts
+        self.dirty = True
+
+    def record_written(self, path: str, size: int, sha256: str) -> None:
+        """Remember a file this agent has just written and verified.
+
+        The sha256 is known already, so only the tail is read (for the last
+        message time): the next scan then needs to read nothing of it.
+        """
+        try:
+            st = os.lstat(path)
+            with open(path, "rb") as fh:
+                complete = complete_size(fh, st.st_size) if path.endswith(".jsonl") else st.st_size
+                if complete != size:
+                    return
+                stamps, malformed = (
+                    tail_timestamps(fh, size) if path.endswith(".jsonl") else ([], 0)
+                )
+        except OSError:
+            return
+        self.put(
+            path,
+            st,
+            {
+                "size": size,
+                "sha256": sha256,
+                "timestamps": stamps,
+                "malformed": malformed,
+                "prefixes": {},
+            },
+        )
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        data = json.dumps({"version": 1, "entries": self.entries}).encode()
+        try:
+            write_atomic(self.path, data, 0o600)
+            self.dirty = False
+        except OSError:
+            pass  # a cache that cannot be saved only costs time next run
+
+
+def _hash_range(fh: BinaryIO, length: int, marks: Iterable[int] = ()) -> Tuple[str, Dict[int, str]]:
+    """sha256 of the first ``length`` bytes, plus the sha256 at each mark < length."""
+    digest = hashlib.sha256()
+    at: Dict[int, str] = {}
+    pending = sorted(m for m in set(marks) if 0 <= m < length)
+    fh.seek(0)
+    done = 0
+    for mark in [*pending, length]:
+        while done < mark:
+            chunk = fh.read(min(CHUNK_SIZE, mark - done))
+            if not chunk:
+                raise Refusal("file shrank while being read")
+            digest.update(chunk)
+            done += len(chunk)
+        if mark != length:
+            at[mark] = digest.copy().hexdigest()
+    return digest.hexdigest(), at
+
+
+def describe_file(
+    root: str,
+    rel: str,
+    cache: HashCache,
+    peer_size: Optional[int] = None,
+    plain: bool = False,
+) -> Optional[FileFacts]:
+    """Facts about one file: sizes, mtime, mode, sha256, and for ``.jsonl`` the
+    tail timestamps. ``peer_size``: the other side's size of the same file; when
+    ours is larger the sha256 of our first ``peer_size`` bytes is included, so
+    the controller can tell whether the other copy is a prefix of ours.
+    ``plain``: not a transcript whatever its name (a synced folder's file):
+    every byte counts and there are no timestamps."""
+    path = os.path.join(root, rel)
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    is_jsonl = rel.endswith(".jsonl") and not plain
+    facts = cache.get(path, st)
+    if facts is not None and plain and facts.get("size") != st.st_size:
+        facts = None  # cached as a transcript (complete lines only)
+    need_prefix = peer_size is not None and peer_size > 0
+    try:
+        if facts is None or (
+            need_prefix
+            and peer_size is not None
+            and peer_size < facts["size"]
+            and str(peer_size) not in facts.get("prefixes", {})
+        ):
+            with open(path, "rb") as fh:
+                size = complete_size(fh, st.st_size) if is_jsonl else st.st_size
+                marks = [peer_size] if (need_prefix and peer_size is not None) else []
+                sha, prefixes = _hash_range(fh, size, marks)
+                stamps: List[str] = []
+                malformed = 0
+                if is_jsonl:
+                    stamps, malformed = tail_timestamps(fh, size)
+            cache.bytes_hashed += size
+            cache.files_hashed += 1
+            old_prefixes = dict(facts.get("prefixes", {})) if facts else {}
+            old_prefixes.update({str(k): v for k, v in prefixes.items()})
+            facts = {
+                "size": size,
+                "sha256": sha,
+                "timestamps": stamps,
+                "malformed": malformed,
+                "prefixes": old_prefixes,
+            }
+            cache.put(path, st, facts)
+    except OSError as exc:
+        return {"rel": rel, "error": "cannot read: %s" % exc.strerror}
+    except Refusal as exc:
+        return {"rel": rel, "error": str(exc)}
+    out: FileFacts = {
+        "rel": rel,
+        "size": facts["size"],
+        "file_size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "mode": stat.S_IMODE(st.st_mode),
+        "sha256": facts["sha256"],
+        "timestamps": list(facts.get("timestamps", [])) if is_jsonl else [],
+        "malformed": facts.get("malformed", 0),
+        "prefix_sha256": None,
+        "prefix_size": None,
+    }
+    if plain:
+        out["plain"] = True
+    if need_prefix and peer_size is not None and peer_size < facts["size"]:
+        out["prefix_size"] = peer_size
+        out["prefix_sha256"] = facts.get("prefixes", {}).get(str(peer_size))
+    return out

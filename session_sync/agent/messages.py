@@ -1,0 +1,197 @@
+"""The shapes of the JSON messages on the wire, as ``TypedDict``s.
+
+They document and type-check both ends; they validate nothing. Whatever the
+other side sends is read with ``int()``/``str()`` and checked where it is used
+(``paths.op_target`` confines names, ``apply.apply_file`` re-checks the disk),
+because the far side may be hostile.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, TypedDict, Union
+
+__all__ = [
+    "ApplyOp",
+    "BackupEntry",
+    "ExchangeAnswer",
+    "ExchangeRequest",
+    "Expect",
+    "FileFacts",
+    "FileResult",
+    "Hello",
+    "ProjectDirFacts",
+    "ScanAnswer",
+    "ScanRequest",
+    "SendOp",
+    "SessionFacts",
+    "TargetOp",
+]
+
+
+class Hello(TypedDict):
+    """The agent's first frame."""
+
+    protocol: int
+    config_dir: str
+    hostname: str
+    python: str
+    home: str
+    """``$HOME`` there (for ``~`` in a remote path)."""
+    agent_sha256: Optional[str]
+    """The digest of the modules it runs (None when not started from a payload)."""
+
+
+class ScanRequest(TypedDict, total=False):
+    """``{"op": "scan", ...}``: what to describe."""
+
+    op: str
+    project_path: Optional[str]
+    repo: Optional[str]
+    days: float
+    want: List[str]
+    """Session ids to describe fully even when not recent here."""
+    peer_sizes: Dict[str, int]
+    """The other side's size of each dir-relative file, for prefix hashes."""
+    read_only: bool
+    folder: str
+    """A folder sync: the folder's absolute path (a path, never a flag)."""
+
+
+class FileFacts(TypedDict, total=False):
+    """One file as scanned (``error`` instead of the facts when unreadable)."""
+
+    rel: str
+    size: int
+    """Bytes that count: up to the last newline for a transcript, all for others."""
+    file_size: int
+    """Bytes on disk."""
+    mtime_ns: int
+    mode: int
+    sha256: str
+    """Of the first ``size`` bytes."""
+    timestamps: List[str]
+    malformed: int
+    prefix_size: Optional[int]
+    prefix_sha256: Optional[str]
+    plain: bool
+    committed: bool
+    error: str
+
+
+class SessionFacts(TypedDict):
+    """One session as scanned."""
+
+    id: str
+    dir: str
+    """Its project dir's name under ``projects/`` (a folder sync: the folder)."""
+    recent: bool
+    active: bool
+    live: bool
+    files: List[FileFacts]
+
+
+class ProjectDirFacts(TypedDict):
+    """A project dir found to hold the project."""
+
+    name: str
+    cwd: Optional[str]
+
+
+class ScanAnswer(TypedDict):
+    """The answer to a scan: one machine's manifest of the project."""
+
+    config_dir: str
+    hostname: str
+    new_session_dir: Optional[str]
+    """The project dir that sessions new to this machine go to."""
+    project_path: Optional[str]
+    project_dirs: List[ProjectDirFacts]
+    sessions: List[SessionFacts]
+    duplicates: List[Dict[str, str]]
+    files_hashed: int
+    bytes_hashed: int
+    now: float
+
+
+class Expect(TypedDict):
+    """The destination as the plan saw it; re-checked before anything is written."""
+
+    size: int
+    file_size: int
+    sha256: str
+
+
+class ApplyOp(TypedDict, total=False):
+    """One file change for the receiving agent."""
+
+    action: str
+    """``copy``, ``append`` or ``replace``."""
+    dir: str
+    """The project dir's name, or with ``in_folder`` the folder's absolute path."""
+    in_folder: bool
+    rel: str
+    sha256: str
+    """Of the whole resulting content."""
+    size: int
+    mode: int
+    mtime_ns: int
+    reason: str
+    expect: Optional[Expect]
+
+
+class SendOp(TypedDict, total=False):
+    """One file range for the sending agent to stream."""
+
+    dir: str
+    in_folder: bool
+    rel: str
+    offset: int
+    length: int
+
+
+TargetOp = Union[ApplyOp, SendOp]
+"""Either op: both name a file by ``dir``, ``in_folder`` and ``rel``."""
+
+
+class FileResult(TypedDict, total=False):
+    """What came of one ``ApplyOp`` (or one restored file)."""
+
+    ok: bool
+    error: str
+    bytes: int
+    backup: Optional[str]
+    rel: str
+    unchanged: bool
+
+
+class ExchangeRequest(TypedDict, total=False):
+    """``{"op": "exchange", ...}``: apply these (their data follows), then send those."""
+
+    op: str
+    label: str
+    apply: List[ApplyOp]
+    send: List[SendOp]
+    backup_retention_days: float
+
+
+class ExchangeAnswer(TypedDict):
+    """The results of the applies, in order."""
+
+    results: List[FileResult]
+    backup_set: Optional[str]
+    pruned_backups: List[str]
+
+
+class BackupEntry(TypedDict, total=False):
+    """One file kept in a backup set's ``backup.json`` (an on-disk format: keep it)."""
+
+    dir: str
+    rel: str
+    sha256: str
+    size: int
+    mode: int
+    mtime_ns: int
+    replaced_by: str
+    reason: str
+    folder: str
+    """For a file of a synced folder: the folder's path."""

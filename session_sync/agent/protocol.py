@@ -1,0 +1,196 @@
+"""The wire protocol between the controller and an agent, over one byte stream.
+
+* The controller starts ``python3 -c BOOTSTRAP NONCE`` and writes the payload
+  (``session_sync.bundle``, zlib-compressed) as ``<length>\n<bytes>``. The agent then prints
+  ``READY_MARKER NONCE`` on a line of its own. Anything before that line (a chatty
+  login shell) is stray output and is skipped by the controller; after it, only
+  frames follow.
+* A frame is ``b"SS" + kind (1 byte) + length (4 bytes, big endian) + payload``.
+  Kinds: ``J`` a JSON request/response, ``D`` a chunk of file data, ``E`` the end
+  of one file's data (JSON: ``{"ok": bool, "error": str}``), ``X`` a fatal error
+  (JSON: ``{"error": str}``).
+* Requests are JSON frames with an ``op``: ``scan`` (one response frame) and
+  ``exchange`` (the request is followed by the data of every file the agent must
+  apply; the response is a results frame followed by the data of every file the
+  agent was asked to send). Two requests make a whole sync, however many
+  sessions there are.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import IO, Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
+
+__all__ = [
+    "BOOTSTRAP",
+    "CHUNK_SIZE",
+    "FRAME_HEADER",
+    "FRAME_MAGIC",
+    "JSON",
+    "MAX_JSON_FRAME",
+    "PROTOCOL_VERSION",
+    "READY_MARKER",
+    "FrameReader",
+    "FrameWriter",
+    "Refusal",
+    "send_file",
+]
+
+
+PROTOCOL_VERSION = 1
+
+
+READY_MARKER = b"@@session-sync-agent-ready@@"
+
+
+BOOTSTRAP = (
+    "import sys,zlib;r=sys.stdin.buffer;n=int(r.readline());"
+    "exec(compile(zlib.decompress(r.read(n)),'session_sync_agent','exec'))"
+)
+"""Run as ``python3 -c BOOTSTRAP NONCE``: reads ``<length>\\n`` and that many bytes
+of zlib-compressed payload, and execs it. Compressed, the payload fits in a
+pipe's buffer (64 KiB), so a login shell that prints a lot before it starts
+the interpreter cannot deadlock the controller's write of it."""
+
+
+FRAME_MAGIC = b"SS"
+
+
+FRAME_HEADER = struct.Struct(">2scI")
+
+
+CHUNK_SIZE = 1 << 20
+
+
+MAX_JSON_FRAME = 256 << 20
+
+
+JSON = Dict[str, Any]
+
+
+class Refusal(Exception):
+    """The agent will not do this: one file (then it is that file's result) or one
+    request (then an ``X`` frame). Never raised past the agent's boundary: the
+    controller's connection turns a refused request into ``errors.AgentError``."""
+
+
+class FrameWriter:
+    """Writes frames to a binary stream and counts the file bytes it sends."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.data_bytes = 0
+        self.frame_bytes = 0
+
+    def frame(self, kind: bytes, payload: bytes) -> None:
+        header = FRAME_HEADER.pack(FRAME_MAGIC, kind, len(payload))
+        if len(payload) < 65536:
+            self.out.write(header + payload)  # one write for small frames
+        else:
+            self.out.write(header)  # no copy of a 1 MiB chunk just to prepend 7 bytes
+            self.out.write(payload)
+        self.frame_bytes += FRAME_HEADER.size + len(payload)
+        if kind == b"D":
+            self.data_bytes += len(payload)
+
+    def json(self, kind: bytes, obj: Mapping[str, Any]) -> None:
+        self.frame(kind, json.dumps(obj, separators=(",", ":")).encode("utf-8"))
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+class FrameReader:
+    """Reads frames from a binary stream; raises EOFError when it is cut."""
+
+    def __init__(self, inp: IO[bytes]) -> None:
+        self.inp = inp
+        self.data_bytes = 0
+        self.frame_bytes = 0
+
+    def _exact(self, n: int) -> bytes:
+        parts = []
+        while n > 0:
+            chunk = self.inp.read(n)
+            if not chunk:
+                raise EOFError("stream ended in the middle of a frame")
+            parts.append(chunk)
+            n -= len(chunk)
+        return b"".join(parts)
+
+    def frame(self) -> Tuple[bytes, bytes]:
+        header = self.inp.read(FRAME_HEADER.size)
+        if not header:
+            raise EOFError("stream ended")
+        if len(header) < FRAME_HEADER.size:
+            header += self._exact(FRAME_HEADER.size - len(header))
+        magic, kind, length = FRAME_HEADER.unpack(header)
+        if magic != FRAME_MAGIC:
+            raise ValueError("stream out of step: bad frame header %r" % header)
+        if kind != b"D" and length > MAX_JSON_FRAME:
+            raise ValueError("frame too large: %d bytes" % length)
+        payload = self._exact(length)
+        self.frame_bytes += FRAME_HEADER.size + length
+        if kind == b"D":
+            self.data_bytes += length
+        return kind, payload
+
+    def json(self, expect: bytes = b"J") -> JSON:
+        kind, payload = self.frame()
+        if kind == b"X":
+            raise Refusal(json.loads(payload.decode("utf-8")).get("error", "agent failed"))
+        if kind != expect:
+            raise ValueError("expected a %r frame, got %r" % (expect, kind))
+        obj = json.loads(payload.decode("utf-8"))
+        if not isinstance(obj, dict):
+            raise ValueError("frame is not a JSON object")
+        return obj
+
+    def data(self) -> Iterator[bytes]:
+        """Yield the chunks of one file's data; raises Refusal when the
+        sender could not send it all (its ``E`` frame says why)."""
+        while True:
+            kind, payload = self.frame()
+            if kind == b"D":
+                yield payload
+                continue
+            if kind == b"E":
+                end = json.loads(payload.decode("utf-8"))
+                if not end.get("ok"):
+                    raise Refusal(end.get("error") or "sender failed")
+                return
+            if kind == b"X":
+                raise Refusal(json.loads(payload.decode("utf-8")).get("error", "agent failed"))
+            raise ValueError("expected file data, got a %r frame" % kind)
+
+
+def send_file(
+    writer: FrameWriter,
+    path: str,
+    offset: int,
+    length: int,
+    progress: Optional[Callable[[int], None]] = None,
+) -> None:
+    """Send ``length`` bytes of ``path`` from ``offset`` as data frames, then E.
+
+    A file that cannot be read, or is shorter than promised, ends with a
+    failed ``E``: the receiver discards what it staged.
+    """
+    error = None
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            left = length
+            while left > 0:
+                chunk = fh.read(min(CHUNK_SIZE, left))
+                if not chunk:
+                    error = "source shrank since the scan"
+                    break
+                writer.frame(b"D", chunk)
+                left -= len(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+    except OSError as exc:
+        error = "cannot read source: %s" % (exc.strerror or exc)
+    writer.json(b"E", {"ok": error is None, "error": error})

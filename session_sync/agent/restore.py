@@ -1,0 +1,76 @@
+"""Putting a backup set's files back: a restore is a copy, or a replace that
+backs up the file it replaces, so it can itself be undone.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import List, Optional
+
+from .apply import apply_file
+from .backups import BackupSet, list_backups, open_backup_set
+from .fsutil import ConfigLock, current_state, file_chunks
+from .messages import ApplyOp, BackupEntry, FileResult
+from .paths import op_target
+from .protocol import JSON, Refusal
+
+__all__ = [
+    "restore_backup",
+]
+
+
+def restore_backup(config: str, backup_id: str, rel: Optional[str] = None) -> List[FileResult]:
+    """Put the files of a backup set back in place.
+
+    The file being restored over is itself backed up first (restoring is a
+    replace like any other), so a restore can be undone.
+    """
+    sets = {b["id"]: b for b in list_backups(config)}
+    if backup_id not in sets:
+        raise Refusal("no backup set %r" % backup_id)
+    backup = sets[backup_id]
+    backups = open_backup_set(config, "restore of %s" % backup_id)
+    results: List[FileResult] = []
+    with ConfigLock(config) as lock:
+        for entry in backup.get("entries", []):
+            if rel is not None and entry["rel"] != rel and not entry["rel"].startswith(rel + "/"):
+                continue
+            if lock.error is not None:
+                results.append({"rel": entry["rel"], "ok": False, "error": lock.error})
+            else:
+                results.append(_restore_entry(config, backup, entry, backups))
+    return results
+
+
+def _restore_entry(config: str, backup: JSON, entry: BackupEntry, backups: BackupSet) -> FileResult:
+    """Put one backed-up file back (a copy, or a replace that backs up the current one)."""
+    source = os.path.join(backup["path"], entry["dir"], *entry["rel"].split("/"))
+    folder = entry.get("folder")
+    op: ApplyOp = {
+        "action": "copy",
+        "dir": folder if folder else entry["dir"],
+        "in_folder": bool(folder),
+        "rel": entry["rel"],
+        "sha256": entry["sha256"],
+        "size": entry["size"],
+        "mode": entry["mode"],
+        "mtime_ns": entry["mtime_ns"],
+        "reason": "restore of backup %s" % backup["id"],
+    }
+    try:
+        target = op_target(config, op)
+    except Refusal as exc:
+        return {"rel": entry["rel"], "ok": False, "error": str(exc)}
+    if os.path.lexists(target):
+        try:
+            size = os.path.getsize(target)
+            _, sha, _ = current_state(target, size)
+        except OSError as exc:
+            return {"rel": entry["rel"], "ok": False, "error": str(exc)}
+        if sha == entry["sha256"]:
+            return {"rel": entry["rel"], "ok": True, "unchanged": True}
+        op["action"] = "replace"
+        op["expect"] = {"size": size, "file_size": size, "sha256": sha}
+    result = apply_file(config, op, file_chunks(source), backups)
+    result["rel"] = entry["rel"]
+    return result

@@ -1,0 +1,289 @@
+"""Scanning: this machine's manifest of one project's sessions (or of a plain
+folder), as the controller's ``model.manifest`` reads it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import stat
+import time
+from typing import Dict, Iterator, List, Optional, Tuple
+
+from .fsutil import remove_orphan_temps, walk_files
+from .gitinfo import git_committed_files, git_origin_url
+from .hashcache import HashCache, describe_file
+from .live import live_session_ids
+from .messages import FileFacts, ProjectDirFacts, ScanAnswer, ScanRequest, SessionFacts
+from .paths import encode_project_path, encoded_names_match, repositories_match
+from .protocol import JSON, Refusal
+from .transcript import first_cwd
+
+__all__ = [
+    "ACTIVE_WINDOW_SECONDS",
+    "CWD_CANDIDATES",
+    "FOLDER_SESSION_ID",
+    "recorded_cwds",
+    "scan",
+    "scan_folder",
+]
+
+
+ACTIVE_WINDOW_SECONDS = 60.0
+
+
+CWD_CANDIDATES = 200
+
+
+_SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _project_dir_matches(
+    projects: str, name: str, encoded: Optional[str], real_path: Optional[str], repo: Optional[str]
+) -> Tuple[bool, Optional[str]]:
+    """Whether project dir ``name`` holds the project, and the cwd it records.
+
+    Never by suffix: a dir matches when its name is the path's encoding, when a
+    session in it recorded the same ``cwd``, or when that ``cwd`` is a checkout
+    (here) of ``repo``.
+    """
+    if encoded is not None and encoded_names_match(name, encoded):
+        return True, real_path
+    first = None
+    for cwd in recorded_cwds(projects, name):
+        first = first or cwd
+        if real_path is not None and (cwd == real_path or os.path.realpath(cwd) == real_path):
+            return True, cwd
+        if repo and os.path.isdir(cwd) and repositories_match(git_origin_url(cwd), repo):
+            return True, cwd
+    return False, first
+
+
+def recorded_cwds(projects: str, name: str) -> Iterator[str]:
+    """The distinct ``cwd`` values the sessions of project dir ``name`` recorded,
+    newest session first, ending with the first one the dir is named after.
+
+    Sessions brought from another machine record that machine's cwd and may be
+    the newest here: looking past them finds the dir's own project.
+    """
+    try:
+        candidates = sorted(
+            (
+                e
+                for e in os.scandir(os.path.join(projects, name))
+                if e.name.endswith(".jsonl") and e.is_file()
+            ),
+            key=lambda e: e.stat().st_mtime,
+            reverse=True,
+        )
+    except OSError:
+        return
+    seen = set()
+    for entry in candidates[:CWD_CANDIDATES]:
+        cwd = first_cwd(entry.path)
+        if not cwd or cwd in seen:
+            continue
+        seen.add(cwd)
+        yield cwd
+        if encoded_names_match(name, encode_project_path(cwd, resolve=False)):
+            return  # the dir's own project: older sessions say nothing new
+
+
+def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> ScanAnswer:
+    """This machine's manifest of one project's sessions.
+
+    Request fields: ``project_path`` (or null: find dirs by ``repo`` alone),
+    ``repo``, ``days``, ``want`` (ids to describe fully even if not recent
+    here) and ``peer_sizes`` (``{"<dir-relative file>": size}``: the other
+    side's sizes, for prefix hashes).
+    """
+    now = time.time() if now is None else now
+    if request.get("folder"):
+        return scan_folder(config, request, now)
+    projects = os.path.join(config, "projects")
+    project_path = request.get("project_path")
+    repo = request.get("repo")
+    days = float(request.get("days", 7))
+    want = set(request.get("want") or [])
+    peer_sizes: Dict[str, int] = dict(request.get("peer_sizes") or {})
+    read_only = bool(request.get("read_only"))
+
+    real_path = os.path.realpath(project_path) if project_path else None
+    encoded = encode_project_path(project_path) if project_path else None
+    cache = HashCache(config)
+    live = set(live_session_ids(config))
+    cutoff = now - days * 86400.0
+
+    try:
+        dir_names = sorted(os.listdir(projects))
+    except OSError:
+        dir_names = []
+
+    project_dirs: List[ProjectDirFacts] = []
+    matched = set()
+    for name in dir_names:
+        if not os.path.isdir(os.path.join(projects, name)):
+            continue
+        ok, cwd = _project_dir_matches(projects, name, encoded, real_path, repo)
+        if ok:
+            matched.add(name)
+            project_dirs.append({"name": name, "cwd": cwd})
+
+    # At this point we know every project dir that holds the project: by its
+    # name, by a recorded cwd, or by a checkout of the repo. Never by suffix.
+    new_session_dir = encoded
+    if encoded is not None and encoded not in matched:
+        # A cut name: use the dir Claude made (``<name>-<hash>``) when there is one.
+        for entry in project_dirs:
+            if encoded_names_match(entry["name"], encoded):
+                new_session_dir = entry["name"]
+                break
+
+    sessions: Dict[str, JSON] = {}
+    duplicates: List[JSON] = []
+    for name in dir_names:
+        base = os.path.join(projects, name)
+        in_project = name in matched
+        if not in_project and not want:
+            continue
+        try:
+            entries = list(os.scandir(base))
+        except OSError:
+            continue
+        for item in entries:
+            if not item.name.endswith(".jsonl"):
+                continue
+            session_id = item.name[: -len(".jsonl")]
+            if not _SESSION_ID.match(session_id):
+                continue
+            if not in_project and session_id not in want:
+                continue
+            try:
+                st = item.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            recent = in_project and st.st_mtime >= cutoff
+            if not (recent or session_id in want):
+                continue
+            previous = sessions.get(session_id)
+            if previous is not None:
+                # The same session in two dirs: keep the larger, newer copy.
+                if (previous["_size"], previous["_mtime"]) >= (st.st_size, st.st_mtime_ns):
+                    duplicates.append({"id": session_id, "dir": name})
+                    continue
+                duplicates.append({"id": session_id, "dir": previous["dir"]})
+            sessions[session_id] = {
+                "id": session_id,
+                "dir": name,
+                "recent": recent,
+                "_size": st.st_size,
+                "_mtime": st.st_mtime_ns,
+                "_mtime_s": st.st_mtime,
+            }
+
+    # At this point we know, for each session id, the one copy that takes part
+    # (the larger, newer of duplicates) and that it is a regular file, not a link.
+    out_sessions: List[SessionFacts] = []
+    for session_id in sorted(sessions):
+        info = sessions[session_id]
+        root = os.path.join(projects, info["dir"])
+        rels = [session_id + ".jsonl"]
+        if os.path.isdir(os.path.join(root, session_id)):
+            rels += walk_files(root, session_id)
+        files: List[FileFacts] = []
+        for rel in rels:
+            described = describe_file(root, rel, cache, peer_sizes.get(rel))
+            if described is not None:
+                files.append(described)
+        # RACE: a session is "active" by its marker file or a write in the last
+        # minute; a Claude that starts writing after this scan is not seen, and
+        # the apply re-checks the bytes, not whether it is open.
+        active = session_id in live or (now - info["_mtime_s"]) < ACTIVE_WINDOW_SECONDS
+        out_sessions.append(
+            {
+                "id": session_id,
+                "dir": info["dir"],
+                "recent": info["recent"],
+                "active": active,
+                "live": session_id in live,
+                "files": files,
+            }
+        )
+    if not read_only:
+        cache.save()
+        remove_orphan_temps(config, [os.path.join(projects, n) for n in sorted(matched)])
+    return {
+        "config_dir": config,
+        "hostname": socket.gethostname(),
+        "new_session_dir": new_session_dir,
+        "project_path": real_path,
+        "project_dirs": project_dirs,
+        "sessions": out_sessions,
+        "duplicates": duplicates,
+        "files_hashed": cache.files_hashed,
+        "bytes_hashed": cache.bytes_hashed,
+        "now": now,
+    }
+
+
+FOLDER_SESSION_ID = "folder"
+"""The one pseudo-session of a folder sync's manifest: every file of the folder."""
+
+
+def scan_folder(config: str, request: ScanRequest, now: Optional[float] = None) -> ScanAnswer:
+    """This machine's manifest of a plain folder (``request["folder"]``, absolute).
+
+    Shaped like a session scan, so the same reconcile and apply serve it: one
+    pseudo-session whose files are every regular file under the folder, at any
+    age. Symlinks and our temp files are left out. In a git checkout each file
+    says whether it is ``committed`` (tracked, unchanged since HEAD).
+    ``peer_sizes`` and ``read_only`` mean what they mean for ``scan``.
+    """
+    now = time.time() if now is None else now
+    root = str(request["folder"])
+    if not root.startswith("/"):
+        raise Refusal("the folder to scan must be an absolute path, not %r" % root)
+    root = os.path.realpath(root)
+    peer_sizes: Dict[str, int] = dict(request.get("peer_sizes") or {})
+    cache = HashCache(config)
+    files: List[FileFacts] = []
+    if os.path.isdir(root):
+        committed = git_committed_files(root)
+        known = set(committed) if committed is not None else None
+        for rel in walk_files(root, ""):
+            described = describe_file(root, rel, cache, peer_sizes.get(rel), plain=True)
+            if described is not None:
+                if known is not None and "error" not in described:
+                    described["committed"] = rel in known
+                files.append(described)
+    sessions: List[SessionFacts] = []
+    if files:
+        sessions.append(
+            {
+                "id": FOLDER_SESSION_ID,
+                "dir": root,
+                "recent": True,
+                "active": False,
+                "live": False,
+                "files": files,
+            }
+        )
+    if not request.get("read_only"):
+        cache.save()
+        if os.path.isdir(root):
+            remove_orphan_temps(config, [root])
+    return {
+        "config_dir": config,
+        "hostname": socket.gethostname(),
+        "new_session_dir": root,
+        "project_path": root,
+        "project_dirs": [],
+        "sessions": sessions,
+        "duplicates": [],
+        "files_hashed": cache.files_hashed,
+        "bytes_hashed": cache.bytes_hashed,
+        "now": now,
+    }

@@ -1,0 +1,117 @@
+"""Serving: the agent's request loop over stdin/stdout, and ``exchange`` (apply
+what came, then send what was asked for).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from typing import IO, Optional, Sequence, cast
+
+from .apply import apply_batch
+from .backups import DEFAULT_BACKUP_RETENTION_DAYS, list_backups
+from .messages import ExchangeRequest, Hello, ScanRequest
+from .paths import claude_config_dir, op_target
+from .protocol import (
+    PROTOCOL_VERSION,
+    READY_MARKER,
+    FrameReader,
+    FrameWriter,
+    Refusal,
+    send_file,
+)
+from .scan import scan
+
+__all__ = [
+    "exchange",
+    "main",
+    "serve",
+]
+
+
+def exchange(
+    config: str, request: ExchangeRequest, reader: FrameReader, writer: FrameWriter
+) -> None:
+    """Serve an ``exchange``: apply ``request["apply"]`` from the stream, answer
+    with the results, then send the data of ``request["send"]``."""
+    answer = apply_batch(
+        config,
+        list(request.get("apply") or []),
+        reader.data,
+        str(request.get("label", "sync")),
+        float(request.get("backup_retention_days", DEFAULT_BACKUP_RETENTION_DAYS)),
+    )
+    writer.json(b"J", answer)
+    for op in request.get("send") or []:
+        try:
+            path = op_target(config, op)
+        except Refusal as exc:
+            writer.json(b"E", {"ok": False, "error": str(exc)})
+            continue
+        send_file(writer, path, int(op["offset"]), int(op["length"]))
+    writer.flush()
+
+
+def serve(
+    inp: IO[bytes],
+    out: IO[bytes],
+    nonce: str,
+    config: Optional[str] = None,
+    payload_sha256: Optional[str] = None,
+) -> int:
+    """Answer requests on ``inp``/``out`` until the controller closes the stream.
+
+    ``payload_sha256``: the digest of the agent modules this agent runs (the
+    loader's), said in the hello so the controller knows the code arrived whole."""
+    config = config or claude_config_dir()
+    out.write(b"\n" + READY_MARKER + b" " + nonce.encode("ascii") + b"\n")
+    reader = FrameReader(inp)
+    writer = FrameWriter(out)
+    hello: Hello = {
+        "protocol": PROTOCOL_VERSION,
+        "config_dir": config,
+        "hostname": socket.gethostname(),
+        "python": sys.version.split()[0],
+        "home": os.path.expanduser("~"),
+        "agent_sha256": payload_sha256,
+    }
+    writer.json(b"J", hello)
+    writer.flush()
+    while True:
+        try:
+            request = reader.json()
+        except EOFError:
+            return 0
+        op = request.get("op")
+        try:
+            if op == "scan":
+                writer.json(b"J", scan(config, cast(ScanRequest, request)))
+            elif op == "exchange":
+                exchange(config, cast(ExchangeRequest, request), reader, writer)
+            elif op == "backups":
+                writer.json(b"J", {"backups": list_backups(config)})
+            else:
+                writer.json(b"X", {"error": "unknown request %r" % op})
+        except EOFError:
+            return 1
+        except (Refusal, OSError, ValueError) as exc:
+            writer.json(b"X", {"error": "%s: %s" % (type(exc).__name__, exc)})
+        writer.flush()
+
+
+def main(argv: Optional[Sequence[str]] = None, payload_sha256: Optional[str] = None) -> int:
+    """The agent process: serve stdin/stdout (``argv[1]``: the nonce of the ready line)."""
+    argv = sys.argv if argv is None else argv
+    nonce = argv[1] if len(argv) > 1 else "-"
+    inp = sys.stdin.buffer
+    out = sys.stdout.buffer
+    # Anything else that prints must not corrupt the frames.
+    sys.stdout = sys.stderr
+    try:
+        return serve(inp, out, nonce, payload_sha256=payload_sha256)
+    except BrokenPipeError:
+        return 1
+    except ValueError as exc:  # out of step: nothing sensible left to say
+        sys.stderr.write("session-sync agent: %s\n" % exc)
+        return 2

@@ -1,0 +1,436 @@
+"""The library side of the ``bin/`` commands: one function per command, each
+taking its options and returning an exit status (``cli.codespace_flags`` builds
+the options from flags and maps errors).
+
+Messages go to stderr as ``PROG: ...`` lines; stdout carries what a script
+would capture (the new codespace's name, a report, ``--json``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import attrs
+
+from session_sync.agent.paths import normalize_github_repo
+from session_sync.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    transfer_progress,
+)
+from session_sync.engine import SyncRequest, scan_local
+from session_sync.errors import CodespaceUnavailableError, SessionSyncError, UsageError
+from session_sync.github.api import (
+    DEFAULT_DAYS,
+    DEV_ENV_FOLDER,
+    WORKSPACE_TEMPLATE,
+    CodespaceOptions,
+    checkout_of,
+    dev_env_request,
+    pick_codespace,
+    run_requests,
+    session_request,
+)
+from session_sync.github.gh import (
+    READY_STATES,
+    STARTING_STATES,
+    Codespace,
+    GhCli,
+    check_codespace_state,
+)
+from session_sync.model.reconcile import Direction
+from session_sync.model.report import SyncReport, print_report
+
+__all__ = [
+    "CommonOptions",
+    "ConnectOptions",
+    "CreateOptions",
+    "DevEnvOptions",
+    "PushOptions",
+    "connect_to_codespace",
+    "create_codespace",
+    "sync_dev_env",
+    "sync_to_codespace",
+]
+
+
+PART_TITLES = {"dev_env": f"dev env ({DEV_ENV_FOLDER}/)", "sessions": "sessions"}
+"""How each part of a sync is named in the text report."""
+
+
+@attrs.frozen
+class CommonOptions:
+    """What every codespace command is told."""
+
+    codespace: str | None = None
+    """The codespace's name (None: the current checkout's)."""
+    days: float = DEFAULT_DAYS
+    """Only sessions modified within this many days."""
+    dry_run: bool = False
+    """Plan and report, change nothing."""
+    json: bool = False
+    """One JSON object on stdout."""
+    workspace: str = WORKSPACE_TEMPLATE
+    """The checkout's path in the codespace (``{repo}``, ``~/``)."""
+    remote_python: str = "python3"
+    """The agent's interpreter in the codespace."""
+    route: str = "auto"
+    """How to reach the codespace."""
+    gh_timeout: float = 60.0
+    """Seconds for a plain gh call."""
+    prog: str = "session-sync"
+    """The command's name, at the start of each message on stderr."""
+
+    def notice(self, message: str) -> None:
+        """Tell the user, on stderr."""
+        sys.stderr.write(f"{self.prog}: {message}\n")
+        sys.stderr.flush()
+
+    def gh(self) -> GhCli:
+        """The gh runner these options ask for."""
+        return GhCli(timeout=self.gh_timeout)
+
+    def codespace_options(self, gh: GhCli) -> CodespaceOptions:
+        """The library's options (a shut-down codespace is started: the user asked)."""
+        return CodespaceOptions(
+            gh=gh,
+            workspace=self.workspace,
+            python=self.remote_python,
+            route=self.route,
+            wake=True,
+            dry_run=self.dry_run,
+            notify=self.notice,
+        )
+
+
+def _sync_parts(
+    codespace: Codespace,
+    parts: list[tuple[str, SyncRequest]],
+    options: CodespaceOptions,
+    *,
+    show: bool = True,
+) -> tuple[dict[str, SyncReport], SessionSyncError | None]:
+    """Run the parts over one connection; the reports, or the error that stopped them.
+    ``show``: a progress bar on stderr when it is a terminal."""
+    if not parts:
+        return {}, None
+    try:
+        with transfer_progress(show) as progress:
+            return run_requests(codespace, parts, options, progress), None
+    except SessionSyncError as exc:
+        return {}, exc
+
+
+def _failure_summary(error: SessionSyncError | None, reports: dict[str, SyncReport]) -> str | None:
+    """One line saying what went wrong, or None when nothing did."""
+    if error is not None:
+        return str(error)
+    failed = sum(r.failed for r in reports.values())
+    if failed:
+        return f"{failed} file(s) could not be written (see the report); run the sync again"
+    return None
+
+
+def _write_reports(reports: dict[str, SyncReport], out: TextIO) -> None:
+    for part, report in reports.items():
+        out.write(f"{PART_TITLES.get(part, part)}: ")
+        print_report(report, out)
+
+
+def _write_json(codespace: Codespace, reports: dict[str, SyncReport], error: str | None) -> None:
+    document: dict[str, Any] = {
+        "codespace": codespace.name,
+        "repository": codespace.repository,
+        "reports": {part: report.to_json() for part, report in reports.items()},
+        "error": error,
+    }
+    json.dump(document, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _parts(
+    codespace: Codespace,
+    options: CodespaceOptions,
+    *,
+    dev_env: bool,
+    sessions: bool,
+    days: float,
+    direction: Direction,
+) -> list[tuple[str, SyncRequest]]:
+    """The dev env part (when ``dev_env`` and the caller is in a checkout of the
+    codespace's repository), then the sessions part (when ``sessions``)."""
+    parts: list[tuple[str, SyncRequest]] = []
+    checkout = checkout_of(codespace, options.where)
+    if dev_env and checkout is not None:
+        parts.append(
+            ("dev_env", dev_env_request(codespace, checkout, options, direction=direction))
+        )
+    if sessions:
+        parts.append(
+            ("sessions", session_request(codespace, options, days=days, direction=direction))
+        )
+    return parts
+
+
+def _finish(
+    codespace: Codespace,
+    reports: dict[str, SyncReport],
+    error: SessionSyncError | None,
+    common: CommonOptions,
+) -> int:
+    """Print the reports (or JSON) and say what failed; the exit status."""
+    problem = _failure_summary(error, reports)
+    if common.json:
+        _write_json(codespace, reports, problem)
+    else:
+        _write_reports(reports, sys.stdout)
+    if problem is not None:
+        common.notice(problem)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+# --- codespace-create -------------------------------------------------------------------
+
+
+@attrs.frozen
+class CreateOptions:
+    """``codespace-create``."""
+
+    repository: str
+    """``OWNER/REPO`` to make the codespace from."""
+    branch: str | None = None
+    """The branch to check out (default: the repository's default)."""
+    machine: str | None = None
+    """The machine type (``gh codespace create -m``)."""
+    wait: float = 600.0
+    """Seconds to wait for the new codespace to become Available."""
+    poll: float = 3.0
+    """Seconds between two looks at its state."""
+    common: CommonOptions = attrs.field(factory=CommonOptions)
+    """The shared options (``codespace`` is not used)."""
+
+
+def create_codespace(options: CreateOptions) -> int:
+    """Create a codespace, wait until it is Available, then push the dev env and the
+    recent sessions. Prints the codespace's name on stdout. A sync that fails
+    warns and does not fail the creation."""
+    repository = normalize_github_repo(options.repository)
+    if repository is None or "/" not in options.repository:
+        raise UsageError(f"-R {options.repository!r} is not a GitHub repository (use OWNER/REPO)")
+    common = options.common
+    gh = common.gh()
+    settings = common.codespace_options(gh)
+    if common.dry_run:
+        planned = Codespace("(new codespace)", repository, "")
+        request = session_request(planned, settings, days=common.days, direction=Direction.PUSH)
+        found = scan_local(request)
+        args = ["gh", "codespace", "create", "-R", repository]
+        args += ["-b", options.branch] if options.branch else []
+        args += ["-m", options.machine] if options.machine else []
+        common.notice(f"would run: {' '.join(args)}")
+        common.notice(
+            f"then push {len(found.sessions)} session(s) of {repository} from the last"
+            f" {common.days:g} days (from {request.local_path})"
+        )
+        return EXIT_OK
+    # A quick call first: gh missing, logged out or hung shows within --gh-timeout,
+    # not after the long timeout that creating a codespace is given.
+    gh.list_codespaces()
+    common.notice(f"creating a codespace of {repository} (this can take a few minutes)")
+    name = gh.create(repository, branch=options.branch, machine=options.machine)
+    common.notice(f"created codespace {name}")
+    try:
+        codespace = _wait_until_available(gh, name, options.wait, options.poll, common.notice)
+    except CodespaceUnavailableError as exc:
+        sys.stdout.write(f"{name}\n")
+        raise CodespaceUnavailableError(
+            f"codespace {name} was created but {exc}", exc.state
+        ) from None
+    if codespace is None:
+        common.notice(
+            f"codespace {name} is not available after {options.wait:g} s: sessions not pushed;"
+            f" push them later with `sync-to-codespace -c {name}`"
+        )
+    else:
+        _warned_sync(codespace, settings, common, Direction.PUSH, "to the new codespace")
+    sys.stdout.write(f"{name}\n")
+    return EXIT_OK
+
+
+def _wait_until_available(
+    gh: GhCli, name: str, wait: float, poll: float, notify: Callable[[str], None]
+) -> Codespace | None:
+    """The codespace once Available; None if ``wait`` ran out first. A state that
+    will not end in Available (Failed...) raises ``CodespaceUnavailableError``."""
+    deadline = time.monotonic() + wait
+    shown = None
+    while True:
+        codespace = gh.find(name)
+        if codespace.state in READY_STATES:
+            return codespace
+        if codespace.state not in STARTING_STATES:
+            raise CodespaceUnavailableError(
+                f"is {codespace.state or 'in an unknown state'}", codespace.state
+            )
+        if codespace.state != shown:
+            notify(f"codespace {name} is {codespace.state}: waiting for it to be available")
+            shown = codespace.state
+        if time.monotonic() + poll > deadline:
+            return None
+        time.sleep(poll)
+
+
+# --- codespace-ssh ----------------------------------------------------------------------
+
+
+@attrs.frozen
+class ConnectOptions:
+    """``codespace-ssh``."""
+
+    ssh_args: tuple[str, ...] = ()
+    """Passed to ssh after ``--`` (options, or a command)."""
+    common: CommonOptions = attrs.field(factory=CommonOptions)
+    """The shared options."""
+
+
+def connect_to_codespace(options: ConnectOptions) -> int:
+    """Sync both ways, run ``gh codespace ssh`` here, then pull; ssh's exit status.
+
+    The syncs happen only when the current directory is a checkout of the
+    codespace's repository; one that fails warns and changes nothing else.
+    """
+    common = options.common
+    gh = common.gh()
+    settings = common.codespace_options(gh)
+    codespace = pick_codespace(gh, common.codespace, settings.where)
+    check_codespace_state(codespace, wake=True, notify=settings.notify)
+    in_checkout = checkout_of(codespace, settings.where) is not None
+    if in_checkout:
+        # Both ways first: this brings home work from a codespace that timed out.
+        _warned_sync(codespace, settings, common, Direction.BOTH, "before connecting")
+    else:
+        common.notice(
+            f"not syncing: {settings.where} is not a checkout of {codespace.repository}"
+            " (run from the checkout to sync sessions)"
+        )
+    if common.dry_run:
+        common.notice(f"would run: gh codespace ssh -c {codespace.name}")
+        return EXIT_OK
+    code = gh.interactive_ssh(codespace.name, options.ssh_args)
+    if in_checkout:
+        _warned_sync(codespace, settings, common, Direction.PULL, "after the session")
+    return code
+
+
+def _warned_sync(
+    codespace: Codespace,
+    settings: CodespaceOptions,
+    common: CommonOptions,
+    direction: Direction,
+    when: str,
+) -> None:
+    """A sync whose failure is a warning on stderr, never an exception."""
+    try:
+        parts = _parts(
+            codespace, settings, dev_env=True, sessions=True, days=common.days, direction=direction
+        )
+    except SessionSyncError as exc:
+        common.notice(f"warning: sync {when} skipped: {exc}")
+        return
+    way = {
+        Direction.BOTH: "both ways with",
+        Direction.PULL: "from",
+        Direction.PUSH: "the dev env and sessions to",
+    }[direction]
+    common.notice(f"syncing {way} {codespace.name} {when}")
+    reports, error = _sync_parts(codespace, parts, settings)
+    _write_reports(reports, sys.stderr)
+    problem = _failure_summary(error, reports)
+    if problem is not None:
+        common.notice(f"warning: sync {when} failed: {problem}")
+
+
+# --- sync-to-codespace ------------------------------------------------------------------
+
+
+@attrs.frozen
+class PushOptions:
+    """``sync-to-codespace``."""
+
+    sessions: bool = True
+    """Push the recent sessions too (``--no-sessions``: only the dev env)."""
+    common: CommonOptions = attrs.field(factory=CommonOptions)
+    """The shared options."""
+
+
+def sync_to_codespace(options: PushOptions) -> int:
+    """Push the dev env folder (from a checkout of the codespace's repository) and,
+    unless told not to, the recent sessions."""
+    common = options.common
+    gh = common.gh()
+    settings = common.codespace_options(gh)
+    codespace = pick_codespace(gh, common.codespace, settings.where)
+    check_codespace_state(codespace, wake=True, notify=settings.notify)
+    parts = _parts(
+        codespace,
+        settings,
+        dev_env=True,
+        sessions=options.sessions,
+        days=common.days,
+        direction=Direction.PUSH,
+    )
+    if not parts:
+        common.notice(
+            f"nothing to push: {settings.where} is not a checkout of {codespace.repository}"
+            " and --no-sessions was given"
+        )
+        return EXIT_OK
+    reports, error = _sync_parts(codespace, parts, settings, show=not common.json)
+    return _finish(codespace, reports, error, common)
+
+
+# --- sync-dev-env -----------------------------------------------------------------------
+
+
+@attrs.frozen
+class DevEnvOptions:
+    """``sync-dev-env``."""
+
+    dev_env: bool = True
+    """Sync the checkout's dev env folder (``--sessions-only``: not)."""
+    sessions: bool = False
+    """Sync the recent sessions too (``--sessions``, ``--sessions-only``)."""
+    direction: Direction = Direction.BOTH
+    """Both ways, or ``--push`` / ``--pull`` only."""
+    common: CommonOptions = attrs.field(factory=CommonOptions)
+    """The shared options."""
+
+
+def sync_dev_env(options: DevEnvOptions) -> int:
+    """Sync ``.coding-agent/`` between this checkout and the codespace's (newer wins,
+    the replaced copy is backed up, nothing is deleted), and the sessions if asked."""
+    common = options.common
+    gh = common.gh()
+    settings = common.codespace_options(gh)
+    codespace = pick_codespace(gh, common.codespace, settings.where)
+    if options.dev_env and checkout_of(codespace, settings.where) is None:
+        raise UsageError(
+            f"{settings.where} is not in a checkout of {codespace.repository}: run from the"
+            f" checkout (its {DEV_ENV_FOLDER}/ is what is synced), or pass --sessions-only"
+        )
+    check_codespace_state(codespace, wake=True, notify=settings.notify)
+    parts = _parts(
+        codespace,
+        settings,
+        dev_env=options.dev_env,
+        sessions=options.sessions,
+        days=common.days,
+        direction=options.direction,
+    )
+    reports, error = _sync_parts(codespace, parts, settings, show=not common.json)
+    return _finish(codespace, reports, error, common)

@@ -1,0 +1,182 @@
+"""What one machine has: the values a scan produces and the reconciler reads.
+
+The agent answers a scan with plain JSON; ``manifest_from_scan`` turns it into
+these frozen values (cattrs at the edge), parsing the tail timestamps into
+timezone-aware times on the way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import cattrs
+
+from session_sync.timestamps import latest_timestamp
+
+__all__ = [
+    "FileEntry",
+    "ProjectDir",
+    "SessionEntry",
+    "SessionManifest",
+    "manifest_from_scan",
+]
+
+
+@attrs.frozen
+class FileEntry:
+    """One file of a session: the transcript or a file under ``<uuid>/``."""
+
+    rel: str
+    """Path relative to the project dir: ``<uuid>.jsonl`` or ``<uuid>/subagents/...``."""
+    size: int
+    """Bytes that count: up to the last complete line for ``.jsonl``, else the whole file."""
+    file_size: int
+    """Bytes on disk, a partly written last line included."""
+    mtime_ns: int
+    """Modification time, nanoseconds since the epoch."""
+    mode: int
+    """Permission bits (``0o600`` for transcripts)."""
+    sha256: str
+    """sha256 of the first ``size`` bytes."""
+    last_message_time: dt.datetime | None = None
+    """Latest timestamp in the last lines (``.jsonl`` only); None when there is none."""
+    malformed: int = 0
+    """Lines passed over while looking for the last timestamp."""
+    prefix_size: int | None = None
+    """The other side's size, when ours is larger."""
+    prefix_sha256: str | None = None
+    """sha256 of our first ``prefix_size`` bytes: equal to the other side's sha256
+    exactly when the other copy is a byte prefix of ours."""
+    plain: bool = False
+    """A synced folder's file: never a transcript, whatever its name."""
+    committed: bool | None = None
+    """A synced folder's file that git tracks and that is unchanged since HEAD, so
+    this copy can be had again from git (None: not known, not in a checkout)."""
+
+    @property
+    def is_transcript(self) -> bool:
+        """Compared by content as lines (``.jsonl`` of a session), not by mtime."""
+        return self.rel.endswith(".jsonl") and not self.plain
+
+    @property
+    def has_partial_tail(self) -> bool:
+        """A last line without its newline follows the complete lines."""
+        return self.file_size != self.size
+
+
+@attrs.frozen
+class SessionEntry:
+    """One session on one machine."""
+
+    id: str
+    """The session uuid (the transcript's file name without ``.jsonl``)."""
+    dir: str
+    """The project dir (encoded name) that holds it on this machine."""
+    recent: bool
+    """Modified within ``--days`` here."""
+    active: bool
+    """Open in Claude right now here (live process, or modified in the last 60 s)."""
+    files: tuple[FileEntry, ...]
+    """The transcript first, then the files under ``<uuid>/``."""
+    unreadable: tuple[tuple[str, str], ...] = ()
+    """(path, reason) of files that could not be read during the scan."""
+
+    def file(self, rel: str) -> FileEntry | None:
+        """The file at ``rel``, if this side has it."""
+        for entry in self.files:
+            if entry.rel == rel:
+                return entry
+        return None
+
+
+@attrs.frozen
+class ProjectDir:
+    """A project dir found to hold the project's sessions on one machine."""
+
+    name: str
+    """The encoded dir name under ``<config>/projects``."""
+    cwd: str | None
+    """The working directory its sessions recorded (the truth: names are lossy)."""
+
+
+@attrs.frozen
+class SessionManifest:
+    """Everything one machine has of one project."""
+
+    config_dir: str
+    """The Claude config dir on that machine."""
+    hostname: str
+    """The machine's host name."""
+    new_session_dir: str | None
+    """Where sessions new to this machine go: the encoding of the project path there."""
+    project_path: str | None
+    """The project's path on that machine (after realpath)."""
+    project_dirs: tuple[ProjectDir, ...]
+    """Project dirs that hold the project's sessions."""
+    sessions: tuple[SessionEntry, ...]
+    """The sessions that take part (recent, or asked for by the other side)."""
+    files_hashed: int = 0
+    """Files read in full by this scan (the hash cache saves the rest)."""
+    bytes_hashed: int = 0
+    """Bytes read in full by this scan."""
+
+    def session(self, session_id: str) -> SessionEntry | None:
+        """The session with that id, if this side has it."""
+        for entry in self.sessions:
+            if entry.id == session_id:
+                return entry
+        return None
+
+    def sizes(self) -> dict[str, int]:
+        """``{rel: size}`` of every file, as the other side's ``peer_sizes``."""
+        return {f.rel: f.size for s in self.sessions for f in s.files}
+
+
+_converter = cattrs.Converter(forbid_extra_keys=False)
+
+
+def _structure_file(raw: dict[str, Any]) -> FileEntry:
+    return FileEntry(
+        rel=raw["rel"],
+        size=int(raw["size"]),
+        file_size=int(raw["file_size"]),
+        mtime_ns=int(raw["mtime_ns"]),
+        mode=int(raw["mode"]),
+        sha256=str(raw["sha256"]),
+        last_message_time=latest_timestamp(raw.get("timestamps") or []),
+        malformed=int(raw.get("malformed") or 0),
+        prefix_size=raw.get("prefix_size"),
+        prefix_sha256=raw.get("prefix_sha256"),
+        plain=bool(raw.get("plain")),
+        committed=raw.get("committed"),
+    )
+
+
+def _structure_session(raw: dict[str, Any]) -> SessionEntry:
+    files = tuple(_structure_file(f) for f in raw["files"] if "error" not in f)
+    unreadable = tuple((f["rel"], f["error"]) for f in raw["files"] if "error" in f)
+    return SessionEntry(
+        id=raw["id"],
+        dir=raw["dir"],
+        recent=bool(raw["recent"]),
+        active=bool(raw["active"]),
+        files=files,
+        unreadable=unreadable,
+    )
+
+
+def manifest_from_scan(raw: Mapping[str, Any]) -> SessionManifest:
+    """The manifest in an agent's scan answer."""
+    return SessionManifest(
+        config_dir=raw["config_dir"],
+        hostname=raw.get("hostname", ""),
+        new_session_dir=raw.get("new_session_dir"),
+        project_path=raw.get("project_path"),
+        project_dirs=tuple(_converter.structure(d, ProjectDir) for d in raw["project_dirs"]),
+        sessions=tuple(_structure_session(s) for s in raw["sessions"]),
+        files_hashed=int(raw.get("files_hashed", 0)),
+        bytes_hashed=int(raw.get("bytes_hashed", 0)),
+    )

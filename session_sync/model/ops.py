@@ -1,0 +1,44 @@
+"""From a plan to the wire: the ops an agent applies and the reads it sends.
+
+The receiving agent re-checks every op against its own disk before it writes
+(``agent.apply``); these are the planner's word on what it expects to find.
+"""
+
+from __future__ import annotations
+
+from session_sync.agent.messages import ApplyOp, SendOp
+from session_sync.model.reconcile import Action, PlannedItem
+
+__all__ = ["apply_op", "send_op"]
+
+
+def apply_op(item: PlannedItem, folder: bool) -> ApplyOp:
+    """The wire form of one transfer, as the receiving agent applies it."""
+    expect = item.expect
+    return {
+        "action": item.action.value,
+        "dir": item.dest_dir,
+        "in_folder": folder,
+        "rel": item.file,
+        "sha256": item.source.sha256,
+        "size": item.source.size,
+        "mode": item.source.mode,
+        "mtime_ns": item.source.mtime_ns,
+        "reason": item.reason,
+        "expect": (
+            {"size": expect.size, "file_size": expect.file_size, "sha256": expect.sha256}
+            if expect is not None and item.action is not Action.COPY
+            else None
+        ),
+    }
+
+
+def send_op(item: PlannedItem, folder: bool) -> SendOp:
+    """What the sending agent must read: the source's bytes from the offset."""
+    return {
+        "dir": item.source_dir,
+        "in_folder": folder,
+        "rel": item.file,
+        "offset": item.offset,
+        "length": item.length,
+    }

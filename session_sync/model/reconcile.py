@@ -1,0 +1,383 @@
+"""Reconcile: two manifests in, a plan out. A pure function.
+
+``plan_sync`` reads no file, clock or network: everything it knows is in the
+two ``SessionManifest`` values and the ``SyncPolicy``. Every planned item
+carries the name of the case that decided it and a reason in words.
+
+The cases, for one file present on side A and/or side B:
+
+==================  ==========================================  =========
+case                when                                        action
+==================  ==========================================  =========
+``missing``         only one side has the file                  copy
+``identical``       same size and sha256                        (no item)
+``prefix``          the other copy is a byte prefix of this one  append
+``unterminated``    ...but it ends with a half-written line      replace
+``diverged``        neither is a prefix of the other            replace
+``uncommitted``     a folder file: one copy is as committed to   replace
+                    git, the other has changes on top: those win
+``committed``       a folder file committed on both sides, at    skip
+                    different commits: git's business
+``differs``         a non-transcript file differs               replace
+==================  ==========================================  =========
+
+Then two filters turn a transfer into ``skip`` (with the would-be direction):
+the session is ``active`` on either side, or the direction is not allowed.
+
+Why no remembered state is needed. Mutagen and Syncthing keep the last synced
+state (an ancestor) to tell an edit from an old copy and a deletion from an
+absence. Two facts about what is synced here make a stateless two-way
+reconcile safe:
+
+* a transcript only grows (Claude appends lines), so when one copy is a byte
+  prefix of the other, the longer one is the newer: the prefix is evidence of
+  age, and an append cannot lose a line;
+* nothing is ever deleted, so an absence is never a deletion to replay: a file
+  missing on one side is copied there.
+
+When neither copy is a prefix of the other, both changed since they were last
+equal and no ancestor would avoid a choice; the choice is made by a total
+order both sides agree on, and the loser is always backed up before it is
+replaced, so the choice buries a copy in the backups and never loses it.
+
+Invariants (tested by property tests):
+
+* ``plan_sync(m, m)`` has no items.
+* Swapping the two manifests swaps push and pull and changes nothing else.
+* No item loses a line: appends only add; a replace is planned only when the
+  winner is not a prefix extension of the loser, and the loser is backed up.
+* The winner of a divergence is the copy with the later last message time
+  (a missing time is the oldest), then the larger size, then the larger
+  sha256 — a total order, so both sides agree on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+
+import attrs
+
+from session_sync.model.manifest import FileEntry, SessionEntry, SessionManifest
+
+__all__ = [
+    "Action",
+    "Decision",
+    "Direction",
+    "PlannedItem",
+    "SyncPlan",
+    "SyncPolicy",
+    "decide",
+    "plan_sync",
+]
+
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+class Direction(enum.Enum):
+    """Which way bytes may move."""
+
+    PUSH = "push"
+    PULL = "pull"
+    BOTH = "both"
+
+    def allows(self, way: Direction) -> bool:
+        """Whether a transfer going ``way`` (push or pull) is allowed."""
+        return self is Direction.BOTH or self is way
+
+
+class Action(enum.Enum):
+    """What happens to one file."""
+
+    COPY = "copy"
+    APPEND = "append"
+    REPLACE = "replace"
+    SKIP = "skip"
+
+
+@attrs.frozen
+class SyncPolicy:
+    """The choices of the user that shape a plan."""
+
+    direction: Direction = Direction.BOTH
+    """Push, pull, or both ways."""
+
+
+@attrs.frozen
+class PlannedItem:
+    """One decision about one file."""
+
+    session: str
+    """The session id."""
+    file: str
+    """Path relative to the project dir."""
+    action: Action
+    """What to do; ``skip`` items say why not."""
+    direction: Direction
+    """PUSH (local to remote) or PULL; for a skip, the way it would have gone."""
+    case: str
+    """The named case of the reconcile table that decided it."""
+    reason: str
+    """The decision in words, for people."""
+    source_dir: str
+    """Project dir of the file on the sending side."""
+    dest_dir: str
+    """Project dir it lands in on the receiving side."""
+    source: FileEntry
+    """The sending side's file as scanned."""
+    expect: FileEntry | None = None
+    """The receiving side's file as scanned (append/replace), checked again before writing."""
+    conflict: bool = False
+    """Both copies changed: one wins and the other is backed up."""
+
+    @property
+    def offset(self) -> int:
+        """Bytes of the source the destination already has (appends)."""
+        return self.expect.size if self.action is Action.APPEND and self.expect else 0
+
+    @property
+    def length(self) -> int:
+        """Bytes that must cross the stream."""
+        if self.action is Action.SKIP:
+            return 0
+        return self.source.size - self.offset
+
+
+@attrs.frozen
+class SyncPlan:
+    """The whole decision for one sync."""
+
+    items: tuple[PlannedItem, ...]
+    """Every decision, in session then file order; identical files have none."""
+    policy: SyncPolicy
+    """The policy it was made under."""
+    now: dt.datetime
+    """The time it was made for (recorded in the report and backups)."""
+
+    @property
+    def transfers(self) -> tuple[PlannedItem, ...]:
+        """Items that move bytes."""
+        return tuple(i for i in self.items if i.action is not Action.SKIP)
+
+    @property
+    def pushes(self) -> tuple[PlannedItem, ...]:
+        """Transfers from local to remote."""
+        return tuple(i for i in self.transfers if i.direction is Direction.PUSH)
+
+    @property
+    def pulls(self) -> tuple[PlannedItem, ...]:
+        """Transfers from remote to local."""
+        return tuple(i for i in self.transfers if i.direction is Direction.PULL)
+
+
+@attrs.frozen
+class Decision:
+    """The natural decision for one file, before the filters (active, direction)."""
+
+    action: Action
+    """What to do to the losing (or missing) copy."""
+    direction: Direction
+    """Which way the bytes go."""
+    case: str
+    """The case of the table above that decided it."""
+    reason: str
+    """Why, in words, for the report."""
+    conflict: bool = False
+    """Both copies had changed (a divergence): the loser is backed up."""
+
+
+_SIDE = {Direction.PUSH: ("local", "remote"), Direction.PULL: ("remote", "local")}
+_MIN_TIME = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+
+
+def _is_prefix_of(short: FileEntry, long: FileEntry) -> bool:
+    """Whether ``short``'s counted bytes are a byte prefix of ``long``'s."""
+    if short.size >= long.size:
+        return False
+    if short.size == 0:
+        return short.sha256 == EMPTY_SHA256
+    return long.prefix_size == short.size and long.prefix_sha256 == short.sha256
+
+
+def _rank(entry: FileEntry) -> tuple[dt.datetime, int, str]:
+    """Transcripts: by last message time (none is oldest), then size, then sha256."""
+    return (entry.last_message_time or _MIN_TIME, entry.size, entry.sha256)
+
+
+def _rank_by_mtime(entry: FileEntry) -> tuple[int, int, str]:
+    """Other files: by mtime (whole nanoseconds), then size, then sha256."""
+    return (entry.mtime_ns, entry.size, entry.sha256)
+
+
+def _fmt(moment: dt.datetime | None) -> str:
+    return moment.isoformat().replace("+00:00", "Z") if moment else "none"
+
+
+def decide(local: FileEntry | None, remote: FileEntry | None) -> Decision | None:
+    """The natural decision for one file, before filters; None when identical."""
+    if local is None and remote is None:
+        return None
+    if remote is None:
+        return Decision(Action.COPY, Direction.PUSH, "missing", "not on remote")
+    if local is None:
+        return Decision(Action.COPY, Direction.PULL, "missing", "not on local")
+    if local.size == remote.size and local.sha256 == remote.sha256:
+        return None
+    for way, (mine, theirs) in (
+        (Direction.PUSH, (local, remote)),
+        (Direction.PULL, (remote, local)),
+    ):
+        dst_name = _SIDE[way][1]
+        if mine.is_transcript and _is_prefix_of(theirs, mine):
+            if theirs.has_partial_tail:
+                return Decision(
+                    Action.REPLACE,
+                    way,
+                    "unterminated",
+                    f"{dst_name} copy is a prefix but ends with an unterminated line"
+                    f" (backed up, then replaced)",
+                )
+            extra = mine.size - theirs.size
+            return Decision(
+                Action.APPEND,
+                way,
+                "prefix",
+                f"{dst_name} copy is a prefix: append {extra} bytes",
+            )
+    if local.is_transcript:
+        winner = Direction.PUSH if _rank(local) > _rank(remote) else Direction.PULL
+        src, dst = _SIDE[winner]
+        w, lo = (local, remote) if winner is Direction.PUSH else (remote, local)
+        if w.last_message_time != lo.last_message_time:
+            why = (
+                f"{src} has the newer last message ({_fmt(w.last_message_time)}"
+                f" > {_fmt(lo.last_message_time)})"
+            )
+        elif w.size != lo.size:
+            why = f"same last message time; {src} is larger ({w.size} > {lo.size} bytes)"
+        else:
+            why = "same last message time and size; tie broken by content hash"
+        reason = f"diverged: {why}; {dst} copy backed up"
+        return Decision(Action.REPLACE, winner, "diverged", reason, conflict=True)
+    winner = Direction.PUSH if _rank_by_mtime(local) > _rank_by_mtime(remote) else Direction.PULL
+    if local.committed is not None and remote.committed is not None:
+        # A copy as committed can be had again from git; changes on top of one cannot.
+        # (mtimes say nothing here: a fresh clone makes every file look new.)
+        if local.committed and remote.committed:
+            return Decision(
+                Action.SKIP,
+                winner,
+                "committed",
+                "both copies are committed to git, at different commits: left to git",
+            )
+        if local.committed != remote.committed:
+            winner = Direction.PUSH if remote.committed else Direction.PULL
+            src, dst = _SIDE[winner]
+            return Decision(
+                Action.REPLACE,
+                winner,
+                "uncommitted",
+                f"{src} copy has uncommitted changes; {dst} copy is as committed (backed up)",
+            )
+    src, dst = _SIDE[winner]
+    return Decision(
+        Action.REPLACE,
+        winner,
+        "differs",
+        f"differs: {src} copy is newer; {dst} copy backed up",
+    )
+
+
+def _session_items(
+    session_id: str,
+    local: SessionEntry | None,
+    remote: SessionEntry | None,
+    local_new_session_dir: str | None,
+    remote_new_session_dir: str | None,
+    policy: SyncPolicy,
+) -> list[PlannedItem]:
+    rels: list[str] = []
+    for side in (local, remote):
+        for f in side.files if side else ():
+            if f.rel not in rels:
+                rels.append(f.rel)
+    transcript = f"{session_id}.jsonl"
+    rels.sort(key=lambda r: (r != transcript, r))
+
+    items: list[PlannedItem] = []
+    for rel in rels:
+        lf = local.file(rel) if local else None
+        rf = remote.file(rel) if remote else None
+        decision = decide(lf, rf)
+        if decision is None:
+            continue  # identical: nothing to plan
+        action, way, case, reason = (
+            decision.action,
+            decision.direction,
+            decision.case,
+            decision.reason,
+        )
+        if way is Direction.PUSH:
+            src_file, dst_file = lf, rf
+            src_dir = local.dir if local else ""
+            dst_dir = remote.dir if remote else remote_new_session_dir
+        else:
+            src_file, dst_file = rf, lf
+            src_dir = remote.dir if remote else ""
+            dst_dir = local.dir if local else local_new_session_dir
+        assert src_file is not None
+        if local is not None and local.active:
+            action, case, reason = Action.SKIP, "active", f"open in Claude on local; {reason}"
+        elif remote is not None and remote.active:
+            action, case, reason = Action.SKIP, "active", f"open in Claude on remote; {reason}"
+        elif not policy.direction.allows(way):
+            action, reason = (
+                Action.SKIP,
+                f"{reason}; not a {way.value} (direction is {policy.direction.value})",
+            )
+        elif dst_dir is None:
+            action, reason = Action.SKIP, f"{reason}; no project dir for it on the other side"
+        items.append(
+            PlannedItem(
+                session=session_id,
+                file=rel,
+                action=action,
+                direction=way,
+                case=case,
+                reason=reason,
+                source_dir=src_dir,
+                dest_dir=dst_dir or "",
+                source=src_file,
+                expect=dst_file,
+                conflict=decision.conflict,
+            )
+        )
+    return items
+
+
+def plan_sync(
+    local: SessionManifest,
+    remote: SessionManifest,
+    policy: SyncPolicy | None = None,
+    now: dt.datetime | None = None,
+) -> SyncPlan:
+    """Decide, for every file of every session on either side, what to do.
+
+    Pure: same inputs, same plan. ``now`` is only recorded in the plan.
+    """
+    policy = policy or SyncPolicy()
+    moment = now or dt.datetime.fromtimestamp(0, tz=dt.timezone.utc)
+    local_by_id = {s.id: s for s in local.sessions}
+    remote_by_id = {s.id: s for s in remote.sessions}
+    items: list[PlannedItem] = []
+    for session_id in sorted(set(local_by_id) | set(remote_by_id)):
+        items += _session_items(
+            session_id,
+            local_by_id.get(session_id),
+            remote_by_id.get(session_id),
+            local.new_session_dir,
+            remote.new_session_dir,
+            policy,
+        )
+    return SyncPlan(items=tuple(items), policy=policy, now=moment)

@@ -183,8 +183,8 @@ def _missing_prefixes(remote: SessionManifest, local: SessionManifest) -> bool:
             if (
                 mine is not None
                 and file.is_transcript
-                and 0 < mine.size < file.size
-                and file.prefix_size != mine.size
+                and 0 < mine.complete_size < file.complete_size
+                and file.prefix_size != mine.complete_size
             ):
                 return True
     return False

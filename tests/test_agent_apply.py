@@ -63,7 +63,7 @@ def put(path: Path, data: bytes, mode: int = 0o600, mtime_ns: int = OLD_MTIME_NS
 
 def expect_of(data: bytes, size: int | None = None) -> Expect:
     counted = len(data) if size is None else size
-    return {"size": counted, "file_size": len(data), "sha256": sha(data[:counted])}
+    return {"complete_size": counted, "file_size": len(data), "sha256": sha(data[:counted])}
 
 
 def make_op(

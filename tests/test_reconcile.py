@@ -66,7 +66,7 @@ def describe(
     has_prefix = peer_size is not None and 0 < peer_size < size
     return FileEntry(
         rel=rel,
-        size=size,
+        complete_size=size,
         file_size=len(data),
         mtime_ns=mtime_ns,
         mode=mode,
@@ -88,8 +88,8 @@ def pair(
     """Both sides' entries, each scanned knowing the other's size (as the engine does)."""
     lk, rk = local_kw or {}, remote_kw or {}
     r = describe(rel, remote, **rk)
-    lo = describe(rel, local, r.size, **lk)
-    r = describe(rel, remote, lo.size, **rk)
+    lo = describe(rel, local, r.complete_size, **lk)
+    r = describe(rel, remote, lo.complete_size, **rk)
     return lo, r
 
 
@@ -279,8 +279,8 @@ def test_source_partial_tail_is_not_sent() -> None:
 
 def test_prefix_with_unterminated_destination_is_a_replace() -> None:
     lo, r = pair(TRANSCRIPT, P + A, P + b'{"type":"user","timestamp":"2030-01-01T')
-    assert r.size == len(P)
-    assert r.file_size != r.size
+    assert r.complete_size == len(P)
+    assert r.file_size != r.complete_size
     item = only(plan_of(local_m(session([lo])), remote_m(session([r]))))
     assert (item.action, item.direction, item.case) == (
         Action.REPLACE,
@@ -352,14 +352,14 @@ def test_diverged_newer_last_message_wins() -> None:
     assert item.conflict
     assert item.source == r
     assert item.expect == lo
-    assert (item.offset, item.length) == (0, r.size)
+    assert (item.offset, item.length) == (0, r.complete_size)
 
 
 def test_diverged_newer_wins_even_when_smaller() -> None:
     big_old = P + line(30, T0 + dt.timedelta(minutes=30), "x" * 500)
     small_new = line(0, T0) + line(31, T0 + dt.timedelta(minutes=31))
     lo, r = pair(TRANSCRIPT, big_old, small_new)
-    assert lo.size > r.size
+    assert lo.complete_size > r.complete_size
     item = only(plan_of(local_m(session([lo])), remote_m(session([r]))))
     assert (item.action, item.direction, item.case) == (
         Action.REPLACE,
@@ -371,7 +371,7 @@ def test_diverged_newer_wins_even_when_smaller() -> None:
 def test_diverged_when_the_shorter_side_was_rewritten() -> None:
     # Claude truncated and rewrote the remote's tail: shorter, not a prefix.
     lo, r = pair(TRANSCRIPT, P + A + B, P[:-5] + b"xxxx\n")
-    assert r.size < lo.size
+    assert r.complete_size < lo.complete_size
     item = only(plan_of(local_m(session([lo])), remote_m(session([r]))))
     assert item.case == "diverged"
 
@@ -381,11 +381,11 @@ def test_diverged_time_tie_larger_size_wins() -> None:
     lo, r = pair(
         TRANSCRIPT, P + A + line(40), P + B, local_kw={"when": when}, remote_kw={"when": when}
     )
-    assert lo.size != r.size
+    assert lo.complete_size != r.complete_size
     item = only(plan_of(local_m(session([lo])), remote_m(session([r]))))
-    expected = Direction.PUSH if lo.size > r.size else Direction.PULL
+    expected = Direction.PUSH if lo.complete_size > r.complete_size else Direction.PULL
     assert (item.action, item.direction, item.case) == (Action.REPLACE, expected, "diverged")
-    assert item.source.size == max(lo.size, r.size)
+    assert item.source.complete_size == max(lo.complete_size, r.complete_size)
 
 
 def test_diverged_time_and_size_tie_larger_sha256_wins() -> None:
@@ -406,7 +406,7 @@ def test_diverged_same_instant_in_other_offsets_is_a_tie() -> None:
     assert a == b
     lo, r = pair(TRANSCRIPT, P + A + line(40), P + B, local_kw={"when": a}, remote_kw={"when": b})
     item = only(plan_of(local_m(session([lo])), remote_m(session([r]))))
-    assert item.source.size == max(lo.size, r.size)
+    assert item.source.complete_size == max(lo.complete_size, r.complete_size)
 
 
 def test_diverged_offsets_compare_as_instants() -> None:
@@ -428,7 +428,7 @@ def test_diverged_missing_time_is_the_oldest() -> None:
         local_kw={"when": None},
         remote_kw={"when": dt.datetime(1971, 1, 1, tzinfo=UTC)},
     )
-    assert lo.size > r.size
+    assert lo.complete_size > r.complete_size
     item = only(plan_of(local_m(session([lo])), remote_m(session([r]))))
     assert (item.direction, item.case) == (Direction.PULL, "diverged")
 
@@ -468,7 +468,7 @@ def test_non_transcript_newer_mtime_wins() -> None:
     )
     assert not item.conflict
     assert item.dest_dir == LOCAL_DIR
-    assert item.length == r.size
+    assert item.length == r.complete_size
 
 
 def test_non_transcript_mtime_tie_larger_size_then_sha() -> None:
@@ -760,7 +760,7 @@ def sides(draw: st.DrawFn, allow_active: bool = False) -> tuple[Side, Side]:
 
 def scan(side: Side, peer: Side, host: str) -> SessionManifest:
     """The manifest of ``side``, as a scan that knows the peer's sizes would give."""
-    peer_sizes = {key: describe(key[1], data).size for key, data in peer.files.items()}
+    peer_sizes = {key: describe(key[1], data).complete_size for key, data in peer.files.items()}
     sessions = []
     for sid in sorted(side.dirs):
         files = []
@@ -796,7 +796,7 @@ def apply_plan(plan: SyncPlan, local: Side, remote: Side) -> list[bytes]:
         src, dst = (local, remote) if item.direction is Direction.PUSH else (remote, local)
         key = (item.session, item.file)
         source = src.files[key]
-        assert sha(source[: item.source.size]) == item.source.sha256
+        assert sha(source[: item.source.complete_size]) == item.source.sha256
         assert src.dirs[item.session] == item.source_dir
         if item.session in dst.dirs:
             assert dst.dirs[item.session] == item.dest_dir
@@ -814,7 +814,7 @@ def apply_plan(plan: SyncPlan, local: Side, remote: Side) -> list[bytes]:
             old = dst.files[key]
             # The agent re-checks the destination against the scan.
             assert len(old) == item.expect.file_size
-            assert sha(old[: item.expect.size]) == item.expect.sha256
+            assert sha(old[: item.expect.complete_size]) == item.expect.sha256
             if item.action is Action.APPEND:
                 new = old + sent
                 dst.meta[key] = (mtime_ns, dst.meta[key][1])
@@ -844,7 +844,7 @@ def _swap(direction: Direction) -> Direction:
 raw_entries = st.builds(
     FileEntry,
     rel=st.sampled_from([f"{SID}.jsonl", f"{SID}/a.jsonl", f"{SID}/b.json"]),
-    size=st.integers(0, 50),
+    complete_size=st.integers(0, 50),
     file_size=st.integers(0, 60),
     mtime_ns=st.integers(0, 2**62),
     mode=st.sampled_from([0o600, 0o644]),
@@ -917,8 +917,8 @@ def test_property_no_line_is_lost(pair_: tuple[Side, Side], direction: Direction
     for item in plan.items:
         if item.action is Action.APPEND:
             assert item.expect is not None
-            assert item.expect.file_size == item.expect.size  # never after a partial line
-            assert item.offset == item.expect.size
+            assert item.expect.file_size == item.expect.complete_size  # never after a partial line
+            assert item.offset == item.expect.complete_size
         if item.action in (Action.APPEND, Action.COPY):
             assert not item.conflict
     backups = apply_plan(plan, local_side, remote_side)
@@ -953,4 +953,4 @@ def test_property_sync_then_rescan_is_settled(pair_: tuple[Side, Side]) -> None:
     for key in local_side.files.keys() & remote_side.files.keys():
         lo = describe(key[1], local_side.files[key])
         r = describe(key[1], remote_side.files[key])
-        assert (lo.size, lo.sha256) == (r.size, r.sha256)
+        assert (lo.complete_size, lo.sha256) == (r.complete_size, r.sha256)

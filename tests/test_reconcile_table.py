@@ -42,7 +42,7 @@ def _entry(
     prefix = peer is not None and len(peer) < len(data)
     return FileEntry(
         rel=rel,
-        size=len(data),
+        complete_size=len(data),
         file_size=len(data) + partial,
         mtime_ns=mtime_ns,
         mode=0o600,

@@ -93,7 +93,7 @@ def apply_file(
                 raise Refusal(
                     "destination is read-only (mode %o); left as it is" % stat.S_IMODE(st.st_mode)
                 )
-            size, sha, prefix_hasher = current_state(target, int(expect["size"]))
+            size, sha, prefix_hasher = current_state(target, int(expect["complete_size"]))
             if size != int(expect["file_size"]) or sha != expect["sha256"]:
                 raise Refusal("destination changed since the scan; run the sync again")
             if action == "append":

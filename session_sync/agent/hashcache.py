@@ -175,7 +175,7 @@ def describe_file(
         return {"rel": rel, "error": str(exc)}
     out: FileFacts = {
         "rel": rel,
-        "size": facts["size"],
+        "complete_size": facts["size"],
         "file_size": st.st_size,
         "mtime_ns": st.st_mtime_ns,
         "mode": stat.S_IMODE(st.st_mode),

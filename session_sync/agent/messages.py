@@ -61,7 +61,7 @@ class FileFacts(TypedDict, total=False):
     """One file as scanned (``error`` instead of the facts when unreadable)."""
 
     rel: str
-    size: int
+    complete_size: int
     """Bytes that count: up to the last newline for a transcript, all for others."""
     file_size: int
     """Bytes on disk."""
@@ -116,7 +116,7 @@ class ScanAnswer(TypedDict):
 class Expect(TypedDict):
     """The destination as the plan saw it; re-checked before anything is written."""
 
-    size: int
+    complete_size: int
     file_size: int
     sha256: str
 
@@ -133,6 +133,7 @@ class ApplyOp(TypedDict, total=False):
     sha256: str
     """Of the whole resulting content."""
     size: int
+    """The length of the whole resulting content (the source's ``complete_size``)."""
     mode: int
     mtime_ns: int
     reason: str

@@ -70,7 +70,7 @@ def _restore_entry(config: str, backup: JSON, entry: BackupEntry, backups: Backu
         if sha == entry["sha256"]:
             return {"rel": entry["rel"], "ok": True, "unchanged": True}
         op["action"] = "replace"
-        op["expect"] = {"size": size, "file_size": size, "sha256": sha}
+        op["expect"] = {"complete_size": size, "file_size": size, "sha256": sha}
     result = apply_file(config, op, file_chunks(source), backups)
     result["rel"] = entry["rel"]
     return result

@@ -31,8 +31,9 @@ class FileEntry:
 
     rel: str
     """Path relative to the project dir: ``<uuid>.jsonl`` or ``<uuid>/subagents/...``."""
-    size: int
-    """Bytes that count: up to the last complete line for ``.jsonl``, else the whole file."""
+    complete_size: int
+    """Bytes that count: up to the last complete line for ``.jsonl``, else the whole file
+    (``file_size`` is what is on disk)."""
     file_size: int
     """Bytes on disk, a partly written last line included."""
     mtime_ns: int
@@ -64,7 +65,7 @@ class FileEntry:
     @property
     def has_partial_tail(self) -> bool:
         """A last line without its newline follows the complete lines."""
-        return self.file_size != self.size
+        return self.file_size != self.complete_size
 
 
 @attrs.frozen
@@ -132,7 +133,7 @@ class SessionManifest:
 
     def sizes(self) -> dict[str, int]:
         """``{rel: size}`` of every file, as the other side's ``peer_sizes``."""
-        return {f.rel: f.size for s in self.sessions for f in s.files}
+        return {f.rel: f.complete_size for s in self.sessions for f in s.files}
 
 
 _converter = cattrs.Converter(forbid_extra_keys=False)
@@ -141,7 +142,7 @@ _converter = cattrs.Converter(forbid_extra_keys=False)
 def _structure_file(raw: dict[str, Any]) -> FileEntry:
     return FileEntry(
         rel=raw["rel"],
-        size=int(raw["size"]),
+        complete_size=int(raw["complete_size"]),
         file_size=int(raw["file_size"]),
         mtime_ns=int(raw["mtime_ns"]),
         mode=int(raw["mode"]),

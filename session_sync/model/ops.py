@@ -21,12 +21,16 @@ def apply_op(item: PlannedItem, folder: bool) -> ApplyOp:
         "in_folder": folder,
         "rel": item.file,
         "sha256": item.source.sha256,
-        "size": item.source.size,
+        "size": item.source.complete_size,
         "mode": item.source.mode,
         "mtime_ns": item.source.mtime_ns,
         "reason": item.reason,
         "expect": (
-            {"size": expect.size, "file_size": expect.file_size, "sha256": expect.sha256}
+            {
+                "complete_size": expect.complete_size,
+                "file_size": expect.file_size,
+                "sha256": expect.sha256,
+            }
             if expect is not None and item.action is not Action.COPY
             else None
         ),

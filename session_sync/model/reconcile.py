@@ -134,14 +134,14 @@ class PlannedItem:
     @property
     def offset(self) -> int:
         """Bytes of the source the destination already has (appends)."""
-        return self.expect.size if self.action is Action.APPEND and self.expect else 0
+        return self.expect.complete_size if self.action is Action.APPEND and self.expect else 0
 
     @property
     def length(self) -> int:
         """Bytes that must cross the stream."""
         if self.action is Action.SKIP:
             return 0
-        return self.source.size - self.offset
+        return self.source.complete_size - self.offset
 
 
 @attrs.frozen
@@ -193,21 +193,21 @@ _MIN_TIME = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
 
 def _is_prefix_of(short: FileEntry, long: FileEntry) -> bool:
     """Whether ``short``'s counted bytes are a byte prefix of ``long``'s."""
-    if short.size >= long.size:
+    if short.complete_size >= long.complete_size:
         return False
-    if short.size == 0:
+    if short.complete_size == 0:
         return short.sha256 == EMPTY_SHA256
-    return long.prefix_size == short.size and long.prefix_sha256 == short.sha256
+    return long.prefix_size == short.complete_size and long.prefix_sha256 == short.sha256
 
 
 def _rank(entry: FileEntry) -> tuple[dt.datetime, int, str]:
     """Transcripts: by last message time (none is oldest), then size, then sha256."""
-    return (entry.last_message_time or _MIN_TIME, entry.size, entry.sha256)
+    return (entry.last_message_time or _MIN_TIME, entry.complete_size, entry.sha256)
 
 
 def _rank_by_mtime(entry: FileEntry) -> tuple[int, int, str]:
     """Other files: by mtime (whole nanoseconds), then size, then sha256."""
-    return (entry.mtime_ns, entry.size, entry.sha256)
+    return (entry.mtime_ns, entry.complete_size, entry.sha256)
 
 
 def _fmt(moment: dt.datetime | None) -> str:
@@ -222,7 +222,7 @@ def decide(local: FileEntry | None, remote: FileEntry | None) -> Decision | None
         return Decision(Action.COPY, Direction.PUSH, "missing", "not on remote")
     if local is None:
         return Decision(Action.COPY, Direction.PULL, "missing", "not on local")
-    if local.size == remote.size and local.sha256 == remote.sha256:
+    if local.complete_size == remote.complete_size and local.sha256 == remote.sha256:
         return None
     for way, (mine, theirs) in (
         (Direction.PUSH, (local, remote)),
@@ -238,7 +238,7 @@ def decide(local: FileEntry | None, remote: FileEntry | None) -> Decision | None
                     f"{dst_name} copy is a prefix but ends with an unterminated line"
                     f" (backed up, then replaced)",
                 )
-            extra = mine.size - theirs.size
+            extra = mine.complete_size - theirs.complete_size
             return Decision(
                 Action.APPEND,
                 way,
@@ -254,8 +254,9 @@ def decide(local: FileEntry | None, remote: FileEntry | None) -> Decision | None
                 f"{src} has the newer last message ({_fmt(w.last_message_time)}"
                 f" > {_fmt(lo.last_message_time)})"
             )
-        elif w.size != lo.size:
-            why = f"same last message time; {src} is larger ({w.size} > {lo.size} bytes)"
+        elif w.complete_size != lo.complete_size:
+            sizes = f"{w.complete_size} > {lo.complete_size} bytes"
+            why = f"same last message time; {src} is larger ({sizes})"
         else:
             why = "same last message time and size; tie broken by content hash"
         reason = f"diverged: {why}; {dst} copy backed up"

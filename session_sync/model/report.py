@@ -252,8 +252,8 @@ def status_rows(local: SessionManifest, remote: SessionManifest, plan: SyncPlan)
             StatusRow(
                 session=session_id,
                 state=state,
-                local_size=lf.size if lf else None,
-                remote_size=rf.size if rf else None,
+                local_size=lf.complete_size if lf else None,
+                remote_size=rf.complete_size if rf else None,
                 local_last_message=lf.last_message_time.isoformat()
                 if lf and lf.last_message_time
                 else None,

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import functools
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 from session_sync.agent import loader
 
@@ -25,14 +27,15 @@ _LOADER = "loader"
 
 
 @functools.cache
-def agent_modules() -> dict[str, str]:
-    """``{module name: source}`` of every agent module the loader carries, sorted."""
+def agent_modules() -> Mapping[str, str]:
+    """``{module name: source}`` of every agent module the loader carries, sorted
+    (read-only: the payload and its digest are made from this one mapping)."""
     sources = {
         path.stem: path.read_text(encoding="utf-8")
         for path in sorted(AGENT_DIR.glob("*.py"))
         if path.stem != _LOADER
     }
-    return dict(sorted(sources.items()))
+    return MappingProxyType(dict(sorted(sources.items())))
 
 
 def payload_sha256() -> str:
@@ -47,7 +50,7 @@ def payload_source() -> str:
     text = (
         loader_source.rstrip("\n")
         + "\n\n\nAGENT_MODULES = "
-        + repr(agent_modules())
+        + repr(dict(agent_modules()))
         + "\nsys.exit(run(AGENT_MODULES))\n"
     )
     return text

@@ -23,7 +23,7 @@ from session_sync.agent.messages import ScanRequest
 from session_sync.agent.paths import op_target
 from session_sync.agent.protocol import Refusal, send_file
 from session_sync.agent.scan import scan
-from session_sync.errors import AgentError, ProtocolError
+from session_sync.errors import AgentError, ProtocolError, UsageError
 from session_sync.model.manifest import SessionManifest, manifest_from_scan
 from session_sync.model.ops import apply_op, send_op
 from session_sync.model.reconcile import Action, SyncPlan, SyncPolicy, plan_sync
@@ -70,7 +70,7 @@ class SyncRequest:
     """Plan and report, change nothing."""
     backup_retention_days: float = DEFAULT_BACKUP_RETENTION_DAYS
     """Backup sets older than this are pruned (a file's newest backup never is)."""
-    folder: bool = False
+    folder_sync: bool = False
     """Sync the plain folder at ``local_path`` with the one at ``remote_path``
     (every file, any age; newer wins, backups, nothing deleted) instead of the
     project's sessions. Both paths must be absolute (``~`` allowed remotely)."""
@@ -79,8 +79,9 @@ class SyncRequest:
 def _scan_request(
     path: str | None, request: SyncRequest, peer: SessionManifest | None
 ) -> ScanRequest:
-    if request.folder:
-        assert path is not None, "a folder sync names both folders"
+    if request.folder_sync:
+        if path is None:
+            raise UsageError("a folder sync needs both folders' paths")
         return {
             "op": "scan",
             "folder": path,
@@ -155,7 +156,13 @@ class Survey:
 
 def _survey(request: SyncRequest, connection: AgentConnection, moment: dt.datetime) -> Survey:
     home = connection.hello.get("home")
-    remote_path = remote_project_path(request.remote_path, home if isinstance(home, str) else None)
+    try:
+        remote_path = remote_project_path(
+            request.remote_path, home if isinstance(home, str) else None
+        )
+    except ProtocolError as exc:
+        exc.where = connection.transport.description
+        raise
     request = attrs.evolve(request, remote_path=remote_path)
     local_light = scan_local(request)
     remote_raw = connection.request(_scan_request(request.remote_path, request, local_light))
@@ -287,15 +294,15 @@ def _exchange(
         {
             "op": "exchange",
             "label": label,
-            "apply": [apply_op(i, request.folder) for i in pushes],
-            "send": [send_op(i, request.folder) for i in pulls],
+            "apply": [apply_op(i, request.folder_sync) for i in pushes],
+            "send": [send_op(i, request.folder_sync) for i in pulls],
             "backup_retention_days": request.backup_retention_days,
         }
     )
     config = str(request.local_config)
     for item in pushes:
         try:
-            source = op_target(config, send_op(item, request.folder))
+            source = op_target(config, send_op(item, request.folder_sync))
         except Refusal as exc:
             with connection.stream_errors():
                 connection.writer.json(b"E", {"ok": False, "error": str(exc)})
@@ -307,12 +314,15 @@ def _exchange(
     answer = connection.receive()
     results = answer.get("results")
     if not isinstance(results, list) or len(results) != len(pushes):
-        raise ProtocolError("the agent's answer does not list one result per file pushed")
+        raise ProtocolError(
+            "the agent's answer does not list one result per file pushed",
+            where=connection.transport.description,
+        )
     for item, result in zip(pushes, results, strict=True):
         reports[index_of[id(item)]] = reports[index_of[id(item)]].with_result(result)
 
     # Pulls: the agent is now streaming their data; apply each as it arrives.
-    ops = [apply_op(i, request.folder) for i in pulls]
+    ops = [apply_op(i, request.folder_sync) for i in pulls]
 
     def next_file() -> Iterator[bytes]:
         return meter.counted(connection.file_data())

@@ -1,7 +1,7 @@
 """End to end: ``session-sync`` between two Claude config dirs on this machine.
 
 Every test builds real session files with the realistic generator, runs the
-command (in-process through ``cli.main``, or as a real process), and checks
+command (in-process through ``cli.app.main``, or as a real process), and checks
 the bytes, modes and mtimes on disk and the ``--json`` report.
 """
 

@@ -1,4 +1,4 @@
-"""Tests for Claude Code's project-dir encoding (``agent.encode_project_path``)."""
+"""Tests for Claude Code's project-dir encoding (``agent.paths.encode_project_path``)."""
 
 from __future__ import annotations
 

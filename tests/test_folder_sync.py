@@ -1,4 +1,4 @@
-"""Plain-folder sync (``SyncRequest(folder=True)``): the dev env folder's engine.
+"""Plain-folder sync (``SyncRequest(folder_sync=True)``): the dev env folder's engine.
 
 The other machine is a real agent process (``LocalProcessTransport``) against
 its own config dir; each side has its own folder. Every file of the folder
@@ -115,7 +115,7 @@ def folder_request(
         remote_path=str(s.there),
         policy=policy or SyncPolicy(),
         dry_run=dry_run,
-        folder=True,
+        folder_sync=True,
     )
 
 
@@ -429,7 +429,6 @@ def test_a_folder_op_whose_dir_is_not_absolute_is_refused(
 def test_a_folder_op_names_a_file_inside_the_folder(sides: Sides) -> None:
     op = _copy_op(str(sides.here), "sub/x.md", b"")
     assert op_target(str(sides.a), op) == str(sides.here / "sub" / "x.md")
-    assert op_target(str(sides.a), op) == str(sides.here / "sub" / "x.md")
 
 
 def test_a_destination_whose_parent_is_missing_fails_per_file_and_creates_nothing(
@@ -442,7 +441,10 @@ def test_a_destination_whose_parent_is_missing_fails_per_file_and_creates_nothin
 
     report = run_sync(
         SyncRequest(
-            local_config=sides.a, local_path=str(sides.here), remote_path=str(missing), folder=True
+            local_config=sides.a,
+            local_path=str(sides.here),
+            remote_path=str(missing),
+            folder_sync=True,
         ),
         LocalProcessTransport(sides.b),
     )
@@ -477,7 +479,9 @@ def test_a_relative_folder_path_stops_the_sync_with_a_session_sync_error(
 
     with pytest.raises(SessionSyncError, match="absolute path") as raised:
         run_sync(
-            SyncRequest(local_config=sides.a, local_path=local, remote_path=remote, folder=True),
+            SyncRequest(
+                local_config=sides.a, local_path=local, remote_path=remote, folder_sync=True
+            ),
             LocalProcessTransport(sides.b),
         )
     if which == "remote":

@@ -300,7 +300,7 @@ def python38() -> str:
         reason = "no Python 3.8 interpreter found (python3.8 on PATH, ~/.pyenv, pyenv root)"
         if tried:
             reason += "; tried: " + "; ".join(tried)
-        if os.environ.get("CI") == "true":
+        if os.environ.get("CI"):
             pytest.fail(f"CI must have Python 3.8: {reason}", pytrace=False)
         pytest.skip(reason)
     return found

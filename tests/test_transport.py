@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO, cast
 
 import attrs
 import pytest
@@ -146,3 +147,107 @@ def test_a_transport_error_says_where_it_happened(tmp_path: Path) -> None:
     with pytest.raises(TransportError) as no_agent:
         AgentConnection(quitter)
     assert no_agent.value.where == f"shell {tmp_path}"
+
+
+class GarbleDataFrame:
+    """The agent's stdout, passed through frame by frame, with the kind byte of the
+    ``nth`` data frame changed: a stream out of step in the middle of a pull."""
+
+    def __init__(self, inner: IO[bytes], nth: int) -> None:
+        self.inner = inner
+        self.nth = nth
+        self.data_frames = 0
+        self.header = b""
+        self.payload_left = 0
+
+    def readline(self, size: int = -1) -> bytes:
+        return self.inner.readline(size)  # the ready line, before any frame
+
+    def read(self, n: int = -1) -> bytes:
+        data = bytearray(self.inner.read(n))
+        i = 0
+        while i < len(data):
+            if self.payload_left:
+                step = min(self.payload_left, len(data) - i)
+                self.payload_left -= step
+                i += step
+                continue
+            self.header += bytes(data[i : i + 1])
+            if len(self.header) == 3 and self.header[2:3] == b"D":
+                self.data_frames += 1
+                if self.data_frames == self.nth:
+                    data[i] = ord("Q")
+            if len(self.header) == 7:
+                self.payload_left = int.from_bytes(self.header[3:7], "big")
+                self.header = b""
+            i += 1
+        return bytes(data)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@attrs.frozen
+class GarblingTransport:
+    """A real agent process whose answers are garbled at the ``nth`` data frame."""
+
+    config_dir: Path
+    nth: int
+
+    @property
+    def description(self) -> str:
+        return f"garbled {self.config_dir}"
+
+    def open(self, nonce: str) -> AgentStream:
+        stream = LocalProcessTransport(self.config_dir).open(nonce)
+        assert isinstance(stream, ProcessStream)
+        return _WithReader(stream, GarbleDataFrame(stream.reader, self.nth))
+
+
+class _WithReader:
+    """A stream whose reader is replaced (everything else is the process's)."""
+
+    def __init__(self, stream: ProcessStream, reader: GarbleDataFrame) -> None:
+        self._stream = stream
+        self._reader = reader
+
+    @property
+    def reader(self) -> IO[bytes]:
+        return cast(IO[bytes], self._reader)  # it has what FrameReader uses
+
+    @property
+    def writer(self) -> IO[bytes]:
+        return self._stream.writer
+
+    def diagnostics(self) -> str:
+        return self._stream.diagnostics()
+
+    def close(self) -> int | None:
+        return self._stream.close()
+
+    def abort(self) -> None:
+        self._stream.abort()
+
+
+def test_a_stream_out_of_step_mid_pull_stops_the_sync_with_one_error(tmp_path: Path) -> None:
+    """Garbled frames in the middle of the pulled data: the sync stops with a
+    ProtocolError that names the machine (the stream can no longer be trusted, so no
+    file after it is read from it), and every file is as it was or complete."""
+    a, b, project = tmp_path / "a", tmp_path / "b", tmp_path / "project"
+    for path in (a, b, project):
+        path.mkdir()
+    pulled = {name: _session(b, str(project), name) for name in ("s1", "s2", "s3")}
+    request = SyncRequest(local_config=a, local_path=str(project), remote_path=str(project))
+    with pytest.raises(ProtocolError) as caught:
+        run_sync(request, GarblingTransport(b, nth=2))
+    assert caught.value.where == f"garbled {b}"
+    here = a / "projects" / encode_project_path(str(project))
+    arrived = {p.stem: p.read_bytes() for p in here.glob("*.jsonl")}
+    assert 0 < len(arrived) < len(pulled), "the garbled frame came after the first file"
+    for name, data in arrived.items():
+        assert data == pulled[name], f"{name} is neither absent nor complete"
+    assert not [p for p in here.iterdir() if p.name.startswith(".session-sync-")]
+    # The next sync, over a sound stream, finishes the job.
+    report = run_sync(request, LocalProcessTransport(b))
+    assert report.ok
+    assert {p.stem: p.read_bytes() for p in here.glob("*.jsonl")} == pulled

@@ -56,7 +56,7 @@ def apply_file(
 
     ``op``: ``action`` (copy | append | replace), ``dir``, ``rel``, ``sha256``
     (of the whole resulting content), ``size`` (its length), ``mode``,
-    ``mtime_ns``, and for append/replace ``expect`` (``size``, ``file_size``,
+    ``mtime_ns``, and for append/replace ``expect`` (``complete_size``, ``file_size``,
     ``sha256`` of the destination as scanned). ``chunks`` always gets drained.
     """
     now = time.time() if now is None else now
@@ -165,8 +165,9 @@ def apply_file(
             os.utime(tmp, ns=(time.time_ns(), mtime_ns))
             if action == "replace":
                 # RACE: the destination was compared with the scan before the data
-                # streamed, not again here; bytes added since then survive only in
-                # this backup.
+                # streamed, not again here: bytes added before the copy below
+                # survive only in this backup, and bytes added between the copy
+                # and the rename are lost.
                 result["backup"] = backups.keep(
                     target,
                     _backup_dir_name(op),

@@ -58,6 +58,8 @@ class BackupSet:
             os.makedirs(self.root, mode=0o700)
         dest = os.path.join(self.root, dir_name, *rel.split("/"))
         make_private_dirs(os.path.dirname(dest))
+        # RACE: the source can change while it is copied; the backup then holds
+        # what was read (its sha256 is of those bytes, recorded in the index).
         st = os.stat(source)
         digest = hashlib.sha256()
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IMODE(st.st_mode) | 0o600)

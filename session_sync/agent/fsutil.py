@@ -159,6 +159,8 @@ def walk_files(root: str, sub: str) -> List[str]:
 def refuse_links_below(base: str, directory: str) -> None:
     """Fail if a dir between ``base`` and ``directory`` is a symlink: a write
     must not land outside the tree it was planned for (scans skip symlinks)."""
+    # RACE: a dir checked here can be swapped for a link before the write that
+    # follows; the check keeps honest mistakes out, not a writer racing us.
     rel = os.path.relpath(directory, base)
     if rel == ".":
         return

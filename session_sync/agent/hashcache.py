@@ -135,6 +135,9 @@ def describe_file(
         st = os.lstat(path)
     except OSError:
         return None
+    # RACE: the file may grow or be replaced between this lstat and the reads
+    # below; the facts then describe bytes that are no longer all there, which
+    # the apply's re-check against ``expect`` catches before anything is written.
     if not stat.S_ISREG(st.st_mode):
         return None
     is_jsonl = rel.endswith(".jsonl") and not plain

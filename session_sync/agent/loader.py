@@ -17,7 +17,7 @@ import importlib.abc
 import importlib.util
 import linecache
 import sys
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 PACKAGE = "session_sync_agent"
 """The agent package's name on the far side (its modules import each other relatively)."""
@@ -25,7 +25,7 @@ PACKAGE = "session_sync_agent"
 __all__ = ["PACKAGE", "SourceFinder", "payload_digest", "run"]
 
 
-def payload_digest(sources: Dict[str, str]) -> str:
+def payload_digest(sources: Mapping[str, str]) -> str:
     """sha256 of the modules carried: each sorted name, NUL, its source, NUL."""
     digest = hashlib.sha256()
     for name in sorted(sources):

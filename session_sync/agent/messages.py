@@ -68,7 +68,7 @@ class FileFacts(TypedDict, total=False):
     mtime_ns: int
     mode: int
     sha256: str
-    """Of the first ``size`` bytes."""
+    """Of the first ``complete_size`` bytes."""
     timestamps: List[str]
     malformed: int
     prefix_size: Optional[int]

@@ -1,10 +1,10 @@
 """The wire protocol between the controller and an agent, over one byte stream.
 
 * The controller starts ``python3 -c BOOTSTRAP NONCE`` and writes the payload
-  (``session_sync.bundle``, zlib-compressed) as ``<length>\n<bytes>``. The agent then prints
-  ``READY_MARKER NONCE`` on a line of its own. Anything before that line (a chatty
-  login shell) is stray output and is skipped by the controller; after it, only
-  frames follow.
+  (``session_sync.bundle``, zlib-compressed) as ``<length>\\n<bytes>``. The agent
+  then prints ``READY_MARKER NONCE`` on a line of its own. Anything before that
+  line (a chatty login shell) is stray output and is skipped by the controller;
+  after it, only frames follow.
 * A frame is ``b"SS" + kind (1 byte) + length (4 bytes, big endian) + payload``.
   Kinds: ``J`` a JSON request/response, ``D`` a chunk of file data, ``E`` the end
   of one file's data (JSON: ``{"ok": bool, "error": str}``), ``X`` a fatal error

@@ -95,7 +95,9 @@ def serve(
                 writer.json(b"X", {"error": "unknown request %r" % op})
         except EOFError:
             return 1
-        except (Refusal, OSError, ValueError) as exc:
+        except Refusal as exc:
+            writer.json(b"X", {"error": str(exc)})  # already in words
+        except (OSError, ValueError) as exc:
             writer.json(b"X", {"error": "%s: %s" % (type(exc).__name__, exc)})
         writer.flush()
 

@@ -31,6 +31,7 @@ from session_sync.cli.common import (
 )
 from session_sync.engine import SyncRequest, run_sync, survey
 from session_sync.errors import UsageError
+from session_sync.github.gh import ROUTES
 from session_sync.model.reconcile import Direction, SyncPolicy
 from session_sync.model.report import print_report, status_rows
 from session_sync.projects import resolve_local_project, same_place_under_remote_home
@@ -40,9 +41,6 @@ from session_sync.transports.local import LocalProcessTransport
 __all__ = ["PROG", "build_parser", "main"]
 
 PROG = "session-sync"
-
-ROUTES = ("auto", "proxy", "exec")
-"""``--codespace-route`` choices, without importing the codespace transport."""
 
 
 def _add_target(parser: argparse.ArgumentParser) -> None:
@@ -92,7 +90,7 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--codespace-route",
-        choices=ROUTES,  # the same as transports.codespace.ROUTES (a test checks)
+        choices=ROUTES,
         default="auto",
         help=(
             "how to reach a codespace: proxy = SSH through `gh codespace ssh --stdio`; exec = one"

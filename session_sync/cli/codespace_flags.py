@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from session_sync.cli.app import ROUTES
 from session_sync.cli.common import (
     OneLineErrorParser,
     exit_status,
@@ -24,7 +23,7 @@ from session_sync.cli.common import (
 )
 from session_sync.github.api import DEFAULT_DAYS, WORKSPACE_TEMPLATE
 from session_sync.github.background import AllCodespacesOptions
-from session_sync.github.gh import GhCli
+from session_sync.github.gh import ROUTES, GhCli
 from session_sync.github.workflows import CommonOptions
 from session_sync.model.reconcile import Direction
 

@@ -67,7 +67,7 @@ __all__ = [
     "workspace_path",
 ]
 
-logger = logging.getLogger("session_sync.github.api")
+logger = logging.getLogger(__name__)
 
 DEFAULT_DAYS = 7.0
 """Sessions modified in the last week take part."""
@@ -96,7 +96,7 @@ class CodespaceOptions:
     python: str = "python3"
     """The interpreter that runs the agent in the codespace."""
     route: str = "auto"
-    """``auto``, ``proxy`` or ``exec`` (see ``codespaces.ROUTES``)."""
+    """``auto``, ``proxy`` or ``exec`` (see ``github.gh.ROUTES``)."""
     wake: bool = True
     """Start a shut-down codespace (False: refuse, as the background sync does)."""
     dry_run: bool = False
@@ -420,7 +420,7 @@ def dev_env_request(
         remote_path=f"{remote.rstrip('/')}/{DEV_ENV_FOLDER}",
         policy=SyncPolicy(direction=direction),
         dry_run=options.dry_run,
-        folder=True,
+        folder_sync=True,
     )
 
 

@@ -30,6 +30,7 @@ from session_sync.errors import (
 __all__ = [
     "BUSY_STATES",
     "READY_STATES",
+    "ROUTES",
     "STARTING_STATES",
     "WAKEABLE_STATES",
     "Codespace",
@@ -39,7 +40,7 @@ __all__ = [
     "parse_ssh_config",
 ]
 
-logger = logging.getLogger("session_sync.codespaces")
+logger = logging.getLogger(__name__)
 
 _CODESPACE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -51,6 +52,11 @@ STARTING_STATES = frozenset({"Starting", "Queued", "Provisioning", "Created", "A
 """States that end in ``Available`` by themselves (gh waits for it)."""
 BUSY_STATES = frozenset({"Rebuilding", "Updating", "Exporting"})
 """States that will pass, but during which the codespace must be left alone."""
+
+
+ROUTES = ("auto", "proxy", "exec")
+"""``proxy``: SSH through ``gh ... --stdio``; ``exec``: one ``gh ... -- COMMAND``
+process; ``auto``: proxy, else exec."""
 
 
 @attrs.frozen

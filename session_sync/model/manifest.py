@@ -41,7 +41,7 @@ class FileEntry:
     mode: int
     """Permission bits (``0o600`` for transcripts)."""
     sha256: str
-    """sha256 of the first ``size`` bytes."""
+    """sha256 of the first ``complete_size`` bytes."""
     last_message_time: dt.datetime | None = None
     """Latest timestamp in the last lines (``.jsonl`` only); None when there is none."""
     malformed: int = 0

@@ -12,13 +12,13 @@ from session_sync.model.reconcile import Action, PlannedItem
 __all__ = ["apply_op", "send_op"]
 
 
-def apply_op(item: PlannedItem, folder: bool) -> ApplyOp:
+def apply_op(item: PlannedItem, in_folder: bool) -> ApplyOp:
     """The wire form of one transfer, as the receiving agent applies it."""
     expect = item.expect
     return {
         "action": item.action.value,
         "dir": item.dest_dir,
-        "in_folder": folder,
+        "in_folder": in_folder,
         "rel": item.file,
         "sha256": item.source.sha256,
         "size": item.source.complete_size,
@@ -37,11 +37,11 @@ def apply_op(item: PlannedItem, folder: bool) -> ApplyOp:
     }
 
 
-def send_op(item: PlannedItem, folder: bool) -> SendOp:
+def send_op(item: PlannedItem, in_folder: bool) -> SendOp:
     """What the sending agent must read: the source's bytes from the offset."""
     return {
         "dir": item.source_dir,
-        "in_folder": folder,
+        "in_folder": in_folder,
         "rel": item.file,
         "offset": item.offset,
         "length": item.length,

@@ -80,7 +80,11 @@ class InProcessStream:
             self._writer.close()
         with contextlib.suppress(OSError):
             self._mine.shutdown(socket.SHUT_WR)
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            # Still writing to a reader that stopped reading: cut it off.
+            self.abort()
+            self._thread.join(timeout=5)
         self._reader.close()
         self._mine.close()
         return self.exit_status

@@ -57,7 +57,7 @@ class Transport(Protocol):
 
 
 def agent_command(python: str, nonce: str) -> list[str]:
-    """argv that starts the agent: it then reads its own source from stdin."""
+    """argv that starts the agent: it then reads its payload from stdin."""
     return [python, "-c", BOOTSTRAP, nonce]
 
 

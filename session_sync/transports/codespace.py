@@ -18,19 +18,14 @@ from pathlib import Path
 import attrs
 
 from session_sync.errors import GhError, TransportError, UsageError
-from session_sync.github.gh import CodespaceSshConfig, GhCli
+from session_sync.github.gh import ROUTES, CodespaceSshConfig, GhCli
 from session_sync.transports.base import AgentStream, agent_shell_command
 from session_sync.transports.local import ProcessStream
 from session_sync.transports.ssh import DEFAULT_CONNECT_TIMEOUT, RetryPolicy, SshTransport
 
 __all__ = ["ROUTES", "CodespaceTransport"]
 
-logger = logging.getLogger("session_sync.codespaces")
-
-
-ROUTES = ("auto", "proxy", "exec")
-"""``proxy``: SSH through ``gh ... --stdio``; ``exec``: one ``gh ... -- COMMAND``
-process; ``auto``: proxy, else exec."""
+logger = logging.getLogger(__name__)
 
 
 @attrs.frozen

@@ -38,7 +38,7 @@ __all__ = [
     "SshTransport",
 ]
 
-logger = logging.getLogger("session_sync.transports.ssh")
+logger = logging.getLogger(__name__)
 
 DEFAULT_CONNECT_TIMEOUT = 30.0
 """Seconds to wait for TCP connect, the SSH banner, and authentication."""

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     )
     from session_sync.engine import SyncRequest, run_sync, run_syncs, survey
     from session_sync.github.api import (
-        CodespaceOptions,
         SyncCounts,
         find_local_project_dir,
         find_recent_sessions,
@@ -46,6 +45,7 @@ if TYPE_CHECKING:
         timestamp_newer,
     )
     from session_sync.github.gh import Codespace, GhCli, check_codespace_state
+    from session_sync.github.syncs import CodespaceOptions
     from session_sync.model.manifest import FileEntry, SessionEntry, SessionManifest
     from session_sync.model.reconcile import (
         Action,
@@ -70,7 +70,7 @@ except importlib.metadata.PackageNotFoundError:  # run from a source tree, not i
 _LAZY = {
     "Action": "session_sync.model.reconcile",
     "Codespace": "session_sync.github.gh",
-    "CodespaceOptions": "session_sync.github.api",
+    "CodespaceOptions": "session_sync.github.syncs",
     "CodespaceTransport": "session_sync.transports.codespace",
     "Direction": "session_sync.model.reconcile",
     "FileEntry": "session_sync.model.manifest",

@@ -32,7 +32,6 @@ from hypothesis import strategies as st
 from session_sync.agent.paths import encode_project_path
 from session_sync.errors import UsageError
 from session_sync.github.api import (
-    CodespaceOptions,
     SyncCounts,
     find_local_project_dir,
     find_recent_sessions,
@@ -42,9 +41,9 @@ from session_sync.github.api import (
     sync_sessions_from_codespace,
     sync_sessions_to_codespace,
     timestamp_newer,
-    workspace_path,
 )
 from session_sync.github.gh import Codespace, GhCli
+from session_sync.github.syncs import CodespaceOptions, workspace_path
 from session_sync.testing.sessions import SessionSpec, make_session, session_bytes
 
 UTC = dt.timezone.utc

@@ -21,10 +21,10 @@ from session_sync.cli.common import (
     positive_integer,
     positive_number,
 )
-from session_sync.github.api import DEFAULT_DAYS, WORKSPACE_TEMPLATE
 from session_sync.github.background import AllCodespacesOptions
 from session_sync.github.gh import ROUTES, GhCli
-from session_sync.github.workflows import CommonOptions
+from session_sync.github.parts import CommonOptions
+from session_sync.github.syncs import DEFAULT_DAYS, WORKSPACE_TEMPLATE
 from session_sync.model.reconcile import Direction
 
 __all__ = [

@@ -27,13 +27,13 @@ import attrs
 
 from session_sync.engine import run_sync
 from session_sync.errors import SessionSyncError
-from session_sync.github.api import (
+from session_sync.github.gh import READY_STATES, Codespace, GhCli
+from session_sync.github.syncs import (
     WORKSPACE_TEMPLATE,
     CodespaceOptions,
     codespace_transport,
     session_request,
 )
-from session_sync.github.gh import READY_STATES, Codespace, GhCli
 from session_sync.model.reconcile import Direction
 from session_sync.model.report import SyncReport
 

@@ -8,33 +8,18 @@ would capture (the new codespace's name, a report, ``--json``).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
 
 import attrs
 
 from session_sync.agent.paths import normalize_github_repo
 from session_sync.cli.common import (
-    EXIT_FAILED,
     EXIT_OK,
-    transfer_progress,
 )
-from session_sync.engine import SyncRequest, scan_local
+from session_sync.engine import scan_local
 from session_sync.errors import CodespaceUnavailableError, SessionSyncError, UsageError
-from session_sync.github.api import (
-    DEFAULT_DAYS,
-    DEV_ENV_FOLDER,
-    WORKSPACE_TEMPLATE,
-    CodespaceOptions,
-    checkout_of,
-    dev_env_request,
-    pick_codespace,
-    run_requests,
-    session_request,
-)
 from session_sync.github.gh import (
     READY_STATES,
     STARTING_STATES,
@@ -42,11 +27,24 @@ from session_sync.github.gh import (
     GhCli,
     check_codespace_state,
 )
+from session_sync.github.parts import (
+    CommonOptions,
+    failure_summary,
+    finish,
+    parts_of,
+    sync_parts,
+    write_reports,
+)
+from session_sync.github.syncs import (
+    DEV_ENV_FOLDER,
+    CodespaceOptions,
+    checkout_of,
+    pick_codespace,
+    session_request,
+)
 from session_sync.model.reconcile import Direction
-from session_sync.model.report import SyncReport, print_report
 
 __all__ = [
-    "CommonOptions",
     "ConnectOptions",
     "CreateOptions",
     "DevEnvOptions",
@@ -56,142 +54,6 @@ __all__ = [
     "sync_dev_env",
     "sync_to_codespace",
 ]
-
-
-PART_TITLES = {"dev_env": f"dev env ({DEV_ENV_FOLDER}/)", "sessions": "sessions"}
-"""How each part of a sync is named in the text report."""
-
-
-@attrs.frozen
-class CommonOptions:
-    """What every codespace command is told."""
-
-    codespace: str | None = None
-    """The codespace's name (None: the current checkout's)."""
-    days: float = DEFAULT_DAYS
-    """Only sessions modified within this many days."""
-    dry_run: bool = False
-    """Plan and report, change nothing."""
-    json: bool = False
-    """One JSON object on stdout."""
-    workspace: str = WORKSPACE_TEMPLATE
-    """The checkout's path in the codespace (``{repo}``, ``~/``)."""
-    remote_python: str = "python3"
-    """The agent's interpreter in the codespace."""
-    route: str = "auto"
-    """How to reach the codespace."""
-    gh_timeout: float = 60.0
-    """Seconds for a plain gh call."""
-    prog: str = "session-sync"
-    """The command's name, at the start of each message on stderr."""
-
-    def notice(self, message: str) -> None:
-        """Tell the user, on stderr."""
-        sys.stderr.write(f"{self.prog}: {message}\n")
-        sys.stderr.flush()
-
-    def gh(self) -> GhCli:
-        """The gh runner these options ask for."""
-        return GhCli(timeout=self.gh_timeout)
-
-    def codespace_options(self, gh: GhCli) -> CodespaceOptions:
-        """The library's options (a shut-down codespace is started: the user asked)."""
-        return CodespaceOptions(
-            gh=gh,
-            workspace=self.workspace,
-            python=self.remote_python,
-            route=self.route,
-            wake=True,
-            dry_run=self.dry_run,
-            notify=self.notice,
-        )
-
-
-def _sync_parts(
-    codespace: Codespace,
-    parts: list[tuple[str, SyncRequest]],
-    options: CodespaceOptions,
-    *,
-    show: bool = True,
-) -> tuple[dict[str, SyncReport], SessionSyncError | None]:
-    """Run the parts over one connection; the reports, or the error that stopped them.
-    ``show``: a progress bar on stderr when it is a terminal."""
-    if not parts:
-        return {}, None
-    try:
-        with transfer_progress(show) as progress:
-            return run_requests(codespace, parts, options, progress), None
-    except SessionSyncError as exc:
-        return {}, exc
-
-
-def _failure_summary(error: SessionSyncError | None, reports: dict[str, SyncReport]) -> str | None:
-    """One line saying what went wrong, or None when nothing did."""
-    if error is not None:
-        return str(error)
-    failed = sum(r.failed for r in reports.values())
-    if failed:
-        return f"{failed} file(s) could not be written (see the report); run the sync again"
-    return None
-
-
-def _write_reports(reports: dict[str, SyncReport], out: TextIO) -> None:
-    for part, report in reports.items():
-        out.write(f"{PART_TITLES.get(part, part)}: ")
-        print_report(report, out)
-
-
-def _write_json(codespace: Codespace, reports: dict[str, SyncReport], error: str | None) -> None:
-    document: dict[str, Any] = {
-        "codespace": codespace.name,
-        "repository": codespace.repository,
-        "reports": {part: report.to_json() for part, report in reports.items()},
-        "error": error,
-    }
-    json.dump(document, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-
-
-def _parts(
-    codespace: Codespace,
-    options: CodespaceOptions,
-    *,
-    dev_env: bool,
-    sessions: bool,
-    days: float,
-    direction: Direction,
-) -> list[tuple[str, SyncRequest]]:
-    """The dev env part (when ``dev_env`` and the caller is in a checkout of the
-    codespace's repository), then the sessions part (when ``sessions``)."""
-    parts: list[tuple[str, SyncRequest]] = []
-    checkout = checkout_of(codespace, options.where)
-    if dev_env and checkout is not None:
-        parts.append(
-            ("dev_env", dev_env_request(codespace, checkout, options, direction=direction))
-        )
-    if sessions:
-        parts.append(
-            ("sessions", session_request(codespace, options, days=days, direction=direction))
-        )
-    return parts
-
-
-def _finish(
-    codespace: Codespace,
-    reports: dict[str, SyncReport],
-    error: SessionSyncError | None,
-    common: CommonOptions,
-) -> int:
-    """Print the reports (or JSON) and say what failed; the exit status."""
-    problem = _failure_summary(error, reports)
-    if common.json:
-        _write_json(codespace, reports, problem)
-    else:
-        _write_reports(reports, sys.stdout)
-    if problem is not None:
-        common.notice(problem)
-        return EXIT_FAILED
-    return EXIT_OK
 
 
 # --- codespace-create -------------------------------------------------------------------
@@ -336,7 +198,7 @@ def _warned_sync(
 ) -> None:
     """A sync whose failure is a warning on stderr, never an exception."""
     try:
-        parts = _parts(
+        parts = parts_of(
             codespace, settings, dev_env=True, sessions=True, days=common.days, direction=direction
         )
     except SessionSyncError as exc:
@@ -348,9 +210,9 @@ def _warned_sync(
         Direction.PUSH: "the dev env and sessions to",
     }[direction]
     common.notice(f"syncing {way} {codespace.name} {when}")
-    reports, error = _sync_parts(codespace, parts, settings)
-    _write_reports(reports, sys.stderr)
-    problem = _failure_summary(error, reports)
+    reports, error = sync_parts(codespace, parts, settings)
+    write_reports(reports, sys.stderr)
+    problem = failure_summary(error, reports)
     if problem is not None:
         common.notice(f"warning: sync {when} failed: {problem}")
 
@@ -376,7 +238,7 @@ def sync_to_codespace(options: PushOptions) -> int:
     settings = common.codespace_options(gh)
     codespace = pick_codespace(gh, common.codespace, settings.where)
     check_codespace_state(codespace, wake=True, notify=settings.notify)
-    parts = _parts(
+    parts = parts_of(
         codespace,
         settings,
         dev_env=True,
@@ -390,8 +252,8 @@ def sync_to_codespace(options: PushOptions) -> int:
             " and --no-sessions was given"
         )
         return EXIT_OK
-    reports, error = _sync_parts(codespace, parts, settings, show=not common.json)
-    return _finish(codespace, reports, error, common)
+    reports, error = sync_parts(codespace, parts, settings, show=not common.json)
+    return finish(codespace, reports, error, common)
 
 
 # --- sync-dev-env -----------------------------------------------------------------------
@@ -424,7 +286,7 @@ def sync_dev_env(options: DevEnvOptions) -> int:
             f" checkout (its {DEV_ENV_FOLDER}/ is what is synced), or pass --sessions-only"
         )
     check_codespace_state(codespace, wake=True, notify=settings.notify)
-    parts = _parts(
+    parts = parts_of(
         codespace,
         settings,
         dev_env=options.dev_env,
@@ -432,5 +294,5 @@ def sync_dev_env(options: DevEnvOptions) -> int:
         days=common.days,
         direction=options.direction,
     )
-    reports, error = _sync_parts(codespace, parts, settings, show=not common.json)
-    return _finish(codespace, reports, error, common)
+    reports, error = sync_parts(codespace, parts, settings, show=not common.json)
+    return finish(codespace, reports, error, common)

@@ -9,7 +9,6 @@ needs it is asked for.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
 from session_sync.errors import (
@@ -26,6 +25,7 @@ from session_sync.errors import (
 )
 
 if TYPE_CHECKING:
+    __version__: str
     from session_sync.agent.paths import (
         claude_config_dir,
         encode_project_path,
@@ -62,10 +62,17 @@ if TYPE_CHECKING:
     from session_sync.transports.local import LocalProcessTransport
     from session_sync.transports.ssh import RetryPolicy, SshTransport
 
-try:
-    __version__ = importlib.metadata.version("session-sync")
-except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
-    __version__ = "0.0.0+unknown"
+
+def _version() -> str:
+    """The installed package's version (importlib.metadata costs 20-50 ms: asked for
+    only when ``__version__`` is)."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("session-sync")
+    except importlib.metadata.PackageNotFoundError:  # a source tree, not installed
+        return "0.0.0+unknown"
+
 
 _LAZY = {
     "Action": "session_sync.model.reconcile",
@@ -112,6 +119,9 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = version = _version()
+        return version
     module = _LAZY.get(name)
     if module is None:
         if not name.startswith("_"):  # a submodule, as when everything was eager
@@ -127,7 +137,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | {"__version__"})
 
 
 __all__ = [

@@ -538,3 +538,24 @@ def test_cli_help_does_not_import_paramiko() -> None:
         "print('paramiko' in sys.modules)\n"
     )
     assert_no_paramiko(code, "session-sync --help")
+
+
+def test_version_comes_from_the_package_metadata() -> None:
+    import importlib.metadata
+
+    import session_sync
+
+    assert session_sync.__version__ == importlib.metadata.version("session-sync")
+    assert "__version__" in dir(session_sync)
+
+
+def test_public_names_resolve_lazily() -> None:
+    """Every name in ``__all__`` is importable from the package (the lazy table has
+    no typo), and a submodule is reachable as an attribute, as when all was eager."""
+    import session_sync
+
+    for name in session_sync.__all__:
+        assert getattr(session_sync, name) is not None, name
+    assert session_sync.engine.run_sync is session_sync.run_sync
+    with pytest.raises(AttributeError):
+        _ = session_sync.no_such_name

@@ -38,6 +38,7 @@ def agent_modules() -> Mapping[str, str]:
     return MappingProxyType(dict(sorted(sources.items())))
 
 
+@functools.cache
 def payload_sha256() -> str:
     """The digest the agent reports as ``agent_sha256`` when it runs this payload."""
     return loader.payload_digest(agent_modules())

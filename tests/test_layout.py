@@ -464,23 +464,24 @@ def test_no_module_is_too_long() -> None:
 # --- 6. paramiko stays out of the import of the package and of --help ---------------
 
 
-def python_env() -> dict[str, str]:
+def run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """This interpreter on ``args`` in a fresh process, the checkout importable."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-    return env
-
-
-def import_chain(code: str, target: str) -> list[str]:
-    """Who imported ``target`` when running ``code`` (``-X importtime``), innermost first."""
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code],
+    return subprocess.run(
+        [sys.executable, *args],
         cwd=REPO_ROOT,
-        env=python_env(),
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def import_chain(code: str, target: str) -> list[str]:
+    """Who imported ``target`` when running ``code`` (``-X importtime``), innermost first."""
+    done = run_python("-X", "importtime", "-c", code)
     rows = []
     for line in done.stderr.splitlines():
         match = re.match(r"import time:\s*\d+ \|\s*\d+ \|( *)(\S+)$", line)
@@ -500,15 +501,7 @@ def import_chain(code: str, target: str) -> list[str]:
 
 
 def assert_no_paramiko(code: str, what: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO_ROOT,
-        env=python_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_python("-c", code)
     assert done.returncode == 0, f"{what} failed:\n{done.stdout}{done.stderr}"
     lines = done.stdout.strip().splitlines()
     assert lines, f"{what} printed nothing:\n{done.stderr}"

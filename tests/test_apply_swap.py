@@ -80,7 +80,9 @@ def chunks(data: bytes, during: Callable[[int], None] | None = None) -> Iterator
         yield data[i : i + 97]
 
 
-def apply(config: Path, op: ApplyOp, data: bytes, during: Callable[[int], None] | None = None):
+def apply(
+    config: Path, op: ApplyOp, data: bytes, during: Callable[[int], None] | None = None
+) -> FileResult:
     backups = open_backup_set(str(config), "test")
     return apply_file(str(config), op, chunks(data, during), backups)
 

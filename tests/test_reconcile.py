@@ -573,41 +573,64 @@ def test_property_committed_rules_are_symmetric(
 
 
 # --------------------------------------------------------------------------
-# filters: active, direction
+# filters: open sessions, direction
 
 
 @pytest.mark.parametrize("side", ["local", "remote"])
-def test_active_session_on_either_side_is_skipped(side: str) -> None:
+def test_a_session_open_on_the_receiving_side_is_never_written(side: str) -> None:
+    # local has more: a push. Open on the receiving side (remote): skipped.
+    # Open on the sending side (local): its complete lines still go, as an append.
     lo, r = pair(TRANSCRIPT, P + A, P)
     plan = plan_of(
         local_m(session([lo], active=side == "local")),
         remote_m(session([r], active=side == "remote")),
     )
     item = only(plan)
-    assert item.action is Action.SKIP
-    assert item.case == "active"
     assert item.direction is Direction.PUSH
-    assert item.length == 0
-    assert plan.transfers == ()
+    if side == "remote":
+        assert (item.action, item.case) == (Action.SKIP, "open")
+        assert item.reason.startswith("open in Claude on remote: not written there")
+        assert plan.transfers == ()
+    else:
+        assert (item.action, item.case) == (Action.APPEND, "prefix")
+        assert item.length == len(A)
 
 
 @pytest.mark.parametrize("side", ["local", "remote"])
-def test_active_session_missing_on_the_other_side_is_skipped(side: str) -> None:
+def test_an_open_session_missing_on_the_other_side_is_copied(side: str) -> None:
     f = describe(TRANSCRIPT, P)
     if side == "local":
         plan = plan_of(local_m(session([f], active=True)), remote_m())
     else:
         plan = plan_of(local_m(), remote_m(session([f], active=True)))
     item = only(plan)
-    assert (item.action, item.case) == (Action.SKIP, "active")
+    assert (item.action, item.case) == (Action.COPY, "missing")
 
 
-def test_active_skips_every_file_of_the_session_but_not_other_sessions() -> None:
+@pytest.mark.parametrize("side", ["local", "remote"])
+def test_a_divergence_waits_while_the_winner_is_open(side: str) -> None:
+    newer = describe(TRANSCRIPT, P + B)
+    older = describe(TRANSCRIPT, P + A)
+    lo, r = (newer, older) if side == "local" else (older, newer)
+    plan = plan_of(
+        local_m(session([lo], active=side == "local")),
+        remote_m(session([r], active=side == "remote")),
+    )
+    item = only(plan)
+    assert (item.action, item.case) == (Action.SKIP, "open")
+    assert "only its complete lines are sent while it is open" in item.reason
+
+
+def test_an_open_receiver_skips_every_file_of_the_session_but_not_other_sessions() -> None:
     other = "9e9e9e9e-0000-4000-8000-000000000000"
     t = describe(TRANSCRIPT, P)
     meta = describe(f"{SID}/x.meta.json", b"{}")
     t2 = describe(f"{other}.jsonl", A)
-    plan = plan_of(local_m(session([t, meta], active=True), session([t2], sid=other)), remote_m())
+    here = describe(TRANSCRIPT, b"")  # the receiver has the session, empty
+    plan = plan_of(
+        local_m(session([t, meta]), session([t2], sid=other)),
+        remote_m(session([here], dir=REMOTE_DIR, active=True)),
+    )
     by_file = {i.file: i for i in plan.items}
     assert by_file[TRANSCRIPT].action is Action.SKIP
     assert by_file[meta.rel].action is Action.SKIP

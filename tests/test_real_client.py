@@ -3,6 +3,19 @@ session-sync moves, run against the stand-in API on 127.0.0.1.
 
 Without npm (or tmux for the interactive tests) these tests are skipped, except in CI
 (``$CI`` set), where they fail: CI installs both.
+
+What they show (2.1.328):
+- ``<config>/sessions/<pid>.json`` is written by EVERY client process (interactive,
+  ``-p``, resumed either way), ``kind`` "interactive" in all four, ``entrypoint`` "cli" or
+  "sdk-cli"; ``procStart`` is field 22 of ``/proc/<pid>/stat`` as a string. It is removed
+  on a normal exit; after ``kill -9`` it stays, and later clients do not prune it.
+- A transcript copied to a new uuid name resumes as that name (byte-identical or with
+  its sessionIds replaced): the history is sent, new lines carry the FILE's id, and the
+  picker lists the copy beside the original. ``--fork-session`` links back only through
+  ``requestSessionId`` on the copied assistant lines.
+- With two branches in one file, ``--resume`` follows the chain of the message written
+  last in the file (not the newest timestamp); the other branch cannot be reached.
+- ``cwd`` fields naming another machine's path do not matter.
 """
 
 from __future__ import annotations

@@ -300,6 +300,7 @@ class TmuxSession:
 
     def __init__(self, socket: str) -> None:
         self.socket = socket
+        self.socket_path = ""
         self.target = "main"
 
     @classmethod
@@ -321,6 +322,7 @@ class TmuxSession:
             "-c", str(cwd), *env_argv,
         )  # fmt: skip
         session._tmux("set-option", "-t", session.target, "remain-on-exit", "on")
+        session.socket_path = session._tmux("display-message", "-p", "#{socket_path}").strip()
         return session
 
     def _tmux(self, *args: str) -> str:
@@ -378,6 +380,8 @@ class TmuxSession:
         """Stop the tmux server (and with it the pane's process)."""
         with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
             self._tmux("kill-server")
+        if self.socket_path:
+            Path(self.socket_path).unlink(missing_ok=True)
 
     def __enter__(self) -> TmuxSession:
         return self

@@ -28,9 +28,10 @@ from session_sync.model.manifest import SessionManifest, manifest_from_scan
 from session_sync.model.ops import apply_op, send_op
 from session_sync.model.reconcile import Action, SyncPlan, SyncPolicy, plan_sync
 from session_sync.model.report import ItemReport, SyncReport
+from session_sync.model.wire import check_exchange_answer, check_scan_answer
 from session_sync.projects import remote_project_path
 from session_sync.transports.base import Transport
-from session_sync.transports.connection import AgentConnection
+from session_sync.transports.connection import DEFAULT_IO_TIMEOUT, AgentConnection
 
 __all__ = [
     "ProgressCallback",
@@ -165,17 +166,22 @@ def _survey(request: SyncRequest, connection: AgentConnection, moment: dt.dateti
         raise
     request = attrs.evolve(request, remote_path=remote_path)
     local_light = scan_local(request)
-    remote_raw = connection.request(_scan_request(request.remote_path, request, local_light))
-    remote = manifest_from_scan(remote_raw)
+    remote = _remote_scan(connection, _scan_request(request.remote_path, request, local_light))
     local = scan_local(request, peer=remote)
     hashed = local_light.bytes_hashed + local.bytes_hashed + remote.bytes_hashed
     if _missing_prefixes(remote, local):
         # The first scan only knew our recent sessions' sizes; a session old here
         # but grown there needs its prefix hash to be told apart from a divergence.
-        remote_raw = connection.request(_scan_request(request.remote_path, request, local))
-        remote = manifest_from_scan(remote_raw)
+        remote = _remote_scan(connection, _scan_request(request.remote_path, request, local))
         hashed += remote.bytes_hashed
     return Survey(local, remote, plan_sync(local, remote, request.policy, moment), hashed)
+
+
+def _remote_scan(connection: AgentConnection, request: ScanRequest) -> SessionManifest:
+    """The other machine's manifest, its answer checked before anything reads it."""
+    answer = connection.request(request)
+    check_scan_answer(answer, connection.transport.description)
+    return manifest_from_scan(answer)
 
 
 def _missing_prefixes(remote: SessionManifest, local: SessionManifest) -> bool:
@@ -197,9 +203,16 @@ def _missing_prefixes(remote: SessionManifest, local: SessionManifest) -> bool:
     return False
 
 
-def survey(request: SyncRequest, transport: Transport, *, now: dt.datetime | None = None) -> Survey:
-    """Scan both sides and plan, changing nothing (for ``status``)."""
-    connection = AgentConnection(transport)
+def survey(
+    request: SyncRequest,
+    transport: Transport,
+    *,
+    now: dt.datetime | None = None,
+    io_timeout: float | None = DEFAULT_IO_TIMEOUT,
+) -> Survey:
+    """Scan both sides and plan, changing nothing (for ``status``). ``io_timeout``:
+    seconds the other side may go without sending a whole frame (None: forever)."""
+    connection = AgentConnection(transport, io_timeout=io_timeout)
     try:
         return _survey(request, connection, now or dt.datetime.now(dt.timezone.utc))
     finally:
@@ -212,13 +225,16 @@ def run_sync(
     *,
     progress: ProgressCallback | None = None,
     now: dt.datetime | None = None,
+    io_timeout: float | None = DEFAULT_IO_TIMEOUT,
 ) -> SyncReport:
     """Sync one project's sessions between this machine and ``transport``'s.
 
     Raises ``SessionSyncError`` subclasses when the sync cannot happen at all;
     per-file problems are items with outcome ``failed`` in the report.
+    ``io_timeout``: seconds the other side may go without sending (or taking)
+    a whole frame before the sync gives up on it (None: forever).
     """
-    return run_syncs([request], transport, progress=progress, now=now)[0]
+    return run_syncs([request], transport, progress=progress, now=now, io_timeout=io_timeout)[0]
 
 
 def run_syncs(
@@ -227,10 +243,11 @@ def run_syncs(
     *,
     progress: ProgressCallback | None = None,
     now: dt.datetime | None = None,
+    io_timeout: float | None = DEFAULT_IO_TIMEOUT,
 ) -> list[SyncReport]:
     """Run several syncs with the same machine, one after the other, over one
     connection (a dev env folder and the sessions, say); one report each."""
-    connection = AgentConnection(transport)
+    connection = AgentConnection(transport, io_timeout=io_timeout)
     try:
         moment = now or dt.datetime.now(dt.timezone.utc)
         return [
@@ -312,20 +329,17 @@ def _exchange(
             send_file(connection.writer, source, item.offset, item.length, meter.add)
     connection.flush()
     answer = connection.receive()
-    results = answer.get("results")
-    if not isinstance(results, list) or len(results) != len(pushes):
-        raise ProtocolError(
-            "the agent's answer does not list one result per file pushed",
-            where=connection.transport.description,
-        )
-    for item, result in zip(pushes, results, strict=True):
+    check_exchange_answer(answer, connection.transport.description, len(pushes))
+    for item, result in zip(pushes, answer["results"], strict=True):
         reports[index_of[id(item)]] = reports[index_of[id(item)]].with_result(result)
 
     # Pulls: the agent is now streaming their data; apply each as it arrives.
     ops = [apply_op(i, request.folder_sync) for i in pulls]
+    # apply_batch asks for each op's data once, in order: each is held to its length.
+    lengths = iter([i.length for i in pulls])
 
     def next_file() -> Iterator[bytes]:
-        return meter.counted(connection.file_data())
+        return meter.counted(connection.file_data(next(lengths)))
 
     # The machine's apply lock does not wait; syncs in parallel threads (one per
     # codespace) take turns here instead of failing each other's files.

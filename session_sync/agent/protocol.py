@@ -6,6 +6,8 @@
   line (a chatty login shell) is stray output and is skipped by the controller;
   after it, only frames follow.
 * A frame is ``b"SS" + kind (1 byte) + length (4 bytes, big endian) + payload``.
+  A ``D`` frame holds at most ``CHUNK_SIZE`` bytes, any other at most
+  ``MAX_JSON_FRAME``: a longer one is refused before its payload is read.
   Kinds: ``J`` a JSON request/response, ``D`` a chunk of file data, ``E`` the end
   of one file's data (JSON: ``{"ok": bool, "error": str}``), ``X`` a fatal error
   (JSON: ``{"error": str}``).
@@ -34,6 +36,7 @@ __all__ = [
     "FrameReader",
     "FrameWriter",
     "Refusal",
+    "loads",
     "send_file",
 ]
 
@@ -64,6 +67,7 @@ CHUNK_SIZE = 1 << 20
 
 
 MAX_JSON_FRAME = 256 << 20
+"""Bytes of one JSON frame, at most (a scan answer of a large folder fits)."""
 
 
 JSON = Dict[str, Any]
@@ -82,6 +86,7 @@ class FrameWriter:
         self.out = out
         self.data_bytes = 0
         self.frame_bytes = 0
+        self.on_frame: Optional[Callable[[], None]] = None
 
     def frame(self, kind: bytes, payload: bytes) -> None:
         header = FRAME_HEADER.pack(FRAME_MAGIC, kind, len(payload))
@@ -93,6 +98,8 @@ class FrameWriter:
         self.frame_bytes += FRAME_HEADER.size + len(payload)
         if kind == b"D":
             self.data_bytes += len(payload)
+        if self.on_frame is not None:
+            self.on_frame()
 
     def json(self, kind: bytes, obj: Mapping[str, Any]) -> None:
         self.frame(kind, json.dumps(obj, separators=(",", ":")).encode("utf-8"))
@@ -101,13 +108,34 @@ class FrameWriter:
         self.out.flush()
 
 
+def loads(payload: bytes) -> Any:
+    """A frame's JSON; ``ValueError`` for anything that is not JSON (a far side's
+    ``[[[[...`` too: the parser's RecursionError is not a traceback to show)."""
+    try:
+        return json.loads(payload.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _error_text(payload: bytes, default: str) -> str:
+    """The ``error`` of an ``X`` or failed ``E`` frame, whatever shape it came in."""
+    obj = loads(payload)
+    error = obj.get("error") if isinstance(obj, dict) else None
+    return error if isinstance(error, str) and error else default
+
+
 class FrameReader:
-    """Reads frames from a binary stream; raises EOFError when it is cut."""
+    """Reads frames from a binary stream; raises EOFError when it is cut and
+    ValueError when what comes is not what the protocol allows.
+
+    ``on_frame`` (if set) is called after each whole frame: the controller's
+    watchdog counts that as progress."""
 
     def __init__(self, inp: IO[bytes]) -> None:
         self.inp = inp
         self.data_bytes = 0
         self.frame_bytes = 0
+        self.on_frame: Optional[Callable[[], None]] = None
 
     def _exact(self, n: int) -> bytes:
         parts = []
@@ -128,40 +156,54 @@ class FrameReader:
         magic, kind, length = FRAME_HEADER.unpack(header)
         if magic != FRAME_MAGIC:
             raise ValueError("stream out of step: bad frame header %r" % header)
+        # Checked before the payload is read: a frame is never held beyond its limit.
+        if kind == b"D" and length > CHUNK_SIZE:
+            raise ValueError("data frame of %d bytes (at most %d)" % (length, CHUNK_SIZE))
         if kind != b"D" and length > MAX_JSON_FRAME:
             raise ValueError("frame too large: %d bytes" % length)
         payload = self._exact(length)
         self.frame_bytes += FRAME_HEADER.size + length
         if kind == b"D":
             self.data_bytes += length
+        if self.on_frame is not None:
+            self.on_frame()
         return kind, payload
 
     def json(self, expect: bytes = b"J") -> JSON:
         kind, payload = self.frame()
         if kind == b"X":
-            raise Refusal(json.loads(payload.decode("utf-8")).get("error", "agent failed"))
+            raise Refusal(_error_text(payload, "agent failed"))
         if kind != expect:
             raise ValueError("expected a %r frame, got %r" % (expect, kind))
-        obj = json.loads(payload.decode("utf-8"))
+        obj = loads(payload)
         if not isinstance(obj, dict):
             raise ValueError("frame is not a JSON object")
         return obj
 
-    def data(self) -> Iterator[bytes]:
+    def data(self, limit: Optional[int] = None) -> Iterator[bytes]:
         """Yield the chunks of one file's data; raises Refusal when the
-        sender could not send it all (its ``E`` frame says why)."""
+        sender could not send it all (its ``E`` frame says why), and
+        ValueError as soon as more than ``limit`` bytes (if given) arrive."""
+        received = 0
         while True:
             kind, payload = self.frame()
             if kind == b"D":
+                received += len(payload)
+                if limit is not None and received > limit:
+                    raise ValueError(
+                        "more file data than the %d bytes asked for (%d so far)" % (limit, received)
+                    )
                 yield payload
                 continue
             if kind == b"E":
-                end = json.loads(payload.decode("utf-8"))
-                if not end.get("ok"):
-                    raise Refusal(end.get("error") or "sender failed")
+                end = loads(payload)
+                if not isinstance(end, dict) or not isinstance(end.get("ok"), bool):
+                    raise ValueError("an end-of-file frame without its ok")
+                if not end["ok"]:
+                    raise Refusal(_error_text(payload, "sender failed"))
                 return
             if kind == b"X":
-                raise Refusal(json.loads(payload.decode("utf-8")).get("error", "agent failed"))
+                raise Refusal(_error_text(payload, "agent failed"))
             raise ValueError("expected file data, got a %r frame" % kind)
 
 

@@ -33,6 +33,7 @@ from session_sync.errors import UsageError
 from session_sync.model.reconcile import Direction, SyncPolicy
 from session_sync.model.report import print_report, status_rows
 from session_sync.projects import resolve_local_project, same_place_under_remote_home
+from session_sync.terminal import line_safe, printable
 from session_sync.transports.base import Transport
 from session_sync.transports.local import LocalProcessTransport
 
@@ -130,12 +131,12 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     transport = target.transport
     request = _request(args, local_config, target, args.dry_run)
     with transfer_progress(not args.json) as progress:
-        report = run_sync(request, transport, progress=progress)
+        report = run_sync(request, transport, progress=progress, io_timeout=args.io_timeout)
     if args.json:
         json.dump(report.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print_report(report, sys.stdout)
+        print_report(report, line_safe(sys.stdout))
     if not report.ok:
         sys.stderr.write(
             f"{PROG} sync: {report.failed} file(s) could not be written (each says why in the"
@@ -149,7 +150,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     target = _target(args, local_config)
     transport = target.transport
     request = _request(args, local_config, target, dry_run=True)
-    found = survey(request, transport)
+    found = survey(request, transport, io_timeout=args.io_timeout)
     rows = [row.to_json() for row in status_rows(found.local, found.remote, found.plan)]
     if args.json:
         json.dump(
@@ -161,8 +162,11 @@ def _cmd_status(args: argparse.Namespace) -> int:
         return EXIT_OK
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"{found.local.project_path}: here vs {transport.description}")
+    table = Table(
+        title=Text(printable(f"{found.local.project_path}: here vs {transport.description}"))
+    )
     for column in (
         "session",
         "state",
@@ -173,7 +177,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     ):
         table.add_column(column)
     for row in rows:
-        table.add_row(
+        cells = (
             row["session"],
             row["state"],
             row["local_last_message"] or "-",
@@ -181,6 +185,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
             str(row["local_size"]) if row["local_size"] is not None else "-",
             str(row["remote_size"]) if row["remote_size"] is not None else "-",
         )
+        # Text, not markup: a far side's "[red]..." in a session id stays as it is.
+        table.add_row(*(Text(printable(cell)) for cell in cells))
     Console(file=sys.stdout, width=160).print(table)
     if not rows:
         sys.stdout.write(f"no recent sessions of {found.local.project_path} on either side\n")

@@ -26,6 +26,7 @@ from session_sync.github.gh import ROUTES, GhCli
 from session_sync.github.parts import CommonOptions
 from session_sync.github.syncs import DEFAULT_DAYS, WORKSPACE_TEMPLATE
 from session_sync.model.reconcile import Direction
+from session_sync.transports.watchdog import DEFAULT_IO_TIMEOUT
 
 __all__ = [
     "add_common_flags",
@@ -103,6 +104,16 @@ def add_common_flags(
         metavar="SECONDS",
         help="give up on a gh call that has not answered in this long (default: 60)",
     )
+    parser.add_argument(
+        "--io-timeout",
+        type=positive_number(" of seconds"),
+        default=DEFAULT_IO_TIMEOUT,
+        metavar="SECONDS",
+        help=(
+            "give up on the other machine when it has sent (or taken) nothing for this long"
+            " once its agent is running (default: 60)"
+        ),
+    )
 
 
 def common_options(args: argparse.Namespace, prog: str) -> CommonOptions:
@@ -117,6 +128,7 @@ def common_options(args: argparse.Namespace, prog: str) -> CommonOptions:
         remote_python=args.remote_python,
         route=args.codespace_route,
         gh_timeout=args.gh_timeout,
+        io_timeout=args.io_timeout,
     )
 
 
@@ -137,6 +149,7 @@ def all_codespaces_options(args: argparse.Namespace) -> AllCodespacesOptions:
         remote_python=args.remote_python,
         route=args.codespace_route,
         gh=GhCli(timeout=args.gh_timeout),
+        io_timeout=args.io_timeout,
     )
 
 

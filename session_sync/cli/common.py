@@ -1,5 +1,7 @@
 """What the command lines share: exit codes, one-line errors, number flags, the
 transfer progress bar, and the one place our exceptions become exit statuses.
+Error and warning lines may carry the other machine's words: they are printed
+``printable`` (``session_sync.terminal``).
 
 Exit codes: 0 all went well (skips included), 1 a file, gh or the connection
 failed, 2 bad usage, 130 interrupted.
@@ -16,6 +18,7 @@ from typing import NoReturn
 
 from session_sync.engine import ProgressCallback
 from session_sync.errors import SessionSyncError, UsageError
+from session_sync.terminal import printable
 
 __all__ = [
     "EXIT_FAILED",
@@ -104,7 +107,7 @@ class _StderrHandler(logging.Handler):
         self.prog = prog
 
     def emit(self, record: logging.LogRecord) -> None:
-        sys.stderr.write(f"{self.prog}: {record.getMessage()}\n")
+        sys.stderr.write(f"{self.prog}: {printable(record.getMessage())}\n")
         sys.stderr.flush()
 
 
@@ -126,14 +129,14 @@ def exit_status(label: str, call: Callable[[], int]) -> int:
     try:
         return call()
     except UsageError as exc:
-        sys.stderr.write(f"{label}: {exc}\n")
+        sys.stderr.write(f"{label}: {printable(str(exc))}\n")
         return EXIT_USAGE
     except SessionSyncError as exc:
-        sys.stderr.write(f"{label}: {exc}\n")
+        sys.stderr.write(f"{label}: {printable(str(exc))}\n")
         return EXIT_FAILED
     except OSError as exc:  # this machine's own files: a log dir, a lock, a config dir
         where = f": {exc.filename}" if exc.filename else ""
-        sys.stderr.write(f"{label}: {exc.strerror or exc}{where}\n")
+        sys.stderr.write(f"{label}: {printable(f'{exc.strerror or exc}{where}')}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
         sys.stderr.write(f"{label}: interrupted; files not yet replaced are unchanged\n")

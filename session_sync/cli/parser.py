@@ -6,6 +6,7 @@ import argparse
 
 from session_sync.cli.common import OneLineErrorParser, positive_number
 from session_sync.github.gh import ROUTES
+from session_sync.transports.watchdog import DEFAULT_IO_TIMEOUT
 
 __all__ = ["PROG", "build_parser"]
 
@@ -74,6 +75,16 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
         help=(
             "give up on a gh call that has not answered in this long (default: 60; the call"
             " that may have to start the codespace gets 10 minutes)"
+        ),
+    )
+    parser.add_argument(
+        "--io-timeout",
+        type=positive_number(" of seconds"),
+        default=DEFAULT_IO_TIMEOUT,
+        metavar="SECONDS",
+        help=(
+            "give up on the other machine when it has sent (or taken) nothing for this long"
+            " once its agent is running (default: 60)"
         ),
     )
     parser.add_argument(

@@ -237,7 +237,10 @@ def _sync_sessions(
         )
     check_codespace_state(codespace, wake=options.wake, notify=options.notify)
     request = session_request(codespace, options, days=days, direction=direction)
-    return SyncCounts.from_report(run_sync(request, codespace_transport(codespace, options)))
+    report = run_sync(
+        request, codespace_transport(codespace, options), io_timeout=options.io_timeout
+    )
+    return SyncCounts.from_report(report)
 
 
 def _same_repository(repo_name: str, repository: str) -> bool:

@@ -36,6 +36,7 @@ from session_sync.github.syncs import (
 )
 from session_sync.model.reconcile import Direction
 from session_sync.model.report import SyncReport
+from session_sync.transports.watchdog import DEFAULT_IO_TIMEOUT
 
 __all__ = [
     "AllCodespacesOptions",
@@ -84,6 +85,8 @@ class AllCodespacesOptions:
     """How to reach the codespaces."""
     gh: GhCli = attrs.field(factory=GhCli)
     """How to run gh."""
+    io_timeout: float | None = DEFAULT_IO_TIMEOUT
+    """Seconds a codespace's agent may send (or take) nothing (None: forever)."""
     echo: bool | None = None
     """Also log to stderr (default: when stderr is a terminal; under launchd or
     systemd stderr is the log or the journal already)."""
@@ -264,11 +267,14 @@ def _sync_one(
         wake=False,
         dry_run=options.dry_run,
         notify=lambda message: log.info("%s: %s", codespace.name, message),
+        io_timeout=options.io_timeout,
     )
     log.info("%s (%s): syncing", codespace.name, codespace.repository)
     try:
         request = session_request(codespace, settings, days=options.days, direction=Direction.BOTH)
-        report = run_sync(request, codespace_transport(codespace, settings))
+        report = run_sync(
+            request, codespace_transport(codespace, settings), io_timeout=settings.io_timeout
+        )
     except SessionSyncError as exc:
         log.error("%s: failed: %s", codespace.name, exc)
         return CodespaceOutcome(

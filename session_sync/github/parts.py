@@ -26,6 +26,8 @@ from session_sync.github.syncs import (
 )
 from session_sync.model.reconcile import Direction
 from session_sync.model.report import SyncReport, print_report
+from session_sync.terminal import line_safe, printable
+from session_sync.transports.watchdog import DEFAULT_IO_TIMEOUT
 
 __all__ = [
     "PART_TITLES",
@@ -63,12 +65,14 @@ class CommonOptions:
     """How to reach the codespace."""
     gh_timeout: float = 60.0
     """Seconds for a plain gh call."""
+    io_timeout: float | None = DEFAULT_IO_TIMEOUT
+    """Seconds the codespace's agent may send (or take) nothing (None: forever)."""
     prog: str = "session-sync"
     """The command's name, at the start of each message on stderr."""
 
     def notice(self, message: str) -> None:
         """Tell the user, on stderr."""
-        sys.stderr.write(f"{self.prog}: {message}\n")
+        sys.stderr.write(f"{self.prog}: {printable(message)}\n")
         sys.stderr.flush()
 
     def gh(self) -> GhCli:
@@ -85,6 +89,7 @@ class CommonOptions:
             wake=True,
             dry_run=self.dry_run,
             notify=self.notice,
+            io_timeout=self.io_timeout,
         )
 
 
@@ -117,6 +122,7 @@ def failure_summary(error: SessionSyncError | None, reports: dict[str, SyncRepor
 
 
 def write_reports(reports: dict[str, SyncReport], out: TextIO) -> None:
+    out = line_safe(out)  # names and errors in a report may be the far side's words
     for part, report in reports.items():
         out.write(f"{PART_TITLES.get(part, part)}: ")
         print_report(report, out)

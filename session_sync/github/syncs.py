@@ -29,6 +29,7 @@ from session_sync.model.reconcile import Direction, SyncPolicy
 from session_sync.model.report import SyncReport
 from session_sync.projects import LocalProject, git_toplevel, resolve_local_project
 from session_sync.transports.codespace import CodespaceTransport
+from session_sync.transports.watchdog import DEFAULT_IO_TIMEOUT
 
 __all__ = [
     "DEFAULT_DAYS",
@@ -81,6 +82,9 @@ class CodespaceOptions:
     """Plan and report, change nothing."""
     notify: Callable[[str], None] = _notify_by_log
     """Told what is going on (a codespace being started, a fallback location)."""
+    io_timeout: float | None = DEFAULT_IO_TIMEOUT
+    """Seconds the codespace's agent may send (or take) nothing before the sync gives
+    up on it (None: forever)."""
 
     @property
     def local_config(self) -> Path:
@@ -213,6 +217,9 @@ def run_requests(
     """Run each ``(part, request)`` against ``codespace`` over one connection; the
     reports by part."""
     reports = run_syncs(
-        [r for _, r in requests], codespace_transport(codespace, options), progress=progress
+        [r for _, r in requests],
+        codespace_transport(codespace, options),
+        progress=progress,
+        io_timeout=options.io_timeout,
     )
     return {part: report for (part, _), report in zip(requests, reports, strict=True)}

@@ -7,8 +7,11 @@ frames. Counts round trips and bytes.
 Errors of the stream are translated here and only here, by ``stream_errors``
 around every read and write of the stream: a cut or broken stream becomes a
 ``TransportError`` (its ``where`` is the other machine), garbled frames a
-``ProtocolError``, a refusal of the whole request an ``AgentError``. Local work
-(hashing, writing files here) is never inside it.
+``ProtocolError``, a refusal of the whole request an ``AgentError``, a far side
+that stops sending (or taking) frames for ``io_timeout`` seconds a
+``TransportError`` that says so (``transports.watchdog``). Local work
+(hashing, writing files here) is never inside it. The hello is checked here
+(``model.wire``); the engine checks the answers it reads.
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ from session_sync.agent.protocol import (
     Refusal,
 )
 from session_sync.errors import AgentError, ProtocolError, TransportError
+from session_sync.model.wire import check_hello
 from session_sync.transports.base import AgentStream, Transport
+from session_sync.transports.watchdog import DEFAULT_IO_TIMEOUT, StreamWatchdog
 
-__all__ = ["DEFAULT_START_TIMEOUT", "STRAY_OUTPUT_LIMIT", "AgentConnection"]
+__all__ = ["DEFAULT_IO_TIMEOUT", "DEFAULT_START_TIMEOUT", "STRAY_OUTPUT_LIMIT", "AgentConnection"]
 
 STRAY_OUTPUT_LIMIT = 1 << 20
 """Bytes a remote may print before the agent's ready line."""
@@ -47,7 +52,10 @@ class AgentConnection:
     """One running agent on the other machine."""
 
     def __init__(
-        self, transport: Transport, start_timeout: float | None = DEFAULT_START_TIMEOUT
+        self,
+        transport: Transport,
+        start_timeout: float | None = DEFAULT_START_TIMEOUT,
+        io_timeout: float | None = DEFAULT_IO_TIMEOUT,
     ) -> None:
         self.transport = transport
         self.nonce = secrets.token_hex(8)
@@ -75,10 +83,17 @@ class AgentConnection:
         finally:
             if watchdog is not None:
                 watchdog.cancel()
+        self.io_timeout = io_timeout
+        self.watchdog = StreamWatchdog(io_timeout, self.stream.abort)
         self.reader = FrameReader(self.stream.reader)
         self.writer = FrameWriter(self.stream.writer)
-        with self.stream_errors():
-            self.hello = self.reader.json()
+        self.reader.on_frame = self.writer.on_frame = self.watchdog.progress
+        try:
+            with self.stream_errors():
+                self.hello = self.reader.json()
+        except BaseException:
+            self.close()
+            raise
         where = transport.description
         if self.hello.get("protocol") != PROTOCOL_VERSION:
             self.close()
@@ -97,6 +112,11 @@ class AgentConnection:
                 f" (sha256 {str(sent)[:12]}..., not {bundle.payload_sha256()[:12]}...)",
                 where=where,
             )
+        try:
+            check_hello(self.hello, where)
+        except ProtocolError:
+            self.close()
+            raise
 
     def _start_expired(self) -> None:
         self._timed_out = True
@@ -159,7 +179,18 @@ class AgentConnection:
         """
         where = self.transport.description
         try:
-            yield
+            try:
+                with self.watchdog.guard():
+                    yield
+            except Exception as exc:
+                if self.watchdog.expired:
+                    # Whatever the abort made the read or write raise, this is why.
+                    raise TransportError(
+                        f"{where}: no answer for {self.io_timeout:.0f} s (--io-timeout);"
+                        " every file is as it was or complete",
+                        where=where,
+                    ) from exc
+                raise
         except Refusal as exc:
             if not refusals:
                 raise
@@ -191,12 +222,21 @@ class AgentConnection:
         self.flush()
         return self.receive()
 
-    def file_data(self) -> Iterator[bytes]:
+    def file_data(self, limit: int | None = None) -> Iterator[bytes]:
         """The chunks of the next file the agent sends; a failed send (its ``E``
-        frame) raises ``Refusal`` for the file's apply to report."""
-        with self.stream_errors(refusals=False):
-            yield from self.reader.data()
+        frame) raises ``Refusal`` for the file's apply to report. More than
+        ``limit`` bytes is a ``ProtocolError``: the transfer stops there."""
+        chunks = self.reader.data(limit)
+        while True:
+            # One guarded read per frame: what the caller does with a chunk
+            # (write it here) is not the far side's time.
+            with self.stream_errors(refusals=False):
+                chunk = next(chunks, None)
+            if chunk is None:
+                return
+            yield chunk
 
     def close(self) -> None:
         """Close the stream and let the agent exit."""
+        self.watchdog.close()
         self.stream.close()

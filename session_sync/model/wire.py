@@ -1,0 +1,217 @@
+"""The far side's answers checked against the shapes the protocol allows, as they arrive.
+
+The other machine may run other people's code (a codespace), so nothing it
+says is used before it is known to have the right shape: every key the
+controller reads is there and of its type, sizes are whole numbers from 0 to
+``MAX_SIZE`` (never a bool, a float or a negative), modes are permission
+bits. Anything else is one ``ProtocolError`` naming the other machine and the
+first key that is wrong (``sessions[2].files[0].complete_size: -1 is not a
+size``), never a ``KeyError``/``TypeError`` traceback from deeper down. Keys
+the controller does not read are not checked (a newer agent may add some).
+
+The shapes are ``agent.messages``' ``Hello``, ``ScanAnswer`` and
+``ExchangeAnswer``; a ``FileFacts`` is either ``{rel, error}`` (unreadable) or
+the file's facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from session_sync.errors import ProtocolError
+
+__all__ = [
+    "MAX_SIZE",
+    "check_exchange_answer",
+    "check_hello",
+    "check_scan_answer",
+]
+
+MAX_SIZE = (1 << 63) - 1
+"""The largest size, count or time a far side may state (what a signed 64-bit
+``off_t`` or ``st_mtime_ns`` holds)."""
+
+_Check = Callable[[Any, str], None]
+"""Raises ``_Malformed`` when the value at the path is not of the shape."""
+
+
+class _Malformed(Exception):
+    """The value at ``path`` is wrong (turned into a ``ProtocolError`` at the top)."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}" if path else problem)
+
+
+def _describe(value: Any) -> str:
+    """A short, safe description of a wrong value (never the whole thing)."""
+    if isinstance(value, (bool, int, float)) or value is None:
+        text = repr(value)
+        return text if len(text) <= 24 else text[:21] + "..."
+    return f"a {type(value).__name__}"
+
+
+def _string(value: Any, path: str) -> None:
+    if not isinstance(value, str):
+        raise _Malformed(path, f"{_describe(value)} is not a string")
+
+
+def _boolean(value: Any, path: str) -> None:
+    if not isinstance(value, bool):
+        raise _Malformed(path, f"{_describe(value)} is not true or false")
+
+
+def _size(value: Any, path: str) -> None:
+    if type(value) is not int or not 0 <= value <= MAX_SIZE:
+        raise _Malformed(path, f"{_describe(value)} is not a size")
+
+
+def _time_ns(value: Any, path: str) -> None:
+    if type(value) is not int or not -MAX_SIZE <= value <= MAX_SIZE:
+        raise _Malformed(path, f"{_describe(value)} is not a time in nanoseconds")
+
+
+def _mode(value: Any, path: str) -> None:
+    if type(value) is not int or not 0 <= value <= 0o7777:
+        raise _Malformed(path, f"{_describe(value)} is not a file mode")
+
+
+def _number(value: Any, path: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise _Malformed(path, f"{_describe(value)} is not a number")
+
+
+def _optional(check: _Check) -> _Check:
+    def optional(value: Any, path: str) -> None:
+        if value is not None:
+            check(value, path)
+
+    return optional
+
+
+def _list_of(check: _Check) -> _Check:
+    def list_of(value: Any, path: str) -> None:
+        if not isinstance(value, list):
+            raise _Malformed(path, f"{_describe(value)} is not a list")
+        for i, element in enumerate(value):
+            check(element, f"{path}[{i}]")
+
+    return list_of
+
+
+def _object(required: Mapping[str, _Check], optional: Mapping[str, _Check] = {}) -> _Check:
+    """A JSON object with ``required`` keys and, when present, ``optional`` ones."""
+
+    def obj(value: Any, path: str) -> None:
+        if not isinstance(value, dict):
+            raise _Malformed(path, f"{_describe(value)} is not an object")
+        for key, check in required.items():
+            if key not in value:
+                raise _Malformed(path, f"no {key!r}")
+            check(value[key], f"{path}.{key}" if path else key)
+        for key, check in optional.items():
+            if key in value:
+                check(value[key], f"{path}.{key}" if path else key)
+
+    return obj
+
+
+_HELLO = _object(
+    {"protocol": _size, "config_dir": _string, "hostname": _string, "home": _string},
+    {"python": _string, "agent_sha256": _optional(_string)},
+)
+
+_UNREADABLE_FILE = _object({"rel": _string, "error": _string})
+
+_FILE = _object(
+    {
+        "rel": _string,
+        "complete_size": _size,
+        "file_size": _size,
+        "mtime_ns": _time_ns,
+        "mode": _mode,
+        "sha256": _string,
+    },
+    {
+        "timestamps": _list_of(_string),
+        "malformed": _size,
+        "prefix_size": _optional(_size),
+        "prefix_sha256": _optional(_string),
+        "plain": _boolean,
+        "committed": _optional(_boolean),
+    },
+)
+
+
+def _file(value: Any, path: str) -> None:
+    if isinstance(value, dict) and "error" in value:
+        _UNREADABLE_FILE(value, path)
+    else:
+        _FILE(value, path)
+
+
+_SESSION = _object(
+    {
+        "id": _string,
+        "dir": _string,
+        "recent": _boolean,
+        "active": _boolean,
+        "files": _list_of(_file),
+    },
+    {"live": _boolean},
+)
+
+_SCAN_ANSWER = _object(
+    {
+        "config_dir": _string,
+        "project_dirs": _list_of(_object({"name": _string}, {"cwd": _optional(_string)})),
+        "sessions": _list_of(_SESSION),
+    },
+    {
+        "hostname": _string,
+        "new_session_dir": _optional(_string),
+        "project_path": _optional(_string),
+        "files_hashed": _size,
+        "bytes_hashed": _size,
+        "now": _number,
+    },
+)
+
+_RESULT = _object(
+    {"ok": _boolean},
+    {"error": _optional(_string), "bytes": _size, "backup": _optional(_string)},
+)
+
+_EXCHANGE_ANSWER = _object(
+    {"results": _list_of(_RESULT)},
+    {"backup_set": _optional(_string), "pruned_backups": _list_of(_string)},
+)
+
+
+def _check(shape: _Check, what: str, value: Any, where: str) -> None:
+    try:
+        shape(value, "")
+    except _Malformed as exc:
+        raise ProtocolError(f"malformed {what} from {where}: {exc}", where=where) from None
+
+
+def check_hello(hello: Any, where: str) -> None:
+    """Raise ``ProtocolError`` unless ``hello`` is an agent's hello."""
+    _check(_HELLO, "hello", hello, where)
+
+
+def check_scan_answer(answer: Any, where: str) -> None:
+    """Raise ``ProtocolError`` unless ``answer`` is a scan answer (``ScanAnswer``)."""
+    _check(_SCAN_ANSWER, "scan answer", answer, where)
+
+
+def check_exchange_answer(answer: Any, where: str, results: int) -> None:
+    """Raise ``ProtocolError`` unless ``answer`` is an exchange answer with
+    ``results`` results (one per file pushed)."""
+    _check(_EXCHANGE_ANSWER, "exchange answer", answer, where)
+    if len(answer["results"]) != results:
+        raise ProtocolError(
+            f"malformed exchange answer from {where}: {len(answer['results'])} results"
+            f" for {results} files pushed",
+            where=where,
+        )

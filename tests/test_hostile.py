@@ -522,7 +522,6 @@ class _SetuidModes(FarSide):
         return answer
 
 
-@NOT_YET
 def test_received_modes_are_only_permission_bits(machines: Machines) -> None:
     _remote_session(machines, with_subagent=True)
     report = _sync(machines, _SetuidModes(machines.b))
@@ -532,7 +531,6 @@ def test_received_modes_are_only_permission_bits(machines: Machines) -> None:
         assert stat.S_IMODE(path.lstat().st_mode) & 0o7000 == 0, path
 
 
-@NOT_YET
 def test_dirs_made_for_received_files_are_private(machines: Machines) -> None:
     _remote_session(machines, with_subagent=True)
     report = _sync(machines, FarSide(machines.b))

@@ -26,10 +26,11 @@ import pytest
 from conftest import CliResult, Machines, RunCli, run_process, session_files, write_old
 
 from session_sync.agent.apply import apply_batch
-from session_sync.agent.messages import ApplyOp
+from session_sync.agent.messages import ApplyOp, ExchangeRequest, SendOp
 from session_sync.agent.paths import op_target
 from session_sync.agent.protocol import FrameReader, FrameWriter, Refusal
 from session_sync.agent.scan import scan
+from session_sync.agent.serve import exchange
 from session_sync.model.manifest import manifest_from_scan
 from session_sync.testing.sessions import make_session, session_bytes
 
@@ -483,3 +484,35 @@ def test_a_session_just_left_on_a_machine_with_a_registry_comes_home(
     (item,) = report["items"]
     assert (item["action"], item["outcome"]) == ("copy", "done")
     assert m.transcript(m.a, spec.session_id).read_bytes() == session_bytes(spec)
+
+
+def test_the_sender_reads_nothing_through_a_link_put_in_place_after_the_scan(
+    config_b: Path, tmp_path: Path
+) -> None:
+    """A pull planned for ``<uuid>/tool-results/x.txt``; by the time the far agent
+    sends it, ``<uuid>/`` (or the file) has become a link: it sends a failed E, no data."""
+    secrets = tmp_path / "dot-ssh"
+    secrets.mkdir()
+    (secrets / "x.txt").write_bytes(b"PRIVATE KEY\n")
+    project = config_b / "projects" / "-workspaces-app"
+    project.mkdir(parents=True)
+    (project / SID).symlink_to(secrets)
+    other = "1b6f2c1e-1111-4222-8333-444455556666"
+    (project / other / "tool-results").mkdir(parents=True)
+    (project / other / "tool-results" / "x.txt").symlink_to(secrets / "x.txt")
+    sends: list[SendOp] = [
+        {"dir": "-workspaces-app", "rel": rel, "offset": 0, "length": 12}
+        for rel in (f"{SID}/x.txt", f"{other}/tool-results/x.txt")
+    ]
+    out = io.BytesIO()
+
+    request: ExchangeRequest = {"apply": [], "send": sends}
+    exchange(str(config_b), request, FrameReader(io.BytesIO()), FrameWriter(out))
+
+    assert b"PRIVATE KEY" not in out.getvalue()
+    reader = FrameReader(io.BytesIO(out.getvalue()))
+    reader.json()  # the (empty) apply answer
+    for _ in sends:
+        with pytest.raises(Refusal, match="symbolic link"):
+            for _chunk in reader.data():
+                pass

@@ -13,7 +13,7 @@ from typing import BinaryIO, Dict, Iterable, List, Optional, Tuple
 from .fsutil import write_atomic
 from .messages import FileFacts
 from .protocol import CHUNK_SIZE, JSON, Refusal
-from .reading import open_below
+from .reading import open_below, open_leaf
 from .transcript import complete_size, tail_timestamps
 
 __all__ = [
@@ -121,28 +121,33 @@ def _hash_range(fh: BinaryIO, length: int, marks: Iterable[int] = ()) -> Tuple[s
     return digest.hexdigest(), at
 
 
-def _facts(
+def _cached(
+    path: str, st: os.stat_result, cache: HashCache, peer_size: Optional[int], plain: bool
+) -> Optional[JSON]:
+    """The cached facts of the file ``st`` describes, if they serve (None: read it)."""
+    facts = cache.get(path, st)
+    if facts is None or (plain and facts.get("size") != st.st_size):
+        return None  # not cached, or cached as a transcript (complete lines only)
+    if (
+        peer_size is not None
+        and 0 < peer_size < facts["size"]
+        and str(peer_size) not in facts.get("prefixes", {})
+    ):
+        return None  # the prefix hash at the other side's size is missing
+    return facts
+
+
+def _read_facts(
     fh: BinaryIO,
     path: str,
     st: os.stat_result,
     cache: HashCache,
     peer_size: Optional[int],
     is_jsonl: bool,
-    plain: bool,
 ) -> JSON:
-    """The cached facts of the open file ``fh`` (``path``), read when not cached
-    (or when the prefix hash at ``peer_size`` is missing)."""
-    facts = cache.get(path, st)
-    if facts is not None and plain and facts.get("size") != st.st_size:
-        facts = None  # cached as a transcript (complete lines only)
+    """Read the open file ``fh`` (``path``) for its facts, and cache them."""
+    old = cache.get(path, st)
     need_prefix = peer_size is not None and peer_size > 0
-    if facts is not None and not (
-        need_prefix
-        and peer_size is not None
-        and peer_size < facts["size"]
-        and str(peer_size) not in facts.get("prefixes", {})
-    ):
-        return facts
     size = complete_size(fh, st.st_size) if is_jsonl else st.st_size
     marks = [peer_size] if (need_prefix and peer_size is not None) else []
     sha, prefixes = _hash_range(fh, size, marks)
@@ -152,7 +157,7 @@ def _facts(
         stamps, malformed = tail_timestamps(fh, size)
     cache.bytes_hashed += size
     cache.files_hashed += 1
-    old_prefixes = dict(facts.get("prefixes", {})) if facts else {}
+    old_prefixes = dict(old.get("prefixes", {})) if old and old.get("size") == size else {}
     old_prefixes.update({str(k): v for k, v in prefixes.items()})
     facts = {
         "size": size,
@@ -182,23 +187,25 @@ def describe_file(
     is_jsonl = rel.endswith(".jsonl") and not plain
     need_prefix = peer_size is not None and peer_size > 0
     try:
-        fd = open_below(root, rel)
+        fd = open_leaf(root, rel)
+        try:
+            st = os.fstat(fd)
+            facts = _cached(path, st, cache, peer_size, plain)
+        finally:
+            os.close(fd)
+        if facts is None:
+            # Read: through ``open_below``, so no link on the way is followed.
+            with os.fdopen(open_below(root, rel), "rb") as fh:
+                st = os.fstat(fh.fileno())
+                facts = _cached(path, st, cache, peer_size, plain) or _read_facts(
+                    fh, path, st, cache, peer_size, is_jsonl
+                )
     except Refusal as exc:
         return {"rel": rel, "error": str(exc)}
     except FileNotFoundError:
         return None  # gone since the dir was listed
     except OSError as exc:
         return {"rel": rel, "error": "cannot read: %s" % (exc.strerror or exc)}
-    # The facts are of the file this fd holds: a link or another file put in
-    # its place after the open is not read.
-    with os.fdopen(fd, "rb") as fh:
-        try:
-            st = os.fstat(fh.fileno())
-            facts = _facts(fh, path, st, cache, peer_size, is_jsonl, plain)
-        except OSError as exc:
-            return {"rel": rel, "error": "cannot read: %s" % (exc.strerror or exc)}
-        except Refusal as exc:
-            return {"rel": rel, "error": str(exc)}
     out: FileFacts = {
         "rel": rel,
         "complete_size": facts["size"],

@@ -20,6 +20,7 @@ from .protocol import CHUNK_SIZE, FrameWriter, Refusal
 
 __all__ = [
     "open_below",
+    "open_leaf",
     "send_below",
 ]
 
@@ -62,6 +63,21 @@ def open_below(base: str, rel: str) -> int:
         fd = _open_at(dir_fd, base, parts, len(parts) - 1, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
     finally:
         os.close(dir_fd)
+    return _regular(fd, rel)
+
+
+def open_leaf(base: str, rel: str) -> int:
+    """Like ``open_below`` with one ``open``: only the last name is not followed.
+
+    For a look at a file's identity (``fstat``) when its facts may be cached:
+    a dir of ``rel`` turned into a link leads to another inode, so to a cache
+    miss, and the file is then read through ``open_below``."""
+    try:
+        fd = os.open(os.path.join(base, *rel.split("/")), os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK):
+            _refuse_if_link(os.path.join(base, *rel.split("/")), rel)
+        raise
     return _regular(fd, rel)
 
 

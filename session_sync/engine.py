@@ -20,8 +20,9 @@ import attrs
 from session_sync.agent.apply import apply_batch
 from session_sync.agent.backups import DEFAULT_BACKUP_RETENTION_DAYS
 from session_sync.agent.messages import ScanRequest
-from session_sync.agent.paths import op_target
-from session_sync.agent.protocol import Refusal, send_file
+from session_sync.agent.paths import op_base, op_target
+from session_sync.agent.protocol import Refusal
+from session_sync.agent.reading import send_below
 from session_sync.agent.scan import scan
 from session_sync.errors import AgentError, ProtocolError, UsageError
 from session_sync.model.manifest import SessionManifest, manifest_from_scan
@@ -29,6 +30,7 @@ from session_sync.model.ops import apply_op, send_op
 from session_sync.model.reconcile import Action, SyncPlan, SyncPolicy, plan_sync
 from session_sync.model.report import ItemReport, SyncReport
 from session_sync.model.wire import check_exchange_answer, check_scan_answer
+from session_sync.model.withheld import unreadable_reports, withhold
 from session_sync.projects import remote_project_path
 from session_sync.transports.base import Transport
 from session_sync.transports.connection import DEFAULT_IO_TIMEOUT, AgentConnection
@@ -108,7 +110,7 @@ def scan_local(request: SyncRequest, peer: SessionManifest | None = None) -> Ses
             raw = scan(str(request.local_config), _scan_request(request.local_path, request, peer))
     except Refusal as exc:
         raise AgentError(f"this machine: {exc}") from None
-    return manifest_from_scan(raw)
+    return manifest_from_scan(raw, folder=request.folder_sync)
 
 
 class _Progress:
@@ -166,22 +168,29 @@ def _survey(request: SyncRequest, connection: AgentConnection, moment: dt.dateti
         raise
     request = attrs.evolve(request, remote_path=remote_path)
     local_light = scan_local(request)
-    remote = _remote_scan(connection, _scan_request(request.remote_path, request, local_light))
+    remote = _remote_scan(
+        connection, _scan_request(request.remote_path, request, local_light), request.folder_sync
+    )
     local = scan_local(request, peer=remote)
     hashed = local_light.bytes_hashed + local.bytes_hashed + remote.bytes_hashed
     if _missing_prefixes(remote, local):
         # The first scan only knew our recent sessions' sizes; a session old here
         # but grown there needs its prefix hash to be told apart from a divergence.
-        remote = _remote_scan(connection, _scan_request(request.remote_path, request, local))
+        remote = _remote_scan(
+            connection, _scan_request(request.remote_path, request, local), request.folder_sync
+        )
         hashed += remote.bytes_hashed
-    return Survey(local, remote, plan_sync(local, remote, request.policy, moment), hashed)
+    plan = withhold(plan_sync(local, remote, request.policy, moment), local, remote)
+    return Survey(local, remote, plan, hashed)
 
 
-def _remote_scan(connection: AgentConnection, request: ScanRequest) -> SessionManifest:
+def _remote_scan(
+    connection: AgentConnection, request: ScanRequest, folder: bool
+) -> SessionManifest:
     """The other machine's manifest, its answer checked before anything reads it."""
     answer = connection.request(request)
     check_scan_answer(answer, connection.transport.description)
-    return manifest_from_scan(answer)
+    return manifest_from_scan(answer, folder=folder)
 
 
 def _missing_prefixes(remote: SessionManifest, local: SessionManifest) -> bool:
@@ -275,7 +284,9 @@ def _run(
     trips_before = connection.round_trips
     found = _survey(request, connection, moment)
     plan = found.plan
-    reports = _item_reports(plan, request.dry_run)
+    # Plan items first (``_exchange`` finds them by index), then the files
+    # that could not be read.
+    reports = _item_reports(plan, request.dry_run) + unreadable_reports(found.local, found.remote)
     if not request.dry_run and plan.transfers:
         _exchange(request, plan, connection, reports, progress)
     return SyncReport.build(
@@ -318,15 +329,18 @@ def _exchange(
     )
     config = str(request.local_config)
     for item in pushes:
+        op = send_op(item, request.folder_sync)
         try:
-            source = op_target(config, send_op(item, request.folder_sync))
+            op_target(config, op)
+            base = op_base(config, op)
         except Refusal as exc:
             with connection.stream_errors():
                 connection.writer.json(b"E", {"ok": False, "error": str(exc)})
             continue
-        # Reading our own file fails into its E frame; only the stream can raise.
+        # Reading our own file fails into its E frame (a link on the way is not
+        # followed); only the stream can raise.
         with connection.stream_errors():
-            send_file(connection.writer, source, item.offset, item.length, meter.add)
+            send_below(connection.writer, base, str(op["rel"]), item.offset, item.length, meter.add)
     connection.flush()
     answer = connection.receive()
     check_exchange_answer(answer, connection.transport.description, len(pushes))

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import stat
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, cast
@@ -37,6 +38,11 @@ OLD_MTIME_NS = 1_700_000_000_987_654_321
 P = b'{"type":"user","timestamp":"2026-11-22T03:00:00.000Z","uuid":"1"}\n'
 A = b'{"type":"assistant","timestamp":"2026-11-22T03:01:00.000Z","uuid":"2"}\n'
 B = b'{"type":"user","timestamp":"2026-11-22T04:00:00.000Z","uuid":"3","t":"\xe2\x80\xa8"}\n'
+
+
+def session_rel(name: str) -> str:
+    """The transcript of a session made up for ``name`` (session ids are uuids)."""
+    return f"{uuid.uuid5(uuid.NAMESPACE_URL, name)}.jsonl"
 
 
 def sha(data: bytes) -> str:
@@ -362,26 +368,26 @@ def stream_for(payloads: list[bytes | None]) -> FrameReader:
 
 
 def test_apply_batch_one_failure_does_not_stop_the_others(config: Path) -> None:
-    put(target(config, "r.jsonl"), P)
-    put(target(config, "a.jsonl"), P)
+    put(target(config, session_rel("r")), P)
+    put(target(config, session_rel("a")), P)
     ops = [
-        make_op("copy", A, rel="c1.jsonl"),
+        make_op("copy", A, rel=session_rel("c1")),
         make_op("copy", B, rel="../evil.jsonl"),
-        make_op("replace", B, rel="r.jsonl", expect=expect_of(P)),
-        make_op("copy", A, rel="sender-failed.jsonl"),
-        make_op("append", P + A, rel="a.jsonl", expect=expect_of(P)),
-        make_op("copy", B, rel="c2.jsonl"),
+        make_op("replace", B, rel=session_rel("r"), expect=expect_of(P)),
+        make_op("copy", A, rel=session_rel("sender-failed")),
+        make_op("append", P + A, rel=session_rel("a"), expect=expect_of(P)),
+        make_op("copy", B, rel=session_rel("c2")),
     ]
     reader = stream_for([A, B, B, None, A, B])
     answer = apply_batch(str(config), ops, reader.data, "batch", 90)
     oks = [r["ok"] for r in answer["results"]]
     assert oks == [True, False, True, False, True, True]
     assert "transfer failed" in answer["results"][3]["error"]
-    assert target(config, "c1.jsonl").read_bytes() == A
-    assert target(config, "r.jsonl").read_bytes() == B
-    assert target(config, "a.jsonl").read_bytes() == P + A
-    assert target(config, "c2.jsonl").read_bytes() == B
-    assert not target(config, "sender-failed.jsonl").exists()
+    assert target(config, session_rel("c1")).read_bytes() == A
+    assert target(config, session_rel("r")).read_bytes() == B
+    assert target(config, session_rel("a")).read_bytes() == P + A
+    assert target(config, session_rel("c2")).read_bytes() == B
+    assert not target(config, session_rel("sender-failed")).exists()
     assert answer["backup_set"] is not None
     assert Path(answer["backup_set"]) == backup_sets(config)[0]
     assert answer["pruned_backups"] == []
@@ -527,7 +533,7 @@ def _backed_up(config: Path) -> dict[str, set[bytes]]:
 
 
 def test_prune_removes_old_sets_but_never_a_files_newest_backup(config: Path) -> None:
-    other = "other.jsonl"
+    other = session_rel("other")
     put(target(config), b"v0\n")
     put(target(config, other), b"w0\n")
     day = 86400.0

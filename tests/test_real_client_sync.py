@@ -83,13 +83,13 @@ def test_both_branches_of_a_divergence_resume_on_both_machines(
     api: StandInApi,  # noqa: F811
 ) -> None:
     a, b = two
-    a.run_print("base MARK-BASE").check()
+    a.run_print("base ROOT-MARK").check()
     (session_id,) = a.home.transcripts()
     sync(a, b)
     assert session_id in b.home.transcripts()
     # Both machines go on from the same history; b later, so b's branch wins.
-    a.run_print("branch MARK-A", "--resume", session_id).check()
-    b.run_print("branch MARK-B", "--resume", session_id).check()
+    a.run_print("branch BRANCH-ALPHA", "--resume", session_id).check()
+    b.run_print("branch BRANCH-BRAVO", "--resume", session_id).check()
 
     report = sync(a, b)
 
@@ -102,14 +102,14 @@ def test_both_branches_of_a_divergence_resume_on_both_machines(
         api.clear()
         machine_.run_print("next MARK-N1", "--resume", session_id).check()
         winner = history_sent(api, "MARK-N1")
-        assert "MARK-BASE" in winner
-        assert "MARK-B" in winner
-        assert "MARK-A" not in winner
+        assert "ROOT-MARK" in winner
+        assert "BRANCH-BRAVO" in winner
+        assert "BRANCH-ALPHA" not in winner
         machine_.run_print("next MARK-N2", "--resume", fork_id).check()
         loser = history_sent(api, "MARK-N2")
-        assert "MARK-BASE" in loser
-        assert "MARK-A" in loser
-        assert "MARK-B" not in loser
+        assert "ROOT-MARK" in loser
+        assert "BRANCH-ALPHA" in loser
+        assert "BRANCH-BRAVO" not in loser
 
 
 @pytest.mark.usefixtures("need_tmux")
@@ -118,7 +118,7 @@ def test_a_session_open_on_the_receiving_side_waits_and_the_last_turn_comes_home
     api: StandInApi,  # noqa: F811
 ) -> None:
     a, b = two
-    a.run_print("base MARK-BASE").check()
+    a.run_print("base ROOT-MARK").check()
     (session_id,) = a.home.transcripts()
     sync(a, b)
     b_path = b.home.transcript(session_id)

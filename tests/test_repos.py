@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -266,7 +267,7 @@ def _project_with_sessions(config: Path, dir_name: str, cwds_oldest_first: list[
     now = time.time()
     for i, cwd in enumerate(cwds_oldest_first):
         line = json.dumps({"type": "user", "cwd": cwd, "timestamp": "2026-11-20T10:00:00.000Z"})
-        path = folder / f"s{i:04d}.jsonl"
+        path = folder / f"{uuid.UUID(int=i + 1)}.jsonl"  # sessions are uuid-named
         path.write_text(line + "\n")
         os.utime(path, (now - 86400 + i, now - 86400 + i))
 

@@ -13,6 +13,7 @@ import shlex
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import IO, cast
 
@@ -53,6 +54,10 @@ class ShellTransport:
         return ProcessStream(process)
 
 
+S1, S2, S3 = (str(uuid.UUID(int=n)) for n in (1, 2, 3))
+"""Session ids (only uuid-named files are sessions)."""
+
+
 def _session(config: Path, project: str, name: str) -> bytes:
     line = json.dumps(
         {"type": "user", "timestamp": "2026-11-20T10:00:00.000Z", "cwd": project, "uuid": name}
@@ -71,14 +76,14 @@ def test_stray_login_output_is_skipped(tmp_path: Path) -> None:
     a, b, project = tmp_path / "a", tmp_path / "b", tmp_path / "project"
     for p in (a, b, project):
         p.mkdir()
-    data = _session(b, str(project), "s1")
+    data = _session(b, str(project), S1)
     # A login script that prints text, binary junk, and something frame-like.
     prelude = "echo 'Welcome to the codespace!'; printf 'SS\\001\\002junk\\n'; echo motd"
     request = SyncRequest(local_config=a, local_path=str(project), remote_path=str(project))
     report = run_sync(request, ShellTransport(b, prelude))
     assert report.pulled == 1
     assert report.round_trips == 2
-    copied = a / "projects" / encode_project_path(str(project)) / "s1.jsonl"
+    copied = a / "projects" / encode_project_path(str(project)) / f"{S1}.jsonl"
     assert copied.read_bytes() == data
 
 
@@ -236,7 +241,7 @@ def test_a_stream_out_of_step_mid_pull_stops_the_sync_with_one_error(tmp_path: P
     a, b, project = tmp_path / "a", tmp_path / "b", tmp_path / "project"
     for path in (a, b, project):
         path.mkdir()
-    pulled = {name: _session(b, str(project), name) for name in ("s1", "s2", "s3")}
+    pulled = {name: _session(b, str(project), name) for name in (S1, S2, S3)}
     request = SyncRequest(local_config=a, local_path=str(project), remote_path=str(project))
     with pytest.raises(ProtocolError) as caught:
         run_sync(request, GarblingTransport(b, nth=2))

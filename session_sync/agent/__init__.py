@@ -11,6 +11,7 @@ The modules, in the order the data flows:
 
 * ``protocol`` frames on the byte stream (and ``Refusal``, a refusal as data);
 * ``paths``, ``gitinfo``, ``transcript``, ``live``: what this machine holds;
+* ``reading``: opening a file below a dir without following a link;
 * ``hashcache`` and ``scan``: the manifest of one project (or folder);
 * ``fsutil``, ``backups``, ``apply``, ``restore``: changing files safely;
 * ``serve``: the request loop.

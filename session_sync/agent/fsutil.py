@@ -161,7 +161,9 @@ def current_state(path: str, expect_size: int) -> Tuple[int, str, "hashlib._Hash
 
 
 def file_chunks(path: str) -> Iterator[bytes]:
-    with open(path, "rb") as fh:
+    """The bytes of the file at ``path``, a link there refused (``ELOOP``)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as fh:
         while True:
             chunk = fh.read(CHUNK_SIZE)
             if not chunk:
@@ -169,19 +171,46 @@ def file_chunks(path: str) -> Iterator[bytes]:
             yield chunk
 
 
-def walk_files(root: str, sub: str) -> List[str]:
-    """Regular files under ``root/sub`` as paths relative to ``root`` (no symlinks)."""
+def walk_files(root: str, sub: str, refused: Optional[List[Tuple[str, str]]] = None) -> List[str]:
+    """Regular files under ``root/sub`` as paths relative to ``root``.
+
+    No link is followed, ``root/sub`` itself included; each link or other
+    non-regular entry met is added to ``refused`` as (relative path, reason)
+    when a list is given (a session's folder reports them; a folder sync passes
+    them over)."""
     found: List[str] = []
-    base = os.path.join(root, sub)
-    for dirpath, dirnames, filenames in os.walk(base):
-        dirnames[:] = sorted(d for d in dirnames if not os.path.islink(os.path.join(dirpath, d)))
+    base = os.path.join(root, sub) if sub else root
+
+    def refuse(path: str, reason: str) -> None:
+        if refused is not None:
+            refused.append((os.path.relpath(path, root).replace(os.sep, "/"), reason))
+
+    if sub and os.path.islink(base):
+        refuse(base, "a symbolic link: not followed")
+        return found
+
+    def unlisted(exc: OSError) -> None:
+        if exc.errno != errno.ENOENT:  # gone since it was listed: nothing to tell
+            refuse(exc.filename or base, "cannot read: %s" % (exc.strerror or exc))
+
+    for dirpath, dirnames, filenames in os.walk(base, onerror=unlisted):
+        kept = []
+        for d in sorted(dirnames):
+            if os.path.islink(os.path.join(dirpath, d)):
+                refuse(os.path.join(dirpath, d), "a symbolic link: not followed")
+            else:
+                kept.append(d)
+        dirnames[:] = kept
         for name in sorted(filenames):
             if name.startswith(TEMP_PREFIX):
                 continue
             full = os.path.join(dirpath, name)
-            if os.path.islink(full) or not os.path.isfile(full):
-                continue
-            found.append(os.path.relpath(full, root).replace(os.sep, "/"))
+            if os.path.islink(full):
+                refuse(full, "a symbolic link: not followed")
+            elif not os.path.isfile(full):
+                refuse(full, "not a regular file")
+            else:
+                found.append(os.path.relpath(full, root).replace(os.sep, "/"))
     return found
 
 

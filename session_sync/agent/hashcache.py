@@ -13,6 +13,7 @@ from typing import BinaryIO, Dict, Iterable, List, Optional, Tuple
 from .fsutil import write_atomic
 from .messages import FileFacts
 from .protocol import CHUNK_SIZE, JSON, Refusal
+from .reading import open_below, open_leaf
 from .transcript import complete_size, tail_timestamps
 
 __all__ = [
@@ -65,8 +66,11 @@ class HashCache:
         message time): the next scan then needs to read nothing of it.
         """
         try:
-            st = os.lstat(path)
-            with open(path, "rb") as fh:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                if not stat.S_ISREG(st.st_mode):
+                    return
                 complete = complete_size(fh, st.st_size) if path.endswith(".jsonl") else st.st_size
                 if complete != size:
                     return
@@ -117,6 +121,55 @@ def _hash_range(fh: BinaryIO, length: int, marks: Iterable[int] = ()) -> Tuple[s
     return digest.hexdigest(), at
 
 
+def _cached(
+    path: str, st: os.stat_result, cache: HashCache, peer_size: Optional[int], plain: bool
+) -> Optional[JSON]:
+    """The cached facts of the file ``st`` describes, if they serve (None: read it)."""
+    facts = cache.get(path, st)
+    if facts is None or (plain and facts.get("size") != st.st_size):
+        return None  # not cached, or cached as a transcript (complete lines only)
+    if (
+        peer_size is not None
+        and 0 < peer_size < facts["size"]
+        and str(peer_size) not in facts.get("prefixes", {})
+    ):
+        return None  # the prefix hash at the other side's size is missing
+    return facts
+
+
+def _read_facts(
+    fh: BinaryIO,
+    path: str,
+    st: os.stat_result,
+    cache: HashCache,
+    peer_size: Optional[int],
+    is_jsonl: bool,
+) -> JSON:
+    """Read the open file ``fh`` (``path``) for its facts, and cache them."""
+    old = cache.get(path, st)
+    need_prefix = peer_size is not None and peer_size > 0
+    size = complete_size(fh, st.st_size) if is_jsonl else st.st_size
+    marks = [peer_size] if (need_prefix and peer_size is not None) else []
+    sha, prefixes = _hash_range(fh, size, marks)
+    stamps: List[str] = []
+    malformed = 0
+    if is_jsonl:
+        stamps, malformed = tail_timestamps(fh, size)
+    cache.bytes_hashed += size
+    cache.files_hashed += 1
+    old_prefixes = dict(old.get("prefixes", {})) if old and old.get("size") == size else {}
+    old_prefixes.update({str(k): v for k, v in prefixes.items()})
+    facts = {
+        "size": size,
+        "sha256": sha,
+        "timestamps": stamps,
+        "malformed": malformed,
+        "prefixes": old_prefixes,
+    }
+    cache.put(path, st, facts)
+    return facts
+
+
 def describe_file(
     root: str,
     rel: str,
@@ -131,51 +184,28 @@ def describe_file(
     ``plain``: not a transcript whatever its name (a synced folder's file):
     every byte counts and there are no timestamps."""
     path = os.path.join(root, rel)
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return None
-    # RACE: the file may grow or be replaced between this lstat and the reads
-    # below; the facts then describe bytes that are no longer all there, which
-    # the apply's re-check against ``expect`` catches before anything is written.
-    if not stat.S_ISREG(st.st_mode):
-        return None
     is_jsonl = rel.endswith(".jsonl") and not plain
-    facts = cache.get(path, st)
-    if facts is not None and plain and facts.get("size") != st.st_size:
-        facts = None  # cached as a transcript (complete lines only)
     need_prefix = peer_size is not None and peer_size > 0
     try:
-        if facts is None or (
-            need_prefix
-            and peer_size is not None
-            and peer_size < facts["size"]
-            and str(peer_size) not in facts.get("prefixes", {})
-        ):
-            with open(path, "rb") as fh:
-                size = complete_size(fh, st.st_size) if is_jsonl else st.st_size
-                marks = [peer_size] if (need_prefix and peer_size is not None) else []
-                sha, prefixes = _hash_range(fh, size, marks)
-                stamps: List[str] = []
-                malformed = 0
-                if is_jsonl:
-                    stamps, malformed = tail_timestamps(fh, size)
-            cache.bytes_hashed += size
-            cache.files_hashed += 1
-            old_prefixes = dict(facts.get("prefixes", {})) if facts else {}
-            old_prefixes.update({str(k): v for k, v in prefixes.items()})
-            facts = {
-                "size": size,
-                "sha256": sha,
-                "timestamps": stamps,
-                "malformed": malformed,
-                "prefixes": old_prefixes,
-            }
-            cache.put(path, st, facts)
-    except OSError as exc:
-        return {"rel": rel, "error": "cannot read: %s" % exc.strerror}
+        fd = open_leaf(root, rel)
+        try:
+            st = os.fstat(fd)
+            facts = _cached(path, st, cache, peer_size, plain)
+        finally:
+            os.close(fd)
+        if facts is None:
+            # Read: through ``open_below``, so no link on the way is followed.
+            with os.fdopen(open_below(root, rel), "rb") as fh:
+                st = os.fstat(fh.fileno())
+                facts = _cached(path, st, cache, peer_size, plain) or _read_facts(
+                    fh, path, st, cache, peer_size, is_jsonl
+                )
     except Refusal as exc:
         return {"rel": rel, "error": str(exc)}
+    except FileNotFoundError:
+        return None  # gone since the dir was listed
+    except OSError as exc:
+        return {"rel": rel, "error": "cannot read: %s" % (exc.strerror or exc)}
     out: FileFacts = {
         "rel": rel,
         "complete_size": facts["size"],

@@ -1,62 +1,119 @@
-"""Sessions that a live Claude process on this machine has open
-(``<config>/sessions/<pid>.json``, checked against the process table).
+"""Sessions that a live Claude process on this machine has open: the client's
+registry ``<config>/sessions/<pid>.json``, checked against the process table.
+
+The registry is the truth where the client keeps one (the dir exists): a file
+there names a process (``pid``) and when it started (``procStart``: field 22 of
+``/proc/<pid>/stat``, so a reused pid is not taken for Claude), and is removed
+when that process ends. Its files are read as untrusted: anything that is not
+a small JSON object of the expected shape is passed over, never fatal.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 from typing import List, Optional
 
 __all__ = [
+    "REGISTRY_FILE_LIMIT",
+    "has_registry",
     "live_session_ids",
 ]
 
 
+REGISTRY_FILE_LIMIT = 64 * 1024
+"""Bytes read of one registry file; a larger one is not the client's."""
+
+
+_PID_LIMIT = 1 << 31
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO in a file's place must not hang the scan
+
+
+def _proc_start(pid: int) -> Optional[str]:
+    """Field 22 (starttime) of ``/proc/<pid>/stat``; None when there is no /proc."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as fh:
+            data = fh.read(4096)
+    except OSError:
+        return None
+    # The name (field 2) is in parentheses and may hold ")" or spaces: split
+    # after the last ")"; field 22 is then the 20th field.
+    fields = data.rsplit(b")", 1)[-1].split()
+    if len(fields) < 20:
+        return None
+    return fields[19].decode("ascii", "replace")
+
+
 def _process_alive(pid: int, proc_start: Optional[str]) -> bool:
-    if pid <= 0:
-        return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
     except PermissionError:
-        pass
-    except OSError:
+        pass  # alive, someone else's
+    except (OSError, OverflowError, ValueError):
         return False
-    stat_path = "/proc/%d/stat" % pid
-    if proc_start and os.path.exists(stat_path):
-        try:
-            with open(stat_path, "rb") as fh:
-                fields = fh.read().rsplit(b")", 1)[-1].split()
-            # Field 22 (starttime) is the 20th after the ")" that ends the name.
-            return fields[19].decode() == str(proc_start)
-        except (OSError, IndexError):
-            return True
-    return True
+    if proc_start is None:
+        return True
+    started = _proc_start(pid)
+    # No /proc (macOS): the pid alone says it.
+    return started is None or started == proc_start
+
+
+def has_registry(config: str) -> bool:
+    """Whether the client keeps its live-process registry on this machine."""
+    return os.path.isdir(os.path.join(config, "sessions"))
+
+
+def _read_entry(path: str) -> Optional[object]:
+    try:
+        fd = os.open(
+            path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        )
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                return None
+            data = fh.read(REGISTRY_FILE_LIMIT + 1)
+    except OSError:
+        return None
+    if len(data) > REGISTRY_FILE_LIMIT:
+        return None
+    try:
+        entry: object = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    return entry
 
 
 def live_session_ids(config: str) -> List[str]:
-    """Ids of sessions a live Claude process on this machine has open."""
+    """Ids of sessions a live Claude process on this machine has open (by the
+    registry; empty when there is none)."""
     out: List[str] = []
     sessions_dir = os.path.join(config, "sessions")
     try:
-        names = os.listdir(sessions_dir)
+        names = sorted(os.listdir(sessions_dir))
     except OSError:
         return out
     for name in names:
         if not name.endswith(".json"):
             continue
-        try:
-            with open(os.path.join(sessions_dir, name), encoding="utf-8") as fh:
-                info = json.load(fh)
-            pid = int(info.get("pid", 0))
-            session_id = info.get("sessionId")
-        except (OSError, ValueError, TypeError, AttributeError):
+        info = _read_entry(os.path.join(sessions_dir, name))
+        if not isinstance(info, dict):
             continue
+        pid = info.get("pid")
+        session_id = info.get("sessionId")
         proc_start = info.get("procStart")
-        if isinstance(session_id, str) and _process_alive(
-            pid, str(proc_start) if proc_start is not None else None
-        ):
+        if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid < _PID_LIMIT:
+            continue
+        if not isinstance(session_id, str):
+            continue
+        if proc_start is not None and not isinstance(proc_start, (str, int)):
+            continue
+        if _process_alive(pid, None if proc_start is None else str(proc_start)):
             out.append(session_id)
     return out

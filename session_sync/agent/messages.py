@@ -19,6 +19,7 @@ __all__ = [
     "FileFacts",
     "FileResult",
     "Hello",
+    "IgnoredFacts",
     "ProjectDirFacts",
     "ScanAnswer",
     "ScanRequest",
@@ -58,7 +59,8 @@ class ScanRequest(TypedDict, total=False):
 
 
 class FileFacts(TypedDict, total=False):
-    """One file as scanned (``error`` instead of the facts when unreadable)."""
+    """One file as scanned (``error`` instead of the facts when it cannot be read,
+    or is a symbolic link, which is never followed)."""
 
     rel: str
     complete_size: int
@@ -86,8 +88,19 @@ class SessionFacts(TypedDict):
     """Its project dir's name under ``projects/`` (a folder sync: the folder)."""
     recent: bool
     active: bool
+    """Not to be written into: ``live``, or (only where there is no registry)
+    modified in the last 60 s."""
     live: bool
+    """Open in a running Claude process, by the client's registry."""
     files: List[FileFacts]
+
+
+class IgnoredFacts(TypedDict):
+    """A file of a project dir that looks like a transcript but is no session."""
+
+    dir: str
+    name: str
+    reason: str
 
 
 class ProjectDirFacts(TypedDict):
@@ -108,6 +121,11 @@ class ScanAnswer(TypedDict):
     project_dirs: List[ProjectDirFacts]
     sessions: List[SessionFacts]
     duplicates: List[Dict[str, str]]
+    ignored: List[IgnoredFacts]
+    """``.jsonl`` files of the project's dirs left out, each with why."""
+    registry: bool
+    """Whether this machine has the client's live-process registry (then
+    ``active`` is ``live``; without one, a recent write counts too)."""
     files_hashed: int
     bytes_hashed: int
     now: float

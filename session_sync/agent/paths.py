@@ -19,10 +19,12 @@ __all__ = [
     "claude_config_dir",
     "encode_project_path",
     "encoded_names_match",
+    "is_session_id",
     "normalize_github_repo",
     "op_base",
     "op_target",
     "repositories_match",
+    "session_of_rel",
 ]
 
 
@@ -33,6 +35,30 @@ TEMP_PREFIX = ".session-sync-"
 
 
 TEMP_SUFFIX = ".tmp"
+
+
+_SESSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def is_session_id(name: str) -> bool:
+    """Whether ``name`` is a session id as Claude writes them: a lowercase uuid.
+
+    Anything else in a project dir (``memory/``, ``notes.jsonl``) is not a
+    session and is never read or written as one (``memory/MEMORY.md`` is sent
+    to the model: a far side must not plant it through a fake session).
+    """
+    return bool(_SESSION_ID.match(name))
+
+
+def session_of_rel(rel: str) -> Optional[str]:
+    """The session a project-dir-relative path belongs to: ``<uuid>.jsonl`` or
+    ``<uuid>/...`` (None for any other path)."""
+    head, sep, _rest = rel.partition("/")
+    if sep:
+        return head if is_session_id(head) else None
+    if rel.endswith(".jsonl") and is_session_id(rel[: -len(".jsonl")]):
+        return rel[: -len(".jsonl")]
+    return None
 
 
 def claude_config_dir(environ: Optional[Dict[str, str]] = None) -> str:
@@ -145,7 +171,8 @@ def op_base(config: str, op: TargetOp) -> str:
 
 
 def op_target(config: str, op: TargetOp) -> str:
-    """The file an op names on this machine (names checked: nothing outside its dir)."""
+    """The file an op names on this machine (names checked: nothing outside its dir,
+    and in a project dir nothing but a session's files)."""
     rel = str(op["rel"])
     parts = rel.split("/")
     if (
@@ -157,4 +184,6 @@ def op_target(config: str, op: TargetOp) -> str:
         or parts[-1].startswith(TEMP_PREFIX)
     ):
         raise Refusal("unsafe file path %r" % rel)
+    if not op.get("in_folder") and session_of_rel(rel) is None:
+        raise Refusal("not a session's file (not <uuid>.jsonl or <uuid>/...): %r" % rel)
     return os.path.join(op_base(config, op), *parts)

@@ -5,7 +5,6 @@ folder), as the controller's ``model.manifest`` reads it.
 from __future__ import annotations
 
 import os
-import re
 import socket
 import stat
 import time
@@ -14,9 +13,16 @@ from typing import Dict, Iterator, List, Optional, Tuple
 from .fsutil import remove_orphan_temps, walk_files
 from .gitinfo import git_committed_files, git_origin_url
 from .hashcache import HashCache, describe_file
-from .live import live_session_ids
-from .messages import FileFacts, ProjectDirFacts, ScanAnswer, ScanRequest, SessionFacts
-from .paths import encode_project_path, encoded_names_match, repositories_match
+from .live import has_registry, live_session_ids
+from .messages import (
+    FileFacts,
+    IgnoredFacts,
+    ProjectDirFacts,
+    ScanAnswer,
+    ScanRequest,
+    SessionFacts,
+)
+from .paths import encode_project_path, encoded_names_match, is_session_id, repositories_match
 from .protocol import JSON, Refusal
 from .transcript import first_cwd
 
@@ -24,6 +30,8 @@ __all__ = [
     "ACTIVE_WINDOW_SECONDS",
     "CWD_CANDIDATES",
     "FOLDER_SESSION_ID",
+    "LINK_REFUSED",
+    "NOT_A_SESSION",
     "recorded_cwds",
     "scan",
     "scan_folder",
@@ -31,12 +39,18 @@ __all__ = [
 
 
 ACTIVE_WINDOW_SECONDS = 60.0
+"""On a machine without the client's live-process registry, a session modified
+this recently counts as open in Claude (with a registry, the registry says)."""
 
 
 CWD_CANDIDATES = 200
 
 
-_SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NOT_A_SESSION = "not a session: its name is not a session uuid"
+"""Why a ``.jsonl`` file of a project dir is ignored (``memory.jsonl``, ``notes.jsonl``)."""
+
+
+LINK_REFUSED = "a symbolic link: not followed"
 
 
 def _project_dir_matches(
@@ -72,7 +86,9 @@ def recorded_cwds(projects: str, name: str) -> Iterator[str]:
             (
                 e
                 for e in os.scandir(os.path.join(projects, name))
-                if e.name.endswith(".jsonl") and e.is_file()
+                if e.name.endswith(".jsonl")
+                and is_session_id(e.name[: -len(".jsonl")])
+                and e.is_file(follow_symlinks=False)
             ),
             key=lambda e: e.stat().st_mtime,
             reverse=True,
@@ -112,6 +128,7 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
     real_path = os.path.realpath(project_path) if project_path else None
     encoded = encode_project_path(project_path) if project_path else None
     cache = HashCache(config)
+    registry = has_registry(config)
     live = set(live_session_ids(config))
     cutoff = now - days * 86400.0
 
@@ -142,6 +159,7 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
 
     sessions: Dict[str, JSON] = {}
     duplicates: List[JSON] = []
+    ignored: List[IgnoredFacts] = []
     for name in dir_names:
         base = os.path.join(projects, name)
         in_project = name in matched
@@ -151,11 +169,13 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
             entries = list(os.scandir(base))
         except OSError:
             continue
-        for item in entries:
+        for item in sorted(entries, key=lambda e: e.name):
             if not item.name.endswith(".jsonl"):
                 continue
             session_id = item.name[: -len(".jsonl")]
-            if not _SESSION_ID.match(session_id):
+            if not is_session_id(session_id):
+                if in_project:
+                    ignored.append({"dir": name, "name": item.name, "reason": NOT_A_SESSION})
                 continue
             if not in_project and session_id not in want:
                 continue
@@ -163,7 +183,8 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
                 st = item.stat(follow_symlinks=False)
             except OSError:
                 continue
-            if not stat.S_ISREG(st.st_mode):
+            link = stat.S_ISLNK(st.st_mode)
+            if not (link or stat.S_ISREG(st.st_mode)):
                 continue
             recent = in_project and st.st_mtime >= cutoff
             if not (recent or session_id in want):
@@ -179,7 +200,8 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
                 "id": session_id,
                 "dir": name,
                 "recent": recent,
-                "_size": st.st_size,
+                "_link": link,
+                "_size": -1 if link else st.st_size,
                 "_mtime": st.st_mtime_ns,
                 "_mtime_s": st.st_mtime,
             }
@@ -190,25 +212,34 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
     for session_id in sorted(sessions):
         info = sessions[session_id]
         root = os.path.join(projects, info["dir"])
-        rels = [session_id + ".jsonl"]
-        if os.path.isdir(os.path.join(root, session_id)):
-            rels += walk_files(root, session_id)
         files: List[FileFacts] = []
+        refused: List[Tuple[str, str]] = []
+        rels = []
+        if info["_link"]:
+            refused.append((session_id + ".jsonl", LINK_REFUSED))
+        else:
+            rels.append(session_id + ".jsonl")
+        if os.path.lexists(os.path.join(root, session_id)):
+            rels += walk_files(root, session_id, refused)
         for rel in rels:
             described = describe_file(root, rel, cache, peer_sizes.get(rel))
             if described is not None:
                 files.append(described)
-        # RACE: a session is "active" by its marker file or a write in the last
-        # minute; a Claude that starts writing after this scan is not seen, and
-        # the apply re-checks the bytes, not whether it is open.
-        active = session_id in live or (now - info["_mtime_s"]) < ACTIVE_WINDOW_SECONDS
+        # A link is refused where it is met, never walked or read: it is
+        # reported as a file that cannot be read, so the sync says so.
+        files += [{"rel": rel, "error": why} for rel, why in refused]
+        # RACE: a session is "active" by the registry (or, without one, a write
+        # in the last minute); a Claude that starts after this scan is not
+        # seen, and the apply re-checks the bytes, not whether it is open.
+        is_live = session_id in live
+        fresh = (now - info["_mtime_s"]) < ACTIVE_WINDOW_SECONDS
         out_sessions.append(
             {
                 "id": session_id,
                 "dir": info["dir"],
                 "recent": info["recent"],
-                "active": active,
-                "live": session_id in live,
+                "active": is_live or (fresh and not registry),
+                "live": is_live,
                 "files": files,
             }
         )
@@ -223,6 +254,8 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
         "project_dirs": project_dirs,
         "sessions": out_sessions,
         "duplicates": duplicates,
+        "ignored": ignored,
+        "registry": registry,
         "files_hashed": cache.files_hashed,
         "bytes_hashed": cache.bytes_hashed,
         "now": now,
@@ -283,6 +316,8 @@ def scan_folder(config: str, request: ScanRequest, now: Optional[float] = None) 
         "project_dirs": [],
         "sessions": sessions,
         "duplicates": [],
+        "ignored": [],
+        "registry": has_registry(config),
         "files_hashed": cache.files_hashed,
         "bytes_hashed": cache.bytes_hashed,
         "now": now,

@@ -12,15 +12,15 @@ from typing import IO, Optional, Sequence, cast
 from .apply import apply_batch
 from .backups import DEFAULT_BACKUP_RETENTION_DAYS, list_backups
 from .messages import ExchangeRequest, Hello, ScanRequest
-from .paths import claude_config_dir, op_target
+from .paths import claude_config_dir, op_base, op_target
 from .protocol import (
     PROTOCOL_VERSION,
     READY_MARKER,
     FrameReader,
     FrameWriter,
     Refusal,
-    send_file,
 )
+from .reading import send_below
 from .scan import scan
 
 __all__ = [
@@ -45,11 +45,12 @@ def exchange(
     writer.json(b"J", answer)
     for op in request.get("send") or []:
         try:
-            path = op_target(config, op)
+            op_target(config, op)  # the names are checked; the read follows no link
+            base = op_base(config, op)
         except Refusal as exc:
             writer.json(b"E", {"ok": False, "error": str(exc)})
             continue
-        send_file(writer, path, int(op["offset"]), int(op["length"]))
+        send_below(writer, base, str(op["rel"]), int(op["offset"]), int(op["length"]))
     writer.flush()
 
 

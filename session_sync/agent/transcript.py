@@ -5,7 +5,9 @@ from the tail, the ``cwd`` recorded near the head.
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from typing import BinaryIO, List, Optional, Tuple
 
 __all__ = [
@@ -21,6 +23,10 @@ TAIL_BLOCK = 64 * 1024
 
 
 HEAD_LIMIT = 256 * 1024
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 def complete_size(fh: BinaryIO, size: int) -> int:
@@ -103,10 +109,14 @@ def tail_timestamps(fh: BinaryIO, end: int) -> Tuple[List[str], int]:
 def first_cwd(path: str) -> Optional[str]:
     """The first ``cwd`` recorded in a transcript's first lines (None if none).
 
-    Reads 8 KiB at a time: the ``cwd`` is usually on the second line.
+    Reads 8 KiB at a time: the ``cwd`` is usually on the second line. A link
+    (or a FIFO) in the transcript's place is not read.
     """
     try:
-        with open(path, "rb") as fh:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                return None
             pending = b""
             read = 0
             while read < HEAD_LIMIT:

@@ -151,7 +151,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
     transport = target.transport
     request = _request(args, local_config, target, dry_run=True)
     found = survey(request, transport, io_timeout=args.io_timeout)
-    rows = [row.to_json() for row in status_rows(found.local, found.remote, found.plan)]
+    status = status_rows(found.local, found.remote, found.plan)
+    rows = [row.to_json() for row in status]
+    # A file that cannot be read is a failure to report, here as in a sync.
+    code = EXIT_FAILED if any(row.failed for row in status) else EXIT_OK
     if args.json:
         json.dump(
             {"local": found.local.config_dir, "remote": transport.description, "sessions": rows},
@@ -159,7 +162,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
             indent=2,
         )
         sys.stdout.write("\n")
-        return EXIT_OK
+        return code
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -190,7 +193,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     Console(file=sys.stdout, width=160).print(table)
     if not rows:
         sys.stdout.write(f"no recent sessions of {found.local.project_path} on either side\n")
-    return EXIT_OK
+    return code
 
 
 def _cmd_backups(args: argparse.Namespace) -> int:

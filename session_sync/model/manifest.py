@@ -14,10 +14,12 @@ from typing import Any
 import attrs
 import cattrs
 
+from session_sync.agent.paths import is_session_id, session_of_rel
 from session_sync.timestamps import latest_timestamp
 
 __all__ = [
     "FileEntry",
+    "IgnoredFile",
     "ProjectDir",
     "SessionEntry",
     "SessionManifest",
@@ -79,11 +81,15 @@ class SessionEntry:
     recent: bool
     """Modified within ``--days`` here."""
     active: bool
-    """Open in Claude right now here (live process, or modified in the last 60 s)."""
+    """Open in Claude right now here: ``live``, or, on a machine without the
+    client's registry, modified in the last 60 s."""
     files: tuple[FileEntry, ...]
     """The transcript first, then the files under ``<uuid>/``."""
     unreadable: tuple[tuple[str, str], ...] = ()
-    """(path, reason) of files that could not be read during the scan."""
+    """(path, reason) of files that could not be read during the scan, or that
+    are symbolic links (never followed)."""
+    live: bool = False
+    """Open in a running Claude process, by the client's registry on that machine."""
 
     def file(self, rel: str) -> FileEntry | None:
         """The file at ``rel``, if this side has it."""
@@ -91,6 +97,18 @@ class SessionEntry:
             if entry.rel == rel:
                 return entry
         return None
+
+
+@attrs.frozen
+class IgnoredFile:
+    """A file that looked like a session's but is not one: left out, with why."""
+
+    dir: str
+    """The project dir it is in (or, for a session dropped here, its dir)."""
+    name: str
+    """Its name (relative to the project dir)."""
+    reason: str
+    """Why it takes no part, in words."""
 
 
 @attrs.frozen
@@ -121,6 +139,11 @@ class SessionManifest:
     """The sessions that take part (recent, or asked for by the other side)."""
     files_hashed: int = 0
     """Files read in full by this scan (the hash cache saves the rest)."""
+    registry: bool = False
+    """Whether that machine has the client's live-process registry (then a
+    session is open exactly when ``live``)."""
+    ignored: tuple[IgnoredFile, ...] = ()
+    """Files of the project's dirs that are not sessions' (non-uuid names)."""
     bytes_hashed: int = 0
     """Bytes read in full by this scan."""
 
@@ -156,28 +179,73 @@ def _structure_file(raw: dict[str, Any]) -> FileEntry:
     )
 
 
-def _structure_session(raw: dict[str, Any]) -> SessionEntry:
-    files = tuple(_structure_file(f) for f in raw["files"] if "error" not in f)
-    unreadable = tuple((f["rel"], f["error"]) for f in raw["files"] if "error" in f)
+NOT_A_SESSION_ID = "not a session: its id is not a session uuid (left out here)"
+"""Why a far side's session is dropped by the controller (the agent never lists one)."""
+
+
+NOT_THE_SESSIONS_FILE = "not a file of its session (left out here)"
+
+
+def _belongs(fact: Mapping[str, Any], session_id: str) -> bool:
+    """Whether a file fact is of that session: ``<id>.jsonl``, ``<id>/...``, or
+    (only as an unreadable one) the session's folder itself, a refused link."""
+    rel = fact["rel"]
+    return session_of_rel(rel) == session_id or ("error" in fact and rel == session_id)
+
+
+def _structure_session(raw: dict[str, Any], folder: bool) -> SessionEntry:
+    session_id = raw["id"]
+    # A session's files are <id>.jsonl and <id>/...; anything else named in an
+    # answer is dropped before it can be planned (a folder sync keeps its rules).
+    listed = [f for f in raw["files"] if folder or _belongs(f, session_id)]
+    files = tuple(_structure_file(f) for f in listed if "error" not in f)
+    unreadable = tuple((f["rel"], f["error"]) for f in listed if "error" in f)
     return SessionEntry(
-        id=raw["id"],
+        id=session_id,
         dir=raw["dir"],
         recent=bool(raw["recent"]),
         active=bool(raw["active"]),
         files=files,
         unreadable=unreadable,
+        live=bool(raw.get("live")),
     )
 
 
-def manifest_from_scan(raw: Mapping[str, Any]) -> SessionManifest:
-    """The manifest in an agent's scan answer."""
+def _dropped(raw: Mapping[str, Any], folder: bool) -> list[IgnoredFile]:
+    """What of a scan answer is not a session's: listed as ignored, never planned."""
+    out = [
+        IgnoredFile(i["dir"], i["name"], i["reason"])
+        for i in raw.get("ignored") or ()
+        if isinstance(i, dict) and all(isinstance(i.get(k), str) for k in ("dir", "name", "reason"))
+    ]
+    if folder:
+        return out
+    for session in raw["sessions"]:
+        if not is_session_id(session["id"]):
+            out.append(IgnoredFile(session["dir"], session["id"], NOT_A_SESSION_ID))
+            continue
+        for f in session["files"]:
+            if not _belongs(f, session["id"]):
+                out.append(IgnoredFile(session["dir"], f["rel"], NOT_THE_SESSIONS_FILE))
+    return out
+
+
+def manifest_from_scan(raw: Mapping[str, Any], *, folder: bool = False) -> SessionManifest:
+    """The manifest in an agent's scan answer (``folder``: of a folder sync).
+
+    Sessions whose id is not a session uuid, and files not of their session,
+    are left out and listed in ``ignored`` (the agent lists none: a far side
+    that does is not trusted with them)."""
+    sessions = [s for s in raw["sessions"] if folder or is_session_id(s["id"])]
     return SessionManifest(
         config_dir=raw["config_dir"],
         hostname=raw.get("hostname", ""),
         new_session_dir=raw.get("new_session_dir"),
         project_path=raw.get("project_path"),
         project_dirs=tuple(_converter.structure(d, ProjectDir) for d in raw["project_dirs"]),
-        sessions=tuple(_structure_session(s) for s in raw["sessions"]),
+        sessions=tuple(_structure_session(s, folder) for s in sessions),
         files_hashed=int(raw.get("files_hashed", 0)),
         bytes_hashed=int(raw.get("bytes_hashed", 0)),
+        registry=bool(raw.get("registry")),
+        ignored=tuple(_dropped(raw, folder)),
     )

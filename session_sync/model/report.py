@@ -11,7 +11,24 @@ import cattrs
 from session_sync.model.manifest import SessionManifest
 from session_sync.model.reconcile import Action, Direction, PlannedItem, SyncPlan
 
-__all__ = ["ItemReport", "StatusRow", "SyncReport", "print_report", "status_rows"]
+__all__ = [
+    "UNREADABLE_CASE",
+    "WAITING_CASE",
+    "IgnoredNote",
+    "ItemReport",
+    "StatusRow",
+    "SyncReport",
+    "print_report",
+    "status_rows",
+]
+
+
+UNREADABLE_CASE = "unreadable"
+"""The case of a failed item for a file one side could not read (``model.withheld``)."""
+
+
+WAITING_CASE = "waiting"
+"""The case of a skip for a transcript with no complete line yet (``model.withheld``)."""
 
 
 @attrs.frozen
@@ -67,6 +84,28 @@ _converter = cattrs.Converter()
 
 
 @attrs.frozen
+class IgnoredNote:
+    """A file of one side's project dirs that is no session's and took no part."""
+
+    side: str
+    """local | remote."""
+    dir: str
+    """The project dir it is in."""
+    name: str
+    """Its name there."""
+    reason: str
+    """Why it is not a session's file."""
+
+
+def _ignored_notes(local: SessionManifest, remote: SessionManifest) -> tuple[IgnoredNote, ...]:
+    return tuple(
+        IgnoredNote(side, i.dir, i.name, i.reason)
+        for side, manifest in (("local", local), ("remote", remote))
+        for i in manifest.ignored
+    )
+
+
+@attrs.frozen
 class SyncReport:
     """Everything a sync did, counted."""
 
@@ -112,6 +151,8 @@ class SyncReport:
     """Sessions that took part, there."""
     seconds: float
     """Wall time of the sync."""
+    ignored: tuple[IgnoredNote, ...] = ()
+    """Files that look like transcripts but are no session's, each listed once."""
 
     @property
     def ok(self) -> bool:
@@ -140,7 +181,9 @@ class SyncReport:
             items=tuple(items),
             pushed=sum(1 for i in done if i.direction == Direction.PUSH.value),
             pulled=sum(1 for i in done if i.direction == Direction.PULL.value),
-            skipped=sum(1 for i in items if i.action == Action.SKIP.value),
+            skipped=sum(
+                1 for i in items if i.action == Action.SKIP.value and i.outcome != "failed"
+            ),
             failed=sum(1 for i in items if i.outcome == "failed"),
             conflicts=sum(1 for i in items if i.conflict),
             bytes_sent=bytes_sent,
@@ -158,6 +201,7 @@ class SyncReport:
             sessions_local=len(local.sessions),
             sessions_remote=len(remote.sessions),
             seconds=round(seconds, 3),
+            ignored=_ignored_notes(local, remote),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -199,6 +243,32 @@ def print_report(report: SyncReport, out: TextIO) -> None:
         out.write(line + "\n")
     if not report.items:
         out.write("  everything is in step\n")
+    for line in _ignored_lines(report.ignored):
+        out.write(line + "\n")
+
+
+_NAMES_SHOWN = 10
+
+
+def _shown(text: str) -> str:
+    """``text`` with control characters escaped (names come from the far side)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _ignored_lines(ignored: tuple[IgnoredNote, ...]) -> list[str]:
+    """One note per side and reason: a count and the names (the first few)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for note in ignored:
+        groups.setdefault((note.side, note.reason), []).append(note.name)
+    lines = []
+    for (side, reason), names in groups.items():
+        shown = ", ".join(_shown(n) for n in sorted(names)[:_NAMES_SHOWN])
+        more = f" and {len(names) - _NAMES_SHOWN} more" if len(names) > _NAMES_SHOWN else ""
+        files = "file" if len(names) == 1 else "files"
+        lines.append(
+            f"  note: {len(names)} {files} on {side} ignored ({_shown(reason)}): {shown}{more}"
+        )
+    return lines
 
 
 @attrs.frozen
@@ -217,6 +287,14 @@ class StatusRow:
     """ISO time of the last message here."""
     remote_last_message: str | None
     """ISO time of the last message there."""
+    unreadable: tuple[str, ...] = ()
+    """``<side>: <file>: <why>`` for each file of the session a side could not
+    read (it is not synced: ``status`` and ``sync`` exit 1)."""
+
+    @property
+    def failed(self) -> bool:
+        """A file of this session cannot be synced until its cause is fixed."""
+        return bool(self.unreadable)
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` object."""
@@ -245,7 +323,24 @@ def status_rows(local: SessionManifest, remote: SessionManifest, plan: SyncPlan)
         here, there = local.session(session_id), remote.session(session_id)
         lf = here.file(f"{session_id}.jsonl") if here else None
         rf = there.file(f"{session_id}.jsonl") if there else None
-        state = _status_state(planned.get(session_id), lf is not None, rf is not None)
+        item = planned.get(session_id)
+        state = _status_state(item, lf is not None, rf is not None)
+        unreadable = tuple(
+            f"{side}: {_shown(rel)}: {_shown(why)}"
+            for side, entry in (("local", here), ("remote", there))
+            for rel, why in (entry.unreadable if entry else ())
+        )
+        transcript_unreadable = [
+            side
+            for side, entry in (("local", here), ("remote", there))
+            if entry and any(rel == f"{session_id}.jsonl" for rel, _ in entry.unreadable)
+        ]
+        if transcript_unreadable:
+            state = f"cannot read on {' and '.join(transcript_unreadable)}"
+        elif unreadable:
+            state += f" ({len(unreadable)} file(s) cannot be read)"
+        if item is not None and item.case == WAITING_CASE:
+            state += " (waiting for a complete line)"
         if (here and here.active) or (there and there.active):
             state += " (open in Claude)"
         rows.append(
@@ -260,6 +355,7 @@ def status_rows(local: SessionManifest, remote: SessionManifest, plan: SyncPlan)
                 remote_last_message=rf.last_message_time.isoformat()
                 if rf and rf.last_message_time
                 else None,
+                unreadable=unreadable,
             )
         )
     return rows

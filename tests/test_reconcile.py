@@ -1043,3 +1043,24 @@ def test_property_sync_then_rescan_is_settled(pair_: tuple[Side, Side]) -> None:
         lo = describe(key[1], local_side.files[key])
         r = describe(key[1], remote_side.files[key])
         assert (lo.complete_size, lo.sha256) == (r.complete_size, r.sha256)
+
+
+@pytest.mark.parametrize("side", ["local", "remote"])
+def test_a_restored_copy_wins_a_divergence_even_when_older(side: str) -> None:
+    newer = describe(TRANSCRIPT, P + B)
+    older = attrs.evolve(describe(TRANSCRIPT, P + A), restored=True)
+    lo, r = (older, newer) if side == "local" else (newer, older)
+    item = only(plan_of(local_m(session([lo])), remote_m(session([r], dir=REMOTE_DIR))))
+    assert (item.action, item.case) == (Action.REPLACE, "diverged")
+    assert item.direction is (Direction.PUSH if side == "local" else Direction.PULL)
+    assert "restored by `backups restore`" in item.reason
+    assert item.source.sha256 == older.sha256
+    # The branch it replaces is kept too.
+    assert item.fork_file is not None
+
+
+def test_a_restored_copy_that_the_other_extends_is_appended_to() -> None:
+    restored = attrs.evolve(describe(TRANSCRIPT, P), restored=True)
+    longer = describe(TRANSCRIPT, P + A, len(P))
+    item = only(plan_of(local_m(session([restored])), remote_m(session([longer], dir=REMOTE_DIR))))
+    assert (item.action, item.case) == (Action.APPEND, "prefix")

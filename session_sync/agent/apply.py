@@ -41,6 +41,7 @@ from .hashcache import HashCache
 from .messages import ApplyOp, ExchangeAnswer, FileResult
 from .paths import encode_project_path, op_base, op_target
 from .protocol import CHUNK_SIZE, Refusal
+from .restored import forget_restored, restored_key
 from .swap import Destination, catch_up, open_destination
 
 __all__ = [
@@ -318,6 +319,7 @@ def apply_batch(
     backups = open_backup_set(config, label)
     pruned: List[str] = []
     cache = HashCache(config)
+    written: List[str] = []
     with ConfigLock(config) as lock:
         for op in ops:
             if lock.error is not None:
@@ -325,11 +327,14 @@ def apply_batch(
                 results.append({"ok": False, "error": lock.error})
                 continue
             result = apply_file(config, op, next_file(), backups)
-            if result.get("ok"):
+            if result.get("ok") and not result.get("unchanged"):
                 cache.record_written(op_target(config, op), int(op["size"]), str(op["sha256"]))
+                written.append(restored_key(str(op["dir"]), str(op["rel"])))
             results.append(result)
             fault_point("apply.done", config)
         cache.save()
+        # A file a sync wrote into is no longer as a restore left it.
+        forget_restored(config, written)
         if lock.error is None and backups.root is not None:
             pruned = prune_backups(config, retention_days)
     return {"results": results, "backup_set": backups.root, "pruned_backups": pruned}

@@ -77,6 +77,8 @@ class FileFacts(TypedDict, total=False):
     prefix_sha256: Optional[str]
     plain: bool
     committed: bool
+    restored: bool
+    """Exactly as ``backups restore`` put it back (it wins a divergence)."""
     error: str
 
 

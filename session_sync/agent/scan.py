@@ -24,6 +24,7 @@ from .messages import (
 )
 from .paths import encode_project_path, encoded_names_match, is_session_id, repositories_match
 from .protocol import JSON, Refusal
+from .restored import mark_restored
 from .transcript import first_cwd
 
 __all__ = [
@@ -228,6 +229,7 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
         # A link is refused where it is met, never walked or read: it is
         # reported as a file that cannot be read, so the sync says so.
         files += [{"rel": rel, "error": why} for rel, why in refused]
+        mark_restored(config, info["dir"], files)
         # RACE: a session is "active" by the registry (or, without one, a write
         # in the last minute); a Claude that starts after this scan is not
         # seen, and the apply re-checks the bytes, not whether it is open.
@@ -292,6 +294,7 @@ def scan_folder(config: str, request: ScanRequest, now: Optional[float] = None) 
                 if known is not None and "error" not in described:
                     described["committed"] = rel in known
                 files.append(described)
+        mark_restored(config, root, files)
     sessions: List[SessionFacts] = []
     if files:
         sessions.append(

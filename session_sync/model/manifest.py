@@ -58,6 +58,9 @@ class FileEntry:
     committed: bool | None = None
     """A synced folder's file that git tracks and that is unchanged since HEAD, so
     this copy can be had again from git (None: not known, not in a checkout)."""
+    restored: bool = False
+    """Exactly as ``backups restore`` put it back on this machine: the user chose
+    this copy, so it wins a divergence (and is never replaced by the other)."""
 
     @property
     def is_transcript(self) -> bool:
@@ -176,6 +179,7 @@ def _structure_file(raw: dict[str, Any]) -> FileEntry:
         prefix_sha256=raw.get("prefix_sha256"),
         plain=bool(raw.get("plain")),
         committed=raw.get("committed"),
+        restored=bool(raw.get("restored", False)),
     )
 
 

@@ -52,7 +52,9 @@ Invariants (tested by property tests):
 * Swapping the two manifests swaps push and pull and changes nothing else.
 * No item loses a line: appends only add; a replace is planned only when the
   winner is not a prefix extension of the loser, and the loser is backed up.
-* The winner of a divergence is the copy with the later last message time
+* A copy that ``backups restore`` put back, unchanged since, wins a divergence
+  (or a difference): the user chose it, and a restore must stick.
+* Otherwise the winner of a divergence is the copy with the later last message time
   (a missing time is the oldest), then the larger size, then the larger
   sha256 — a total order, so both sides agree on it.
 """
@@ -156,6 +158,13 @@ def decide(local: FileEntry | None, remote: FileEntry | None) -> Decision | None
                 "prefix",
                 f"{dst_name} copy is a prefix: append {extra} bytes",
             )
+    if local.restored != remote.restored:
+        # The user put this copy back with `backups restore`: a restore sticks.
+        winner = Direction.PUSH if local.restored else Direction.PULL
+        src, dst = _SIDE[winner]
+        case = "diverged" if local.is_transcript else "differs"
+        reason = f"{case}: {src} copy was restored by `backups restore`; {dst} copy backed up"
+        return Decision(Action.REPLACE, winner, case, reason, conflict=local.is_transcript)
     if local.is_transcript:
         winner = Direction.PUSH if _rank(local) > _rank(remote) else Direction.PULL
         src, dst = _SIDE[winner]

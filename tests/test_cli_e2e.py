@@ -8,6 +8,7 @@ the bytes, modes and mtimes on disk and the ``--json`` report.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import random
@@ -31,6 +32,7 @@ from conftest import (
 )
 
 from session_sync.agent.paths import encode_project_path
+from session_sync.model.forks import fork_session_id
 from session_sync.testing.sessions import (
     SessionSpec,
     continue_session,
@@ -685,6 +687,9 @@ def _mixed_sides(m: Machines) -> dict[str, tuple[str, str]]:
     expected[jsonl(only_b)] = ("copy", "pull")
     expected[jsonl(grown)] = ("append", "push")
     expected[jsonl(newer)] = ("replace", "pull")
+    # The losing branch (here) is kept as a fork on both machines.
+    lost = hashlib.sha256(session_bytes(older)).hexdigest()
+    expected[f"{fork_session_id(older.session_id, lost)}.jsonl"] = ("copy", "push")
     return expected
 
 
@@ -866,8 +871,9 @@ def test_json_is_exactly_one_object_with_the_documented_fields(
     m = machines
     expected = _mixed_sides(m)
     active = new_session(m, 150)
-    write_session(m.a, active, project_dir_name=m.dir_name)  # open right now
-    expected[jsonl(active)] = ("skip", "push")
+    write_old(m.b, continue_session(random.Random(151), active))
+    write_session(m.a, active, project_dir_name=m.dir_name)  # open here right now
+    expected[jsonl(active)] = ("skip", "pull")
 
     result = run_subprocess(m.sync_args())
 
@@ -891,7 +897,7 @@ def test_json_is_exactly_one_object_with_the_documented_fields(
     assert seen == expected
     pushes = sum(1 for a, d in expected.values() if d == "push" and a != "skip")
     pulls = sum(1 for a, d in expected.values() if d == "pull" and a != "skip")
-    assert (pushes, pulls) == (4, 2)
+    assert (pushes, pulls) == (5, 2)  # the fork of the losing branch is a push
     assert (report["pushed"], report["pulled"], report["skipped"]) == (pushes, pulls, 1)
     assert (report["failed"], report["conflicts"]) == (0, 1)
 

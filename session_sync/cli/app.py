@@ -61,7 +61,9 @@ class _Target:
     """The repository the other machine is known to hold (a codespace's)."""
 
 
-def _target(args: argparse.Namespace, local_config: Path) -> _Target:
+def _target(args: argparse.Namespace, local_config: Path, *, wake: str | None) -> _Target:
+    """The other machine. ``wake``: None when a shut-down codespace may be started (a
+    sync that names it), else why it is not."""
     # Imported here: paramiko (under SshTransport) costs 0.2 s and --help needs none of it.
     if args.host is not None:
         from session_sync.transports.ssh import SshTransport
@@ -72,15 +74,21 @@ def _target(args: argparse.Namespace, local_config: Path) -> _Target:
             SshTransport(args.host, python=args.remote_python), same_place_under_remote_home
         )
     if args.codespace is not None:
-        from session_sync.github.gh import GhCli, check_codespace_state
+        from session_sync.github.gh import GhCli
         from session_sync.transports.codespace import CodespaceTransport
 
         gh = GhCli(timeout=args.gh_timeout)
         codespace = gh.find(args.codespace)
-        # Named on the command line: a shut-down codespace may be started.
-        check_codespace_state(codespace, wake=True, notify=_notify)
+        # The transport reads the state again right before it connects, and starts
+        # a shut-down codespace only for a sync that named it.
         transport = CodespaceTransport(
-            codespace.name, gh=gh, python=args.remote_python, route=args.codespace_route
+            codespace.name,
+            gh=gh,
+            python=args.remote_python,
+            route=args.codespace_route,
+            wake=wake is None,
+            notify=_notify,
+            not_woken=wake or "",
         )
         workspace = codespace.workspace_path
         return _Target(transport, lambda _: workspace, codespace.repository or None)
@@ -126,7 +134,10 @@ def _request(
 
 def _cmd_sync(args: argparse.Namespace) -> int:
     local_config = _local_config()
-    target = _target(args, local_config)
+    not_woken = (
+        "a dry run never starts one; the sync without --dry-run does" if args.dry_run else None
+    )
+    target = _target(args, local_config, wake=not_woken)
     transport = target.transport
     request = _request(args, local_config, target, args.dry_run)
     with transfer_progress(not args.json) as progress:
@@ -146,7 +157,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     local_config = _local_config()
-    target = _target(args, local_config)
+    not_woken = f"status never starts one; `{PROG} sync --codespace {args.codespace}` does"
+    target = _target(args, local_config, wake=not_woken)
     transport = target.transport
     request = _request(args, local_config, target, dry_run=True)
     found = survey(request, transport)

@@ -27,7 +27,10 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
     target.add_argument(
         "--codespace",
         metavar="NAME",
-        help="a GitHub codespace, reached with gh (a shut-down one is started)",
+        help=(
+            "a GitHub codespace, reached with gh (sync starts a shut-down one; status and"
+            " --dry-run never do)"
+        ),
     )
     parser.add_argument(
         "--repo",

@@ -19,7 +19,7 @@ import select
 import shlex
 import socket
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -172,6 +172,9 @@ class SshTransport:
     """Compress the SSH stream (transcripts are JSON text: several times smaller)."""
     try_by_hand: str | None = None
     """A command that shows the user what goes wrong (default: ``ssh <destination>``)."""
+    before_attempt: Callable[[], None] | None = None
+    """Called before each connection attempt; what it raises ends the setup (the
+    codespace transport re-reads the codespace's state there)."""
 
     @property
     def description(self) -> str:
@@ -252,6 +255,8 @@ class SshTransport:
         return connection
 
     def _open_once(self, command: str) -> AgentStream:
+        if self.before_attempt is not None:
+            self.before_attempt()
         connection = self._connection()
         where = self.description
         proxy: _ProxyCommand | None = None

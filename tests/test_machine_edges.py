@@ -1,0 +1,100 @@
+"""The edges of reaching the other machine: shut-down codespaces, known_hosts lines
+paramiko cannot read, overlapping syncs, and the other machine's backups.
+
+Every test runs real parts: the CLI as a subprocess, the sandbox's real sshd, the
+fake ``gh`` (whose log shows whether any ``gh codespace ssh``, which would start a
+shut-down codespace, ran at all).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from conftest import CODESPACE, Remote, snapshot_tree, write_old
+
+from session_sync.agent.paths import encode_project_path
+from session_sync.testing.sessions import SessionSpec, make_session
+
+WORKSPACE = "/workspaces/app"
+
+
+def spec_at(path: Path | str, seed: int, size: int = 5000) -> SessionSpec:
+    return make_session(random.Random(seed), str(path), turns=3, target_bytes=size)
+
+
+def workspace_dir(remote: Remote) -> Path:
+    return remote.remote_config / "projects" / encode_project_path(WORKSPACE, resolve=False)
+
+
+def ssh_calls(remote: Remote) -> list[list[str]]:
+    """Every gh call that is a ``gh codespace ssh`` (each would start a shut-down one)."""
+    return [argv for argv in remote.gh.invocations() if "ssh" in argv]
+
+
+def started(remote: Remote) -> list[str]:
+    return [str(e["name"]) for e in remote.gh.events() if e["event"] == "started"]
+
+
+def populate(remote: Remote) -> None:
+    write_old(remote.config, spec_at(remote.project, 1))
+    write_old(remote.remote_config, spec_at(WORKSPACE, 2), dir_name=workspace_dir(remote).name)
+
+
+# --- a shut-down codespace is started only by a sync that names it ----------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "why"),
+    [
+        (["status"], "status never starts one"),
+        (["sync", "--dry-run"], "a dry run never starts one"),
+    ],
+)
+def test_status_and_dry_run_never_start_a_shut_down_codespace(
+    remote: Remote, command: list[str], why: str
+) -> None:
+    populate(remote)
+    remote.gh.set_state(CODESPACE, "Shutdown")
+    before = snapshot_tree(remote.config), snapshot_tree(remote.remote_config)
+
+    result = remote.run(*command, "--codespace", CODESPACE)
+
+    assert result.code == 1, result
+    assert result.err.count("\n") == 1, result.err
+    assert f"codespace {CODESPACE} is Shutdown: not starting it ({why}" in result.err
+    assert ssh_calls(remote) == [], remote.gh.invocations()
+    assert started(remote) == []
+    assert remote.gh.state_of(CODESPACE) == "Shutdown"
+    assert (snapshot_tree(remote.config), snapshot_tree(remote.remote_config)) == before
+
+
+def test_status_of_an_available_codespace_still_works(remote: Remote) -> None:
+    populate(remote)
+
+    result = remote.run("status", "--codespace", CODESPACE, "--json")
+
+    assert result.code == 0, result
+    assert len(result.json()["sessions"]) == 2
+    assert started(remote) == []
+
+
+def test_a_named_codespace_that_shut_down_after_its_lookup_is_started_and_said_so(
+    remote: Remote,
+) -> None:
+    populate(remote)
+    # Available when the CLI looked the name up, shut down before the first ssh.
+    remote.gh.stop_after_lists(CODESPACE, 1)
+
+    result = remote.run("sync", "--codespace", CODESPACE, "--json")
+
+    assert result.code == 0, result
+    assert (result.json()["pushed"], result.json()["pulled"]) == (1, 1)
+    assert f"codespace {CODESPACE} is Shutdown: starting it" in result.err
+    assert started(remote) == [CODESPACE]
+    # The state was read again right before the first `gh codespace ssh`.
+    calls = remote.gh.invocations()
+    first_ssh = next(i for i, argv in enumerate(calls) if "ssh" in argv)
+    assert calls[first_ssh - 1][:2] == ["codespace", "list"]
+    assert first_ssh >= 2

@@ -98,3 +98,85 @@ def test_a_named_codespace_that_shut_down_after_its_lookup_is_started_and_said_s
     first_ssh = next(i for i, argv in enumerate(calls) if "ssh" in argv)
     assert calls[first_ssh - 1][:2] == ["codespace", "list"]
     assert first_ssh >= 2
+
+
+# --- known_hosts lines paramiko cannot read -----------------------------------------------
+
+
+def known_hosts(remote: Remote) -> Path:
+    """The laptop's known_hosts, which holds the sandbox host key for alias ``box``."""
+    return remote.laptop / ".ssh" / "known_hosts"
+
+
+def populate_host(remote: Remote) -> None:
+    write_old(remote.config, spec_at(remote.project, 3))
+    write_old(remote.remote_config, spec_at(remote.remote_project, 4))
+
+
+def other_key(remote: Remote) -> str:
+    """``ssh-ed25519 AAAA...``: a real key that is not the sandbox hosts' key."""
+    return " ".join(remote.sandbox.client_public_key.split()[:2])
+
+
+def test_known_hosts_lines_paramiko_cannot_parse_are_skipped_with_a_warning(
+    remote: Remote,
+) -> None:
+    populate_host(remote)
+    key_type, blob = other_key(remote).split()
+    ours = known_hosts(remote).read_text()
+    known_hosts(remote).write_text(
+        f"@cert-authority *.example.com {key_type} {blob}\n"
+        f"other.example {key_type} {blob[:26]}\n"  # cut short: not base64 any more
+        f"@revoked other.example {key_type} {blob}\n"  # a valid revocation, of another key
+        "just-one-word\n" + ours  # the host's own line comes after all of them
+    )
+
+    result = remote.run("sync", "--host", "box", "--json")
+
+    assert result.code == 0, result
+    assert (result.json()["pushed"], result.json()["pulled"]) == (1, 1)
+    assert "Traceback" not in result.err
+    warnings = result.err.splitlines()
+    assert all(line.startswith("session-sync: ") for line in warnings), result.err
+    where = f"{known_hosts(remote)} line"
+    assert any(
+        f"{where} 1: host certificates (@cert-authority) are not supported; line skipped" in w
+        for w in warnings
+    ), result.err
+    assert any(f"{where} 2: cannot read this key" in w for w in warnings), result.err
+    assert len(warnings) == 2, result.err
+
+
+@pytest.mark.parametrize("also_listed", [True, False], ids=["also-listed", "only-revoked"])
+def test_a_host_key_marked_revoked_is_refused_before_logging_in(
+    remote: Remote, also_listed: bool
+) -> None:
+    populate_host(remote)
+    before = snapshot_tree(remote.config), snapshot_tree(remote.remote_config)
+    ours = known_hosts(remote).read_text() if also_listed else ""
+    host_key = " ".join(remote.sandbox.host_public_key.split()[:2])
+    known_hosts(remote).write_text(ours + f"@revoked * {host_key}\n")
+
+    result = remote.run("sync", "--host", "box")
+
+    assert result.code == 1, result
+    assert result.err.count("\n") == 1, result.err
+    assert "connection refused: the host key of" in result.err
+    assert f"is marked @revoked ({known_hosts(remote)} line" in result.err
+    assert (snapshot_tree(remote.config), snapshot_tree(remote.remote_config)) == before
+
+
+def test_a_revoked_key_of_a_host_that_lists_another_key_is_refused_as_revoked(
+    remote: Remote,
+) -> None:
+    populate_host(remote)
+    name = known_hosts(remote).read_text().split()[0]  # [127.0.0.1]:PORT
+    host_key = " ".join(remote.sandbox.host_public_key.split()[:2])
+    known_hosts(remote).write_text(f"{name} {other_key(remote)}\n@revoked {name} {host_key}\n")
+
+    result = remote.run("sync", "--host", "box")
+
+    assert result.code == 1, result
+    assert result.err.count("\n") == 1, result.err
+    assert "is marked @revoked" in result.err
+    assert "CHANGED" not in result.err

@@ -8,14 +8,22 @@ shut-down codespace, ran at all).
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import random
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import CODESPACE, Remote, snapshot_tree, write_old
+from conftest import CODESPACE, REPO_ROOT, Machines, Remote, snapshot_tree, write_old
 
+from session_sync.agent.fsutil import LOCK_WAIT_ENV
 from session_sync.agent.paths import encode_project_path
-from session_sync.testing.sessions import SessionSpec, make_session
+from session_sync.testing.sessions import SessionSpec, make_session, session_bytes
 
 WORKSPACE = "/workspaces/app"
 
@@ -180,3 +188,100 @@ def test_a_revoked_key_of_a_host_that_lists_another_key_is_refused_as_revoked(
     assert result.err.count("\n") == 1, result.err
     assert "is marked @revoked" in result.err
     assert "CHANGED" not in result.err
+
+
+# --- overlapping syncs take turns at a machine's apply lock ---------------------------------
+
+HOLDER = """
+import fcntl, os, sys
+path = sys.argv[1]
+os.makedirs(os.path.dirname(path), exist_ok=True)
+fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)  # the lock every session-sync takes to apply
+print("held", flush=True)
+sys.stdin.read()  # until the test closes our stdin (or kills us)
+"""
+
+
+@contextlib.contextmanager
+def lock_held(config: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Another process holding ``config``'s apply lock until its stdin is closed."""
+    lock = config / "session-sync" / "lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(lock)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == b"held\n"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def sync_process(machines: Machines, lock_wait: float) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, CLAUDE_CONFIG_DIR=str(machines.a))
+    env[LOCK_WAIT_ENV] = str(lock_wait)
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "session_sync", *machines.sync_args()],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_a_sync_waits_for_another_ones_lock_then_succeeds(machines: Machines) -> None:
+    theirs = spec_at(machines.project, 5)
+    write_old(machines.b, theirs)  # to be pulled: written here under this machine's lock
+
+    with lock_held(machines.a) as holder:
+        sync = sync_process(machines, lock_wait=600)
+        assert sync.stderr is not None
+        said = []
+        for line in iter(sync.stderr.readline, b""):
+            said.append(line.decode())
+            if b"waiting for another session-sync on" in line:
+                break
+        else:
+            pytest.fail(f"the sync never waited for the lock: {said}")
+        assert holder.stdin is not None
+        holder.stdin.close()  # the other sync is done: the lock is free
+        holder.wait(timeout=60)
+        out, err = sync.communicate(timeout=120)
+
+    assert sync.returncode == 0, (out, said, err)
+    report = json.loads(out)
+    assert (report["pulled"], report["failed"]) == (1, 0)
+    assert machines.transcript(machines.a, theirs.session_id).read_bytes() == session_bytes(theirs)
+    assert said[-1].strip() == (
+        f"session-sync: waiting for another session-sync on {socket.gethostname()} (up to 600 s)..."
+    ), said
+    assert "waiting" not in err.decode()  # said once
+
+
+@pytest.mark.parametrize("side", ["here", "there"])
+def test_a_lock_held_past_the_bound_fails_the_files_with_one_line(
+    machines: Machines, side: str
+) -> None:
+    spec = spec_at(machines.project, 6)
+    # Written on the other side, so it must be applied on the side whose lock is held.
+    source, held = (machines.b, machines.a) if side == "here" else (machines.a, machines.b)
+    write_old(source, spec)
+    target = machines.transcript(held, spec.session_id)
+
+    with lock_held(held):
+        sync = sync_process(machines, lock_wait=1)
+        out, err = sync.communicate(timeout=120)
+
+    assert sync.returncode == 1, (out, err)
+    report = json.loads(out)
+    assert report["failed"] == 1
+    [item] = [i for i in report["items"] if i["outcome"] == "failed"]
+    assert item["error"] == (
+        f"another session-sync on {socket.gethostname()} held the apply lock for 1 s;"
+        " not written: run the sync again when it is done"
+    )
+    assert not target.exists()
+    assert "Traceback" not in err.decode()

@@ -9,6 +9,7 @@ shut-down codespace, ran at all).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import random
@@ -285,3 +286,112 @@ def test_a_lock_held_past_the_bound_fails_the_files_with_one_line(
     )
     assert not target.exists()
     assert "Traceback" not in err.decode()
+
+
+# --- the other machine's backups, over the one agent connection ---------------------------
+
+DIR_NAME = "-home-someone-src-app"
+SESSION = "0b5a3f9e-4c1d-4e8a-9f2b-7d6c5e4a3b21.jsonl"
+
+
+def plant_backup(config: Path, set_id: str, data: bytes, label: str = "sync at noon") -> Path:
+    """A backup set as a sync leaves it: the kept bytes and the set's ``backup.json``."""
+    root = config / "session-sync" / "backups" / set_id
+    kept = root / DIR_NAME / SESSION
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(data)
+    entry = {
+        "dir": DIR_NAME,
+        "rel": SESSION,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "mode": 0o600,
+        "mtime_ns": 1_700_000_000_123_456_789,
+        "replaced_by": "0" * 64,
+        "reason": "diverged: the other copy has the newer last message",
+    }
+    index = {"label": label, "created": 1_700_000_000.0, "entries": [entry]}
+    (root / "backup.json").write_text(json.dumps(index))
+    return kept
+
+
+def live_file(config: Path, data: bytes) -> Path:
+    path = config / "projects" / DIR_NAME / SESSION
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+OLD = b'{"type":"user","uuid":"a"}\n{"type":"assistant","uuid":"b"}\n'
+NEW = b'{"type":"user","uuid":"a"}\n{"type":"assistant","uuid":"c"}\n'
+
+
+@pytest.mark.parametrize("target", ["host", "codespace"])
+def test_the_other_machines_backups_are_listed_and_restored(remote: Remote, target: str) -> None:
+    where = ["--host", "box"] if target == "host" else ["--codespace", CODESPACE]
+    plant_backup(remote.config, "20240101T000000Z-aaaaaa", b"ours\n", label="ours")
+    plant_backup(remote.remote_config, "20240102T000000Z-bbbbbb", OLD)
+    live = live_file(remote.remote_config, NEW)
+    mine_before = snapshot_tree(remote.config)
+
+    listed = remote.run("backups", *where, "--json", "list")
+
+    assert listed.code == 0, listed
+    document = json.loads(listed.out)  # exactly one JSON document on stdout
+    assert document["machine"] == ("host box" if target == "host" else f"codespace {CODESPACE}")
+    (backup,) = document["backups"]
+    assert backup["id"] == "20240102T000000Z-bbbbbb"
+    assert [(e["dir"], e["rel"], e["size"]) for e in backup["entries"]] == [
+        (DIR_NAME, SESSION, len(OLD))
+    ]
+    text = remote.run("backups", *where)
+    assert text.code == 0, text
+    assert text.out.splitlines()[0].startswith("20240102T000000Z-bbbbbb  1 file(s)  sync at noon")
+    assert f"{DIR_NAME}/{SESSION}  {len(OLD)} bytes" in text.out
+
+    restored = remote.run("backups", *where, "restore", backup["id"])
+
+    assert restored.code == 0, restored
+    assert restored.out == f"  ok     {SESSION}\n"
+    assert live.read_bytes() == OLD
+    # The copy it replaced was backed up over there, so the restore can be undone.
+    after = json.loads(remote.run("backups", *where, "--json", "list").out)["backups"]
+    assert len(after) == 2
+    undo = [s for s in after if s["id"] != backup["id"]]
+    kept = remote.remote_config / "session-sync" / "backups" / undo[0]["id"] / DIR_NAME / SESSION
+    assert kept.read_bytes() == NEW
+    # This machine's own backups and files were not touched.
+    assert snapshot_tree(remote.config) == mine_before
+
+
+def test_restoring_a_set_the_other_machine_does_not_have_is_usage(remote: Remote) -> None:
+    plant_backup(remote.remote_config, "20240102T000000Z-bbbbbb", OLD)
+
+    result = remote.run("backups", "--host", "box", "restore", "no-such-set")
+
+    assert result.code == 2, result
+    assert result.err.count("\n") == 1
+    assert "no backup set 'no-such-set' on host box" in result.err
+    assert result.out == ""
+
+
+def test_listing_a_shut_down_codespaces_backups_does_not_start_it(remote: Remote) -> None:
+    plant_backup(remote.remote_config, "20240102T000000Z-bbbbbb", OLD)
+    remote.gh.set_state(CODESPACE, "Shutdown")
+
+    listed = remote.run("backups", "--codespace", CODESPACE, "--json", "list")
+
+    assert listed.code == 1, listed
+    assert "is Shutdown: not starting it (listing backups never starts one" in listed.err
+    assert ssh_calls(remote) == []
+    assert remote.gh.state_of(CODESPACE) == "Shutdown"
+
+
+def test_backups_of_another_config_dir_through_its_agent(remote: Remote, tmp_path: Path) -> None:
+    other = tmp_path / "other-config"
+    plant_backup(other, "20240103T000000Z-cccccc", OLD)
+
+    listed = remote.run("backups", "--dir", str(other), "--json", "list")
+
+    assert listed.code == 0, listed
+    assert [b["id"] for b in json.loads(listed.out)["backups"]] == ["20240103T000000Z-cccccc"]

@@ -16,7 +16,18 @@ from .protocol import JSON, Refusal
 
 __all__ = [
     "restore_backup",
+    "restore_request",
 ]
+
+
+def restore_request(config: str, request: JSON) -> JSON:
+    """The ``restore`` op: ``{"backup_id": SET, "file": REL or None}`` ->
+    ``{"restored": [FileResult...]}`` (a set that is not there is a ``Refusal``)."""
+    backup_id = request.get("backup_id")
+    rel = request.get("file")
+    if not isinstance(backup_id, str) or not (rel is None or isinstance(rel, str)):
+        raise Refusal("a restore names a backup set (and maybe a file) as strings")
+    return {"restored": restore_backup(config, backup_id, rel)}
 
 
 def restore_backup(config: str, backup_id: str, rel: Optional[str] = None) -> List[FileResult]:

@@ -330,3 +330,18 @@ def test_a_backup_set_is_indexed_from_its_first_moment(
 
     assert result["ok"]
     assert indexed == [True]
+
+
+def test_a_backup_set_without_its_index_is_listed_and_pruned_in_time(config: Path) -> None:
+    from session_sync.agent.backups import prune_backups
+
+    root = config / "session-sync" / "backups" / "20200101T000000Z-abcdef"
+    (root / DIR).mkdir(parents=True)
+    (root / DIR / REL).write_bytes(OLD)  # copied, then killed before the index
+    os.utime(root, (1_600_000_000, 1_600_000_000))
+
+    (listed,) = list_backups(str(config))
+    assert listed["incomplete"] is True
+    assert listed["entries"] == []
+    assert prune_backups(str(config), retention_days=90) == [listed["id"]]
+    assert not root.exists()

@@ -196,8 +196,23 @@ class Fleet:
             if "ssh" in argv and any(name in word for word in argv)
         ]
 
-    def list_calls(self) -> list[list[str]]:
-        return [argv for argv in self.gh.invocations() if argv[:2] == ["codespace", "list"]]
+    def call_kinds(self) -> list[str]:
+        """Each gh call so far: ``list``, ``ssh --config``, ``ssh --stdio``..."""
+        return [call_kind(argv) for argv in self.gh.invocations()]
+
+
+ONE_RUN = ["list", "list", "ssh --config", "list", "ssh --stdio"]
+"""The gh calls of a run that syncs one codespace: the state is read again right
+before each ``gh codespace ssh``."""
+
+
+def call_kind(argv: list[str]) -> str:
+    """``list``, ``ssh --config``, ``ssh --stdio``, ``ssh --`` (exec) or the argv."""
+    if argv[:2] == ["codespace", "list"]:
+        return "list"
+    if argv[:2] == ["codespace", "ssh"]:
+        return next((f"ssh {a}" for a in argv if a in ("--config", "--stdio", "--")), "ssh")
+    return " ".join(argv)
 
 
 @pytest.fixture
@@ -296,6 +311,44 @@ def test_every_available_codespace_is_synced_both_ways_and_no_other_is_touched(
     assert fleet.gh.state_of(waking.name) == "Starting"
 
 
+def test_a_codespace_that_shuts_down_after_the_list_is_skipped_not_started(
+    fleet: Fleet,
+) -> None:
+    stopping = fleet.add("app-stopping-s5s5")
+    running = fleet.add("app-running-r6r6")
+    here = fleet.write_here(1)
+    in_stopping = stopping.write(2)
+    from_running = running.write(3)
+    stopping_before = snapshot_tree(stopping.config)
+    # Available in the job's list, shut down right after it (it timed out just then).
+    fleet.gh.stop_after_lists(stopping.name, 1)
+
+    result = fleet.run("--json")
+
+    assert result.code == 0, result
+    assert fleet.gh.state_of(stopping.name) == "Shutdown"
+    assert fleet.ssh_calls_naming(stopping.name) == [], fleet.gh.invocations()
+    assert [e for e in fleet.gh.events() if e.get("event") == "started"] == []
+    assert snapshot_tree(stopping.config) == stopping_before
+    assert name_of(in_stopping) not in transcripts(fleet.project_dir)
+    lines = fleet.log_lines()
+    assert any(
+        f"{stopping.name}: skipped: codespace {stopping.name} is Shutdown: shut down since"
+        " the list; not started" in ln
+        for ln in lines
+    ), lines
+    assert any("1 synced, 0 failed, 1 not running" in ln for ln in lines), lines
+    outcomes = {o["name"]: o for o in result.json()["codespaces"]}
+    assert (outcomes[stopping.name]["synced"], outcomes[stopping.name]["state"]) == (
+        False,
+        "Shutdown",
+    )
+    # The other one was synced as usual.
+    assert (outcomes[running.name]["ok"], outcomes[running.name]["synced"]) == (True, True)
+    assert transcripts(running.project_dir)[name_of(here)] == session_bytes(here)
+    assert transcripts(fleet.project_dir)[name_of(from_running)] == session_bytes(from_running)
+
+
 def test_nothing_running_is_a_silent_no_op(fleet: Fleet) -> None:
     asleep = fleet.add("app-asleep-a1b2", state="Shutdown")
     fleet.write_here(1)
@@ -386,8 +439,9 @@ def test_a_second_run_while_one_is_going_does_nothing(fleet: Fleet) -> None:
     assert first.returncode == 0, (out, err)
     lines = fleet.log_lines()
     assert any(f"another run (pid {first.pid}) is still going" in ln for ln in lines), lines
-    # Only one run asked gh anything: a single list, and the first run's sync.
-    assert len(fleet.list_calls()) == 1, fleet.gh.invocations()
+    # Only one run asked gh anything: its list, and its sync (each `gh codespace ssh`
+    # right after the state is read again).
+    assert fleet.call_kinds() == ONE_RUN, fleet.gh.invocations()
     everything = {name_of(s): session_bytes(s) for s in (here, theirs)}
     assert transcripts(fleet.project_dir) == everything
     assert transcripts(space.project_dir) == everything
@@ -396,7 +450,7 @@ def test_a_second_run_while_one_is_going_does_nothing(fleet: Fleet) -> None:
     fleet.gh.set_delay(0.0)
     after = fleet.run()
     assert after.code == 0, after
-    assert len(fleet.list_calls()) == 2
+    assert fleet.call_kinds() == ONE_RUN + ONE_RUN
 
 
 def test_dry_run_changes_nothing_on_either_side(fleet: Fleet) -> None:

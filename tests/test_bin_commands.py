@@ -522,6 +522,23 @@ def test_sync_to_codespace_dry_run_changes_nothing(box: Remote) -> None:
     assert snapshot_tree(box.host.home) == cs_before
 
 
+@pytest.mark.parametrize("command", ["sync-to-codespace", "sync-dev-env", "codespace-ssh"])
+def test_a_dry_run_never_starts_a_shut_down_codespace(box: Remote, command: str) -> None:
+    laptop_session(box, 27)
+    write_file(laptop_dev_env(box) / "notes.md", NOTES, hours=2)
+    box.gh.set_state(CODESPACE, "Shutdown")
+    laptop_before, cs_before = snapshot_tree(box.laptop), snapshot_tree(box.host.home)
+
+    result = run_bin(box, command, "--dry-run", stdin="exit 0\n")
+
+    assert f"codespace {CODESPACE} is Shutdown: not starting it (a dry run never" in result.err
+    assert "starting it (this can take" not in result.err
+    assert ssh_calls(box) == []
+    assert box.gh.state_of(CODESPACE) == "Shutdown"
+    assert snapshot_tree(box.laptop) == laptop_before
+    assert snapshot_tree(box.host.home) == cs_before
+
+
 def test_sync_to_codespace_json_is_one_object_with_both_reports(box: Remote) -> None:
     laptop_session(box, 25)
     write_file(laptop_dev_env(box) / "notes.md", NOTES, hours=2)

@@ -43,6 +43,15 @@ def stdio_calls(remote: Remote) -> list[list[str]]:
     return [argv for argv in ssh_calls(remote) if "--stdio" in argv]
 
 
+def call_kind(argv: list[str]) -> str:
+    """``list``, ``ssh --config``, ``ssh --stdio``, ``ssh --`` (exec) or the argv."""
+    if argv[:2] == ["codespace", "list"]:
+        return "list"
+    if argv[:2] == ["codespace", "ssh"]:
+        return next((f"ssh {a}" for a in argv if a in ("--config", "--stdio", "--")), "ssh")
+    return " ".join(argv)
+
+
 def populate(remote: Remote) -> tuple[SessionSpec, SessionSpec]:
     here = spec_at(remote.project, 1)
     there = spec_at(WORKSPACE, 2)
@@ -71,9 +80,15 @@ def test_sync_with_a_codespace_over_one_connection(remote: Remote) -> None:
     assert report["remote_project_path"] == WORKSPACE
     assert (report["pushed"], report["pulled"], report["failed"]) == (6, 6, 0)
     assert report["round_trips"] <= 3
-    # One list (state check), one --config (user and key), one tunnel: nothing per session.
-    assert len(stdio_calls(remote)) == 1
-    assert len(remote.gh.invocations()) == 3
+    # The name's list, then the state read again right before each `gh codespace ssh`
+    # (--config for user and key, one tunnel): nothing per session.
+    assert [call_kind(argv) for argv in remote.gh.invocations()] == [
+        "list",
+        "list",
+        "ssh --config",
+        "list",
+        "ssh --stdio",
+    ]
     mine = {Path(k).name: v for k, v in session_files(remote.config).items()}
     theirs = {Path(k).name: v for k, v in session_files(remote.remote_config).items()}
     assert mine == theirs

@@ -96,3 +96,32 @@ def _sha(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
+
+
+def test_a_restore_sticks_and_the_branch_it_displaces_is_kept_too(
+    machines: Machines, run_cli: RunCli
+) -> None:
+    m = machines
+    _, older, newer = diverged_pair(m, 13)
+    write_old(m.a, newer, hours=4)
+    write_old(m.b, older, hours=2)
+    first = sync(run_cli, m)
+    backup = Path(item_of(first, jsonl(newer))["backup"])
+    set_id = backup.relative_to(m.b / "session-sync" / "backups").parts[0]
+    # On b, the user wants their branch back in place, as the session itself.
+    restored = run_cli("backups", "--config-dir", str(m.b), "restore", set_id)
+    assert restored.code == 0, restored
+    assert m.transcript(m.b, older.session_id).read_bytes() == session_bytes(older)
+
+    report = sync(run_cli, m)
+
+    # The restored copy is not overwritten: it wins, on both machines.
+    item = item_of(report, jsonl(older))
+    assert "restored by `backups restore`" in item["reason"]
+    for cfg in (m.a, m.b):
+        assert m.transcript(cfg, older.session_id).read_bytes() == session_bytes(older)
+        # ...and the branch it displaced is a fork of its own.
+        kept = fork_session_id(newer.session_id, _sha(session_bytes(newer)))
+        assert m.transcript(cfg, kept).read_bytes() == session_bytes(newer)
+    # Settled: nothing more to do, and it stays that way.
+    assert [i for i in sync(run_cli, m)["items"] if i["action"] != "skip"] == []

@@ -519,6 +519,17 @@ def test_gh_ssh_starts_a_shut_down_codespace(gh: Gh, fake: FakeGh) -> None:
     assert fake.state_of("cs-one") == "Available"
 
 
+def test_a_codespace_can_be_stopped_right_after_a_list(gh: Gh, fake: FakeGh) -> None:
+    fake.stop_after_lists("cs-one", 2)
+    shown = [json.loads(gh("cs", "list", "--json", "state").stdout) for _ in range(3)]
+    # The second list still shows it running; it is shut down once that list printed.
+    assert shown == [[{"state": "Available"}], [{"state": "Available"}], [{"state": "Shutdown"}]]
+    assert [(e["event"], e["name"]) for e in fake.events()] == [("stopped", "cs-one")]
+    assert "cs-one" not in fake.state().get("stop_after_lists", {})
+    with pytest.raises(KeyError):
+        fake.stop_after_lists("no-such-cs")
+
+
 def test_gh_ssh_refuses_unknown_and_failed_codespaces(gh: Gh, fake: FakeGh) -> None:
     unknown = gh("cs", "ssh", "-c", "no-such-cs", "--", "true")
     assert unknown.returncode == 1

@@ -320,7 +320,8 @@ def apply_batch(
     pruned: List[str] = []
     cache = HashCache(config)
     written: List[str] = []
-    with ConfigLock(config) as lock:
+    # Another sync's lock is waited for (bounded) only when there is something to write.
+    with ConfigLock(config, wait=None if ops else 0.0) as lock:
         for op in ops:
             if lock.error is not None:
                 drain(next_file())

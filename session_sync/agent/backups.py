@@ -146,12 +146,23 @@ def list_backups(config: str) -> List[JSON]:
     except OSError:
         return out
     for name in names:
-        index = os.path.join(base, name, "backup.json")
+        root = os.path.join(base, name)
+        index = os.path.join(root, "backup.json")
         try:
             with open(index, encoding="utf-8") as fh:
                 data = json.load(fh)
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
         except (OSError, ValueError):
-            continue
+            if not os.path.isdir(root) or os.path.islink(root):
+                continue
+            # A set whose index a kill cut short: listed, with nothing to restore,
+            # so that it is pruned in time like any other.
+            try:
+                created = os.lstat(root).st_mtime
+            except OSError:
+                continue
+            data = {"label": "(incomplete)", "created": created, "entries": [], "incomplete": True}
         data["id"] = name
         data["path"] = os.path.join(base, name)
         out.append(data)

@@ -8,14 +8,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import logging
 import os
+import socket
 import time
-from typing import Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Iterable, Iterator, List, Optional, Tuple
 
 from .paths import TEMP_PREFIX, TEMP_SUFFIX
 from .protocol import CHUNK_SIZE, Refusal
 
 __all__ = [
+    "DEFAULT_LOCK_WAIT",
+    "LOCK_WAIT_ENV",
     "STALE_TEMP_SECONDS",
     "ConfigLock",
     "current_state",
@@ -34,6 +38,8 @@ __all__ = [
 
 
 STALE_TEMP_SECONDS = 3600.0
+
+_logger = logging.getLogger(__name__)
 
 
 def fsync_dir(path: str) -> None:
@@ -129,7 +135,7 @@ def remove_orphan_temps(config: str, roots: List[str]) -> None:
     it, so one found then belongs to no running sync.
     """
     now = time.time()
-    with ConfigLock(config) as lock:
+    with ConfigLock(config, wait=0.0) as lock:  # a clean-up: skipped when busy, no waiting
         if lock.error is not None:
             return
         for root in roots:
@@ -231,13 +237,27 @@ def refuse_links_below(base: str, directory: str) -> None:
             return
 
 
-class ConfigLock:
-    """An exclusive lock on this machine's session-sync state while applying."""
+LOCK_WAIT_ENV = "SESSION_SYNC_LOCK_WAIT"
+"""Seconds a sync waits for another one's apply lock (default ``DEFAULT_LOCK_WAIT``)."""
+DEFAULT_LOCK_WAIT = 45.0
+"""Below the default --io-timeout (60 s): a far agent waiting for its lock is not
+taken for a silent one."""
 
-    def __init__(self, config: str) -> None:
+
+class ConfigLock:
+    """An exclusive lock on this machine's session-sync state while applying.
+
+    Two syncs that overlap (the hourly job and ``codespace-ssh``, say) take
+    turns: the second waits up to ``wait`` seconds (default: ``$SESSION_SYNC_LOCK_WAIT``,
+    else ``DEFAULT_LOCK_WAIT``), saying so once, then sets ``error`` if the lock
+    is still held. ``wait=0`` only tries (for clean-ups that can be skipped).
+    """
+
+    def __init__(self, config: str, wait: Optional[float] = None) -> None:
         self.path = os.path.join(config, "session-sync", "lock")
         self.fd: Optional[int] = None
         self.error: Optional[str] = None
+        self.wait = _lock_wait() if wait is None else max(0.0, wait)
 
     def __enter__(self) -> "ConfigLock":
         try:
@@ -247,15 +267,60 @@ class ConfigLock:
         try:
             make_private_dirs(os.path.dirname(self.path))
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if not self._take(fcntl.flock, fcntl.LOCK_EX | fcntl.LOCK_NB):
+                os.close(self.fd)
+                self.fd = None
+                self.error = "another session-sync on %s held the apply lock for %.0f s" % (
+                    _machine(),
+                    self.wait,
+                )
+                self.error += "; not written: run the sync again when it is done"
         except OSError as exc:
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                self.error = "another session-sync is applying changes on this machine"
-            else:
-                self.error = "cannot lock %s: %s" % (self.path, exc.strerror)
+            if self.fd is not None:
+                os.close(self.fd)
+                self.fd = None
+            self.error = "cannot lock %s: %s" % (self.path, exc.strerror)
         return self
+
+    def _take(self, flock: Callable[[int, int], None], flags: int) -> bool:
+        """Whether the lock was taken within ``self.wait`` seconds."""
+        assert self.fd is not None
+        deadline = time.monotonic() + self.wait
+        pause = 0.05
+        said = False
+        while True:
+            try:
+                flock(self.fd, flags)
+                return True
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if not said:
+                # Once: in the controller it is a line on stderr (or the job's log).
+                _logger.warning(
+                    "waiting for another session-sync on %s (up to %.0f s)...",
+                    _machine(),
+                    self.wait,
+                )
+                said = True
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 1.0)
 
     def __exit__(self, *exc: object) -> None:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+def _lock_wait() -> float:
+    try:
+        return max(0.0, float(os.environ.get(LOCK_WAIT_ENV, DEFAULT_LOCK_WAIT)))
+    except ValueError:
+        return DEFAULT_LOCK_WAIT
+
+
+def _machine() -> str:
+    return socket.gethostname() or "this machine"

@@ -13,10 +13,22 @@ from .fsutil import ConfigLock, current_state, file_chunks
 from .messages import ApplyOp, BackupEntry, FileResult
 from .paths import op_target
 from .protocol import JSON, Refusal
+from .restored import record_restored, restored_key
 
 __all__ = [
     "restore_backup",
+    "restore_request",
 ]
+
+
+def restore_request(config: str, request: JSON) -> JSON:
+    """The ``restore`` op: ``{"backup_id": SET, "file": REL or None}`` ->
+    ``{"restored": [FileResult...]}`` (a set that is not there is a ``Refusal``)."""
+    backup_id = request.get("backup_id")
+    rel = request.get("file")
+    if not isinstance(backup_id, str) or not (rel is None or isinstance(rel, str)):
+        raise Refusal("a restore names a backup set (and maybe a file) as strings")
+    return {"restored": restore_backup(config, backup_id, rel)}
 
 
 def restore_backup(config: str, backup_id: str, rel: Optional[str] = None) -> List[FileResult]:
@@ -68,9 +80,18 @@ def _restore_entry(config: str, backup: JSON, entry: BackupEntry, backups: Backu
         except OSError as exc:
             return {"rel": entry["rel"], "ok": False, "error": str(exc)}
         if sha == entry["sha256"]:
+            _sticks(config, op)
             return {"rel": entry["rel"], "ok": True, "unchanged": True}
         op["action"] = "replace"
         op["expect"] = {"complete_size": size, "file_size": size, "sha256": sha}
     result = apply_file(config, op, file_chunks(source), backups)
     result["rel"] = entry["rel"]
+    if result.get("ok"):
+        _sticks(config, op)
     return result
+
+
+def _sticks(config: str, op: ApplyOp) -> None:
+    """Remember the restore, so that the next sync does not undo it."""
+    key = restored_key(str(op["dir"]), str(op["rel"]))
+    record_restored(config, key, int(op["size"]), str(op["sha256"]))

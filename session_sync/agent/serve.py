@@ -21,6 +21,7 @@ from .protocol import (
     Refusal,
 )
 from .reading import send_below
+from .restore import restore_request
 from .scan import scan
 
 __all__ = [
@@ -92,6 +93,8 @@ def serve(
                 exchange(config, cast(ExchangeRequest, request), reader, writer)
             elif op == "backups":
                 writer.json(b"J", {"backups": list_backups(config)})
+            elif op == "restore":
+                writer.json(b"J", restore_request(config, request))
             else:
                 writer.json(b"X", {"error": "unknown request %r" % op})
         except EOFError:

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -20,6 +21,7 @@ from session_sync.agent.backups import list_backups
 from session_sync.agent.paths import claude_config_dir
 from session_sync.agent.protocol import Refusal
 from session_sync.agent.restore import restore_backup
+from session_sync.cli import backups as backups_cli
 from session_sync.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -62,7 +64,9 @@ class _Target:
     """The repository the other machine is known to hold (a codespace's)."""
 
 
-def _target(args: argparse.Namespace, local_config: Path) -> _Target:
+def _target(args: argparse.Namespace, local_config: Path, *, wake: str | None) -> _Target:
+    """The other machine. ``wake``: None when a shut-down codespace may be started (a
+    sync that names it), else why it is not."""
     # Imported here: paramiko (under SshTransport) costs 0.2 s and --help needs none of it.
     if args.host is not None:
         from session_sync.transports.ssh import SshTransport
@@ -73,15 +77,21 @@ def _target(args: argparse.Namespace, local_config: Path) -> _Target:
             SshTransport(args.host, python=args.remote_python), same_place_under_remote_home
         )
     if args.codespace is not None:
-        from session_sync.github.gh import GhCli, check_codespace_state
+        from session_sync.github.gh import GhCli
         from session_sync.transports.codespace import CodespaceTransport
 
-        gh = GhCli(timeout=args.gh_timeout)
+        gh = GhCli(timeout=getattr(args, "gh_timeout", 60.0))
         codespace = gh.find(args.codespace)
-        # Named on the command line: a shut-down codespace may be started.
-        check_codespace_state(codespace, wake=True, notify=_notify)
+        # The transport reads the state again right before it connects, and starts
+        # a shut-down codespace only for a sync that named it.
         transport = CodespaceTransport(
-            codespace.name, gh=gh, python=args.remote_python, route=args.codespace_route
+            codespace.name,
+            gh=gh,
+            python=args.remote_python,
+            route=getattr(args, "codespace_route", "auto"),
+            wake=wake is None,
+            notify=_notify,
+            not_woken=wake or "",
         )
         workspace = codespace.workspace_path
         return _Target(transport, lambda _: workspace, codespace.repository or None)
@@ -127,7 +137,10 @@ def _request(
 
 def _cmd_sync(args: argparse.Namespace) -> int:
     local_config = _local_config()
-    target = _target(args, local_config)
+    not_woken = (
+        "a dry run never starts one; the sync without --dry-run does" if args.dry_run else None
+    )
+    target = _target(args, local_config, wake=not_woken)
     transport = target.transport
     request = _request(args, local_config, target, args.dry_run)
     with transfer_progress(not args.json) as progress:
@@ -147,7 +160,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     local_config = _local_config()
-    target = _target(args, local_config)
+    not_woken = f"status never starts one; `{PROG} sync --codespace {args.codespace}` does"
+    target = _target(args, local_config, wake=not_woken)
     transport = target.transport
     request = _request(args, local_config, target, dry_run=True)
     found = survey(request, transport, io_timeout=args.io_timeout)
@@ -197,6 +211,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_backups(args: argparse.Namespace) -> int:
+    if args.dir is not None or args.host is not None or args.codespace is not None:
+        return _remote_backups(args)
     config = Path(args.config_dir).expanduser() if args.config_dir else _local_config()
     if args.config_dir and not config.is_dir():
         raise UsageError(f"--config-dir {args.config_dir}: no such directory")
@@ -205,36 +221,55 @@ def _cmd_backups(args: argparse.Namespace) -> int:
             results = restore_backup(str(config), args.backup_id, args.file)
         except Refusal as exc:
             raise UsageError(str(exc)) from None
-        if args.file is not None and not results:
-            raise UsageError(f"backup set {args.backup_id} holds no file {args.file}")
-        if args.json:
-            json.dump({"restored": results}, sys.stdout, indent=2)
-            sys.stdout.write("\n")
-        else:
-            for result in results:
-                if result.get("unchanged"):
-                    sys.stdout.write(f"  same   {result['rel']} (already as in the backup)\n")
-                elif result.get("ok"):
-                    sys.stdout.write(f"  ok     {result['rel']}\n")
-                else:
-                    sys.stdout.write(f"  FAILED {result['rel']}: {result.get('error')}\n")
-        return EXIT_OK if all(r.get("ok") for r in results) else EXIT_FAILED
+        return _restored(args, [dict(r) for r in results])
     sets = list_backups(str(config))
     if args.json:
-        json.dump({"backups": sets}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return EXIT_OK
-    if not sets:
-        sys.stdout.write(f"no backups in {config / 'session-sync' / 'backups'}\n")
-    for backup in sets:
-        entries = backup.get("entries", [])
-        sys.stdout.write(f"{backup['id']}  {len(entries)} file(s)  {backup.get('label', '')}\n")
-        for entry in entries:
-            sys.stdout.write(
-                f"    {entry['dir']}/{entry['rel']}  {entry['size']} bytes"
-                f"  ({entry.get('reason', '')})\n"
-            )
+        backups_cli.write_json({"backups": sets}, sys.stdout)
+    else:
+        backups_cli.print_sets(
+            sets, f"no backups in {config / 'session-sync' / 'backups'}", sys.stdout
+        )
     return EXIT_OK
+
+
+def _remote_backups(args: argparse.Namespace) -> int:
+    """The other machine's backups, listed or restored over one agent connection."""
+    from session_sync.transports.connection import AgentConnection
+
+    if args.config_dir:
+        raise UsageError(
+            "--config-dir names this machine's config dir; not with --dir/--host/--codespace"
+        )
+    restoring = args.backups_command == "restore"
+    # Listing is looking, like status: it never starts a shut-down codespace.
+    not_woken = None if restoring else "listing backups never starts one; a restore does"
+    transport = _target(args, _local_config(), wake=not_woken).transport
+    where = transport.description
+    connection = AgentConnection(transport)
+    try:
+        sets = backups_cli.remote_sets(connection)
+        if restoring:
+            backups_cli.check_restorable(sets, args.backup_id, where)
+            results = backups_cli.remote_restore(connection, args.backup_id, args.file)
+    finally:
+        connection.close()
+    if restoring:
+        return _restored(args, results)
+    if args.json:
+        backups_cli.write_json({"machine": where, "backups": sets}, sys.stdout)
+    else:
+        backups_cli.print_sets(sets, f"no backups on {where}", sys.stdout)
+    return EXIT_OK
+
+
+def _restored(args: argparse.Namespace, results: list[dict[str, Any]]) -> int:
+    if args.file is not None and not results:
+        raise UsageError(f"backup set {args.backup_id} holds no file {args.file}")
+    if args.json:
+        backups_cli.write_json({"restored": results}, sys.stdout)
+    else:
+        backups_cli.print_restored(results, sys.stdout)
+    return EXIT_OK if all(r.get("ok") for r in results) else EXIT_FAILED
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -28,7 +28,10 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
     target.add_argument(
         "--codespace",
         metavar="NAME",
-        help="a GitHub codespace, reached with gh (a shut-down one is started)",
+        help=(
+            "a GitHub codespace, reached with gh (sync starts a shut-down one; status and"
+            " --dry-run never do)"
+        ),
     )
     parser.add_argument(
         "--repo",
@@ -154,6 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="the Claude config dir to use (default: $CLAUDE_CONFIG_DIR or ~/.claude)",
     )
     backups.add_argument("--json", action="store_true", help="print JSON")
+    other = backups.add_mutually_exclusive_group()
+    other.add_argument("--dir", metavar="CONFIG_DIR", help="the backups of another config dir")
+    other.add_argument("--host", metavar="HOST", help="the backups on an SSH host")
+    other.add_argument("--codespace", metavar="NAME", help="the backups in a codespace")
+    backups.add_argument(
+        "--remote-python",
+        metavar="PATH",
+        default="python3",
+        help="the Python (3.8+) on the host or codespace (default: python3)",
+    )
     bsub = backups.add_subparsers(
         dest="backups_command", metavar="ACTION", parser_class=OneLineErrorParser
     )

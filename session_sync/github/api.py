@@ -26,7 +26,6 @@ from session_sync.engine import run_sync
 from session_sync.errors import (
     UsageError,
 )
-from session_sync.github.gh import check_codespace_state
 from session_sync.github.syncs import (
     DEFAULT_DAYS,
     WORKSPACE_TEMPLATE,
@@ -235,7 +234,8 @@ def _sync_sessions(
         raise UsageError(
             f"codespace {codespace.name} holds {codespace.repository}, not {repo_name}"
         )
-    check_codespace_state(codespace, wake=options.wake, notify=options.notify)
+    # The transport reads the state again right before it connects, and starts a
+    # shut-down codespace only when options.wake.
     request = session_request(codespace, options, days=days, direction=direction)
     report = run_sync(
         request, codespace_transport(codespace, options), io_timeout=options.io_timeout

@@ -3,9 +3,11 @@
 Run by launchd or a systemd user timer. It only ever touches codespaces that
 ``gh codespace list`` shows ``Available``: a ``gh codespace ssh`` would start a
 shut-down one, and a job that wakes codespaces every hour would keep them
-(and their bill) alive forever. Codespaces are synced in parallel (bounded);
-a lock file makes a second run that starts while one is still going leave at
-once; each run appends to a log that rotates weekly.
+(and their bill) alive forever. One that shuts down after the list is caught
+by the codespace transport, which reads the state again right before each
+``gh codespace ssh`` and is never allowed to start one here. Codespaces are
+synced in parallel (bounded); a lock file makes a second run that starts while
+one is still going leave at once; each run appends to a log that rotates weekly.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 import attrs
 
 from session_sync.engine import run_sync
-from session_sync.errors import SessionSyncError
+from session_sync.errors import CodespaceUnavailableError, SessionSyncError
 from session_sync.github.gh import READY_STATES, Codespace, GhCli
 from session_sync.github.syncs import (
     WORKSPACE_TEMPLATE,
@@ -245,11 +247,12 @@ def _sync_all(options: AllCodespacesOptions, log: logging.Logger) -> int:
     with ThreadPoolExecutor(max_workers=max(1, min(options.jobs, len(running)))) as pool:
         outcomes = list(pool.map(lambda c: _sync_one(c, options, log), running))
     failed = [o for o in outcomes if not o.ok]
+    stopped = [o for o in outcomes if not o.synced]
     log.info(
         "done: %d synced, %d failed, %d not running (left alone)",
-        len(outcomes) - len(failed),
+        len(outcomes) - len(failed) - len(stopped),
         len(failed),
-        len(others),
+        len(others) + len(stopped),
     )
     _print_json(options, outcomes + others)
     return 1 if failed else 0
@@ -275,6 +278,11 @@ def _sync_one(
         report = run_sync(
             request, codespace_transport(codespace, settings), io_timeout=settings.io_timeout
         )
+    except CodespaceUnavailableError as exc:
+        # It stopped (or began a rebuild) since the list: the transport re-read its
+        # state before any `gh codespace ssh`, so it was left as it is.
+        log.info("%s: skipped: %s", codespace.name, exc)
+        return CodespaceOutcome(codespace.name, codespace.repository, exc.state, synced=False)
     except SessionSyncError as exc:
         log.error("%s: failed: %s", codespace.name, exc)
         return CodespaceOutcome(

@@ -3,8 +3,9 @@
 Every ``gh`` call has a timeout (``gh`` waits forever for a login that is not
 coming) and runs in its own process group, so a timeout also ends the ``ssh``
 it may have started. Any ``gh codespace ssh`` STARTS a shut-down codespace, so
-the state is checked first with ``gh codespace list``, and a ``Shutdown``
-codespace is only ever woken when the caller says so.
+the codespace transport reads the state with ``gh codespace list`` right
+before each one, and a ``Shutdown`` codespace is only ever woken when the
+caller says so.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from session_sync.errors import (
 
 __all__ = [
     "BUSY_STATES",
+    "NOT_WOKEN_HINT",
     "READY_STATES",
     "ROUTES",
     "STARTING_STATES",
@@ -260,13 +262,22 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
+NOT_WOKEN_HINT = "name it with --codespace to start it and sync"
+"""Why a shut-down codespace was left alone, when the caller says nothing better."""
+
+
 def check_codespace_state(
-    codespace: Codespace, *, wake: bool, notify: Callable[[str], None]
+    codespace: Codespace,
+    *,
+    wake: bool,
+    notify: Callable[[str], None],
+    not_woken: str = NOT_WOKEN_HINT,
 ) -> None:
     """Raise ``CodespaceUnavailableError`` unless a sync may go ahead now.
 
     A shut-down codespace is only started when ``wake`` (the user named it);
-    ``notify`` then tells the user it is being started.
+    ``notify`` then tells the user it is being started. ``not_woken`` says, in
+    the refusal, why it was not (and what would start it).
     """
     name, state = codespace.name, codespace.state
     if state in READY_STATES:
@@ -274,9 +285,7 @@ def check_codespace_state(
     if state in WAKEABLE_STATES:
         if not wake:
             raise CodespaceUnavailableError(
-                f"codespace {name} is {state}: not starting it (name it with --codespace to"
-                " start it and sync)",
-                state,
+                f"codespace {name} is {state}: not starting it ({not_woken})", state
             )
         notify(f"codespace {name} is {state}: starting it (this can take a minute or two)")
         return

@@ -80,7 +80,8 @@ class CommonOptions:
         return GhCli(timeout=self.gh_timeout)
 
     def codespace_options(self, gh: GhCli) -> CodespaceOptions:
-        """The library's options (a shut-down codespace is started: the user asked)."""
+        """The library's options (a shut-down codespace is started: the user asked; but
+        never by a dry run)."""
         return CodespaceOptions(
             gh=gh,
             workspace=self.workspace,

@@ -24,7 +24,7 @@ from session_sync.errors import (
     ProjectNotFoundError,
     UsageError,
 )
-from session_sync.github.gh import Codespace, GhCli
+from session_sync.github.gh import NOT_WOKEN_HINT, Codespace, GhCli
 from session_sync.model.reconcile import Direction, SyncPolicy
 from session_sync.model.report import SyncReport
 from session_sync.projects import LocalProject, git_toplevel, resolve_local_project
@@ -34,6 +34,7 @@ from session_sync.transports.watchdog import DEFAULT_IO_TIMEOUT
 __all__ = [
     "DEFAULT_DAYS",
     "DEV_ENV_FOLDER",
+    "DRY_RUN_NOT_WOKEN",
     "WORKSPACE_TEMPLATE",
     "CodespaceOptions",
     "checkout_of",
@@ -54,6 +55,8 @@ WORKSPACE_TEMPLATE = "/workspaces/{repo}"
 """Where a codespace checks its repository out."""
 DEV_ENV_FOLDER = ".coding-agent"
 """Plans and notes kept beside the checkout, synced by ``sync-dev-env``."""
+DRY_RUN_NOT_WOKEN = "a dry run never starts a codespace; without --dry-run it is started"
+"""Why a dry run leaves a shut-down codespace alone."""
 
 
 def _notify_by_log(message: str) -> None:
@@ -77,7 +80,10 @@ class CodespaceOptions:
     route: str = "auto"
     """``auto``, ``proxy`` or ``exec`` (see ``github.gh.ROUTES``)."""
     wake: bool = True
-    """Start a shut-down codespace (False: refuse, as the background sync does)."""
+    """Start a shut-down codespace (False: refuse, as the background sync does; a dry
+    run never starts one)."""
+    not_woken: str = NOT_WOKEN_HINT
+    """Why a shut-down codespace is not started, said in the refusal."""
     dry_run: bool = False
     """Plan and report, change nothing."""
     notify: Callable[[str], None] = _notify_by_log
@@ -106,9 +112,17 @@ def workspace_path(codespace: Codespace, template: str = WORKSPACE_TEMPLATE) -> 
 
 
 def codespace_transport(codespace: Codespace, options: CodespaceOptions) -> CodespaceTransport:
-    """The connection to ``codespace`` that ``options`` describe."""
+    """The connection to ``codespace`` that ``options`` describe: it starts a shut-down
+    codespace only when ``options.wake`` and this is not a dry run."""
     return CodespaceTransport(
-        codespace.name, gh=options.gh, python=options.python, route=options.route
+        codespace.name,
+        gh=options.gh,
+        python=options.python,
+        route=options.route,
+        wake=options.wake and not options.dry_run,
+        notify=options.notify,
+        not_woken=DRY_RUN_NOT_WOKEN if options.dry_run else options.not_woken,
+        listed_state=codespace.state,
     )
 
 

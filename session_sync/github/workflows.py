@@ -170,8 +170,13 @@ def connect_to_codespace(options: ConnectOptions) -> int:
     gh = common.gh()
     settings = common.codespace_options(gh)
     codespace = pick_codespace(gh, common.codespace, settings.where)
-    check_codespace_state(codespace, wake=True, notify=settings.notify)
     in_checkout = checkout_of(codespace, settings.where) is not None
+    if not common.dry_run:
+        # The user asks to connect: a shut-down codespace is started, and said so once
+        # (by the sync's transport when there is a sync, else here).
+        check_codespace_state(
+            codespace, wake=True, notify=_quiet if in_checkout else settings.notify
+        )
     if in_checkout:
         # Both ways first: this brings home work from a codespace that timed out.
         _warned_sync(codespace, settings, common, Direction.BOTH, "before connecting")
@@ -187,6 +192,10 @@ def connect_to_codespace(options: ConnectOptions) -> int:
     if in_checkout:
         _warned_sync(codespace, settings, common, Direction.PULL, "after the session")
     return code
+
+
+def _quiet(message: str) -> None:
+    """Says nothing (someone else says it)."""
 
 
 def _warned_sync(
@@ -237,7 +246,6 @@ def sync_to_codespace(options: PushOptions) -> int:
     gh = common.gh()
     settings = common.codespace_options(gh)
     codespace = pick_codespace(gh, common.codespace, settings.where)
-    check_codespace_state(codespace, wake=True, notify=settings.notify)
     parts = parts_of(
         codespace,
         settings,
@@ -285,7 +293,6 @@ def sync_dev_env(options: DevEnvOptions) -> int:
             f"{settings.where} is not in a checkout of {codespace.repository}: run from the"
             f" checkout (its {DEV_ENV_FOLDER}/ is what is synced), or pass --sessions-only"
         )
-    check_codespace_state(codespace, wake=True, notify=settings.notify)
     parts = parts_of(
         codespace,
         settings,

@@ -5,6 +5,12 @@ The transport is the SSH transport routed through ``gh codespace ssh -c NAME
 (paramiko ignores the ``Include`` that gh's suggested setup relies on). Where
 that route fails, one ``gh codespace ssh -c NAME -- <agent command>`` process
 is the stream instead. Either way it is one connection per sync.
+
+Every ``gh codespace ssh`` (``--config``, each ``--stdio`` attempt, the exec
+route) starts a shut-down codespace, so the codespace's state is read again
+with ``gh codespace list`` right before each one: the decision to start it is
+made here, from ``wake``, and not by whoever listed the codespaces earlier
+(it may have shut down since).
 """
 
 from __future__ import annotations
@@ -13,12 +19,21 @@ import logging
 import os
 import shlex
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
 
-from session_sync.errors import GhError, TransportError, UsageError
-from session_sync.github.gh import ROUTES, CodespaceSshConfig, GhCli
+from session_sync.errors import CodespaceUnavailableError, GhError, TransportError, UsageError
+from session_sync.github.gh import (
+    NOT_WOKEN_HINT,
+    READY_STATES,
+    ROUTES,
+    WAKEABLE_STATES,
+    CodespaceSshConfig,
+    GhCli,
+    check_codespace_state,
+)
 from session_sync.transports.base import AgentStream, agent_shell_command
 from session_sync.transports.local import ProcessStream
 from session_sync.transports.ssh import DEFAULT_CONNECT_TIMEOUT, RetryPolicy, SshTransport
@@ -26,6 +41,10 @@ from session_sync.transports.ssh import DEFAULT_CONNECT_TIMEOUT, RetryPolicy, Ss
 __all__ = ["ROUTES", "CodespaceTransport"]
 
 logger = logging.getLogger(__name__)
+
+
+def _notify_by_log(message: str) -> None:
+    logger.warning("%s", message)
 
 
 @attrs.frozen
@@ -44,6 +63,15 @@ class CodespaceTransport:
     """How SSH connection setup is retried."""
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     """Seconds for the SSH handshake through the proxy."""
+    wake: bool = False
+    """Start the codespace if it is shut down (only when the user named it to sync)."""
+    notify: Callable[[str], None] = _notify_by_log
+    """Told when the codespace is being started or waited for."""
+    not_woken: str = NOT_WOKEN_HINT
+    """Why a shut-down codespace is not started, in the refusal (what would start it)."""
+    listed_state: str | None = None
+    """The state the caller saw in ``gh codespace list`` (so a codespace that shut
+    down since can be told apart)."""
 
     def __attrs_post_init__(self) -> None:
         if self.route not in ROUTES:
@@ -58,7 +86,7 @@ class CodespaceTransport:
             try:
                 stream = self._open_proxy(nonce)
             except TransportError as exc:
-                if self.route == "proxy" or isinstance(exc, GhError):
+                if self.route == "proxy" or isinstance(exc, (GhError, CodespaceUnavailableError)):
                     raise
                 logger.warning(
                     "SSH through `gh codespace ssh --stdio` failed (%s); using one"
@@ -68,6 +96,19 @@ class CodespaceTransport:
             else:
                 return stream
         return self._open_exec(nonce)
+
+    def check_state(self) -> None:
+        """Read the state now; ``CodespaceUnavailableError`` unless a ``gh codespace ssh``
+        may run (it starts a shut-down codespace: only when ``wake``)."""
+        codespace = self.gh.find(self.name)
+        state = codespace.state
+        if state in WAKEABLE_STATES and not self.wake and self.listed_state in READY_STATES:
+            raise CodespaceUnavailableError(
+                f"codespace {self.name} is {state}: shut down since the list; not started", state
+            )
+        check_codespace_state(
+            codespace, wake=self.wake, notify=self.notify, not_woken=self.not_woken
+        )
 
     def ssh_transport(self, config: CodespaceSshConfig) -> SshTransport:
         """The SSH transport through gh's ``--stdio`` proxy, as ``config`` describes."""
@@ -94,12 +135,15 @@ class CodespaceTransport:
             connect_timeout=self.connect_timeout,
             retry=self.retry,
             try_by_hand=shlex.join([gh, "codespace", "ssh", "-c", self.name]),
+            before_attempt=self.check_state,
         )
 
     def _open_proxy(self, nonce: str) -> AgentStream:
+        self.check_state()
         return self.ssh_transport(self.gh.ssh_config(self.name)).open(nonce)
 
     def _open_exec(self, nonce: str) -> AgentStream:
+        self.check_state()
         command = agent_shell_command(self.python, nonce)
         argv = [self.gh.executable, "codespace", "ssh", "-c", self.name, "--", command]
         try:

@@ -19,7 +19,7 @@ import select
 import shlex
 import socket
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -29,6 +29,7 @@ from fabric import Config, Connection
 
 from session_sync.errors import TransportError, UsageError
 from session_sync.transports.base import AgentStream, agent_shell_command
+from session_sync.transports.known_hosts import KnownHosts, known_hosts_files, load_known_hosts
 from session_sync.transports.ssh_channel import ChannelStream
 
 __all__ = [
@@ -71,22 +72,31 @@ class _Transient(Exception):
         self.error = error
 
 
-class _AcceptPolicy(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
-    """Accept an unknown host key without writing it anywhere (``StrictHostKeyChecking no``)."""
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: Any) -> None:
-        return None
-
-
 class _UnknownHostKey(paramiko.SSHException):  # type: ignore[misc]
     pass
 
 
-class _RejectPolicy(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
-    """Refuse a host whose key is in no known_hosts file, as ``ssh`` does."""
+class _RevokedHostKey(paramiko.SSHException):  # type: ignore[misc]
+    def __init__(self, hostname: str, where: str) -> None:
+        super().__init__(hostname, where)
+        self.where = where
+
+
+@attrs.frozen
+class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
+    """A host key in no known_hosts file: refused when ``strict`` (as ``ssh`` does),
+    else accepted without writing it anywhere (``StrictHostKeyChecking no``). A key
+    marked ``@revoked`` is refused either way, before we log in."""
+
+    strict: bool
+    known: KnownHosts
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: Any) -> None:
-        raise _UnknownHostKey(hostname)
+        where = self.known.revocation(key)
+        if where is not None:
+            raise _RevokedHostKey(hostname, where)
+        if self.strict:
+            raise _UnknownHostKey(hostname)
 
 
 class _ProxyCommand(paramiko.ProxyCommand):  # type: ignore[misc]
@@ -120,18 +130,6 @@ class _ProxyCommand(paramiko.ProxyCommand):  # type: ignore[misc]
         except OSError as exc:
             raise paramiko.ProxyCommandFailure(" ".join(self.cmd), str(exc)) from exc
         return data  # b"" when the proxy has exited: paramiko reads it as EOF
-
-
-def _known_hosts_files(ssh_config: dict[str, Any]) -> list[str]:
-    """The files ``ssh`` would read host keys from, for this host."""
-    user = ssh_config.get("userknownhostsfile")
-    user_files = user.split() if isinstance(user, str) else ["~/.ssh/known_hosts"]
-    found = []
-    for name in [*user_files, "~/.ssh/known_hosts2", "/etc/ssh/ssh_known_hosts"]:
-        path = os.path.expanduser(name)
-        if os.path.isfile(path):
-            found.append(path)
-    return found
 
 
 @attrs.frozen
@@ -172,6 +170,9 @@ class SshTransport:
     """Compress the SSH stream (transcripts are JSON text: several times smaller)."""
     try_by_hand: str | None = None
     """A command that shows the user what goes wrong (default: ``ssh <destination>``)."""
+    before_attempt: Callable[[], None] | None = None
+    """Called before each connection attempt; what it raises ends the setup (the
+    codespace transport re-reads the codespace's state there)."""
 
     @property
     def description(self) -> str:
@@ -205,7 +206,7 @@ class SshTransport:
             wait,
         )
 
-    def _connection(self) -> Connection:
+    def _connection(self) -> tuple[Connection, KnownHosts]:
         # An explicit (empty) SSHConfig stops fabric from reading any file.
         config = Config() if self.use_ssh_config else Config(ssh_config=paramiko.SSHConfig())
         connect_kwargs: dict[str, Any] = {"compress": self.compress}
@@ -242,17 +243,16 @@ class SshTransport:
                 "off",
                 "accept-new",
             )
-        client = connection.client
-        for path in _known_hosts_files(ssh_config) if self.use_ssh_config else []:
-            try:
-                client.load_system_host_keys(path)
-            except (OSError, paramiko.SSHException) as exc:
-                logger.warning("cannot read %s: %s", path, exc)
-        client.set_missing_host_key_policy(_RejectPolicy() if strict else _AcceptPolicy())
-        return connection
+        # Read line by line: a line paramiko cannot parse is skipped, not a traceback.
+        known = load_known_hosts(known_hosts_files(ssh_config) if self.use_ssh_config else [])
+        known.install(connection.client)
+        connection.client.set_missing_host_key_policy(_HostKeyPolicy(strict, known))
+        return connection, known
 
     def _open_once(self, command: str) -> AgentStream:
-        connection = self._connection()
+        if self.before_attempt is not None:
+            self.before_attempt()
+        connection, known = self._connection()
         where = self.description
         proxy: _ProxyCommand | None = None
         try:
@@ -272,11 +272,13 @@ class SshTransport:
             connection.close()
             detail = _proxy_stderr(proxy)
             if isinstance(exc, Exception):
-                raise self._setup_error(connection, exc, detail) from exc
+                raise self._setup_error(connection, exc, detail, known) from exc
             raise
         return ChannelStream(connection, channel, where, lambda: _proxy_stderr(proxy))
 
-    def _setup_error(self, connection: Connection, exc: Exception, proxy_detail: str) -> Exception:
+    def _setup_error(
+        self, connection: Connection, exc: Exception, proxy_detail: str, known: KnownHosts
+    ) -> Exception:
         """A setup failure as one line saying what to do; ``_Transient`` if worth a retry."""
         where = self.description
         by_hand = self.try_by_hand or f"ssh {shlex.quote(self.destination)}"
@@ -284,11 +286,21 @@ class SshTransport:
         # Say where an alias led, unless the route is a proxy (its host name is made up).
         at = "" if self.proxy_command is not None or self.destination == target else f" ({target})"
         via = f" (proxy said: {proxy_detail.splitlines()[-1]})" if proxy_detail else ""
+        # known_hosts names hosts on other ports as [host]:port.
+        name = connection.host
+        if int(connection.port) != 22:
+            name = f"[{connection.host}]:{connection.port}"
+        revoked_at = None
+        if isinstance(exc, _RevokedHostKey):
+            revoked_at = exc.where
+        elif isinstance(exc, paramiko.BadHostKeyException):
+            revoked_at = known.revocation(exc.key)  # another key is listed for the host
+        if revoked_at is not None:
+            return TransportError(
+                f"{where}: connection refused: the host key of {name} is marked @revoked"
+                f" ({revoked_at})"
+            )
         if isinstance(exc, paramiko.BadHostKeyException):
-            # known_hosts names hosts on other ports as [host]:port.
-            name = connection.host
-            if int(connection.port) != 22:
-                name = f"[{connection.host}]:{connection.port}"
             return TransportError(
                 f"{where}: the host key of {name} has CHANGED: not connecting (if that is"
                 f" expected, remove the old key with `ssh-keygen -R {shlex.quote(name)}`)"

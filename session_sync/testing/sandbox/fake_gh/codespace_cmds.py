@@ -4,7 +4,9 @@
 tab-separated rows and no header, or with ``--json`` compact JSON with sorted
 keys on one line. ``create`` takes the next spare sshd (``FakeGh.add_spare``)
 and prints the new name; a new codespace can show a starting state until its
-``ready_at`` (``FakeGh.set_create_outcome``). ``delete`` and ``stop`` print
+``ready_at`` (``FakeGh.set_create_outcome``). A codespace set to stop after a
+number of ``list`` calls (``FakeGh.stop_after_lists``) is shut down once the
+last of them has printed it as it was. ``delete`` and ``stop`` print
 nothing.
 
 Standard library only, Python 3.8+: the script imports this module.
@@ -94,6 +96,7 @@ class CodespaceCommands(Invocation):
                     c.get("created_at", ""),
                 ]
                 self.out("\t".join(str(cell) for cell in cells) + "\n")
+            self._stop_after_list()
             return 0
         fields = [f.strip() for f in fields_arg.split(",") if f.strip()]
         if not fields:
@@ -112,7 +115,32 @@ class CodespaceCommands(Invocation):
         # Like gh (Go's encoder, no terminal): one line, keys sorted, no HTML escaping.
         self.out(json.dumps(exported, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
         self.out("\n")
+        self._stop_after_list()
         return 0
+
+    def _stop_after_list(self) -> None:
+        """Shut down the codespaces set to stop after this many lists
+        (``FakeGh.stop_after_lists``): this list showed them as they were."""
+
+        def change(state: Json) -> list[str]:
+            pending = state.get("stop_after_lists") or {}
+            stopped = []
+            for name, left in list(pending.items()):
+                if int(left) > 1:
+                    pending[name] = int(left) - 1
+                    continue
+                del pending[name]
+                codespace = find_codespace(state, name)
+                if codespace is not None:
+                    codespace["state"] = "Shutdown"
+                    stopped.append(name)
+            state["stop_after_lists"] = pending
+            return stopped
+
+        if not self.state.get("stop_after_lists"):
+            return
+        for name in self.update(change):
+            self.log_event("stopped", name=name, after="list")
 
     def _export(self, c: Json, fields: list[str]) -> Json:
         data: Json = {}

@@ -164,6 +164,20 @@ class FakeGh:
         }
         self._update(lambda s: s.__setitem__("create_outcome", outcome))
 
+    def stop_after_lists(self, name: str, lists: int = 1) -> None:
+        """Shut ``name`` down right after the ``lists``-th ``gh codespace list`` from
+        now has printed it (as if it timed out just then, between a caller's
+        list and its ``gh codespace ssh``); logs a ``stopped`` event."""
+        if lists < 1:
+            raise ValueError(f"lists must be >= 1, not {lists!r}")
+
+        def change(s: Json) -> None:
+            if find_codespace(s, name) is None:
+                raise KeyError(name)
+            s.setdefault("stop_after_lists", {})[name] = int(lists)
+
+        self._update(change)
+
     def state_of(self, name: str) -> str:
         """A codespace's state, as gh shows it now."""
         return str(self.codespace(name).get("state", ""))

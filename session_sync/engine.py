@@ -19,6 +19,7 @@ import attrs
 
 from session_sync.agent.apply import apply_batch
 from session_sync.agent.backups import DEFAULT_BACKUP_RETENTION_DAYS
+from session_sync.agent.faults import fault_point
 from session_sync.agent.messages import ScanRequest
 from session_sync.agent.paths import op_base, op_target
 from session_sync.agent.protocol import Refusal
@@ -328,6 +329,11 @@ def _exchange(
         }
     )
     config = str(request.local_config)
+
+    def sent(count: int) -> None:
+        meter.add(count)
+        fault_point("send.chunk", config)
+
     for item in pushes:
         op = send_op(item, request.folder_sync)
         try:
@@ -340,7 +346,7 @@ def _exchange(
         # Reading our own file fails into its E frame (a link on the way is not
         # followed); only the stream can raise.
         with connection.stream_errors():
-            send_below(connection.writer, base, str(op["rel"]), item.offset, item.length, meter.add)
+            send_below(connection.writer, base, str(op["rel"]), item.offset, item.length, sent)
     connection.flush()
     answer = connection.receive()
     check_exchange_answer(answer, connection.transport.description, len(pushes))

@@ -11,6 +11,7 @@ from typing import IO, Optional, Sequence, cast
 
 from .apply import apply_batch
 from .backups import DEFAULT_BACKUP_RETENTION_DAYS, list_backups
+from .faults import fault_point
 from .messages import ExchangeRequest, Hello, ScanRequest
 from .paths import claude_config_dir, op_base, op_target
 from .protocol import (
@@ -51,7 +52,14 @@ def exchange(
         except Refusal as exc:
             writer.json(b"E", {"ok": False, "error": str(exc)})
             continue
-        send_below(writer, base, str(op["rel"]), int(op["offset"]), int(op["length"]))
+        send_below(
+            writer,
+            base,
+            str(op["rel"]),
+            int(op["offset"]),
+            int(op["length"]),
+            lambda _sent: fault_point("send.chunk", config),
+        )
     writer.flush()
 
 

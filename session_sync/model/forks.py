@@ -19,7 +19,7 @@ import attrs
 
 from session_sync.model.plan import Action, Direction, PlannedItem
 
-__all__ = ["FORK_NAMESPACE", "fork_session_id", "keep_other_branch"]
+__all__ = ["FORK_NAMESPACE", "before_their_forks", "fork_session_id", "keep_other_branch"]
 
 FORK_NAMESPACE = uuid.UUID("5e55105e-5c0c-4f0e-9a7e-f0a4b5e55105")
 """The uuid5 namespace of fork ids (fixed forever: both machines must agree)."""
@@ -83,3 +83,24 @@ def keep_other_branch(
         source_file=item.file if way is Direction.PUSH else None,
     )
     return [kept, copy]
+
+
+def before_their_forks(items: list[PlannedItem]) -> list[PlannedItem]:
+    """``items`` in plan order, except that a fork's own transfer to a machine comes
+    before the replace there that keeps that fork (the replace then finds the fork
+    in place, begun with its branch, instead of making it first and failing the
+    copy). Both are applied by the same agent, in this order."""
+    own = {(i.file, i.direction): i for i in items if i.action is not Action.SKIP}
+    placed: set[int] = set()
+    ordered: list[PlannedItem] = []
+    for item in items:
+        if id(item) in placed:
+            continue
+        if item.fork_file is not None:
+            first = own.get((item.fork_file, item.direction))
+            if first is not None and id(first) not in placed:
+                ordered.append(first)
+                placed.add(id(first))
+        ordered.append(item)
+        placed.add(id(item))
+    return ordered

@@ -310,4 +310,4 @@ def plan_sync(
             policy,
         ):
             items += forks.keep_other_branch(item, known, policy.direction)
-    return SyncPlan(items=tuple(items), policy=policy, now=moment)
+    return SyncPlan(items=tuple(forks.before_their_forks(items)), policy=policy, now=moment)

@@ -1,10 +1,19 @@
 """Applying planned file changes from the stream.
 
-Invariants of applying (see ``apply_file``): a destination file is only ever
-changed by ``os.replace`` of a staged, fsynced and sha256-verified temp file,
-or by appending bytes whose resulting hash was verified before the first byte
-was written; every replaced file is first copied into a backup set; nothing is
-ever deleted except this agent's own temp files and expired backup sets.
+Invariants of applying (see ``apply_file``), whatever is killed when:
+
+* a destination name only ever changes by ``os.replace`` (append, replace) or
+  ``os.link`` (copy: never over an existing file) of a staged, fsynced and
+  sha256-verified temp file, so at every instant it is the old file or the new
+  one — for an append, its old bytes plus whole lines;
+* right before the swap the destination is checked again against the plan
+  (same inode, size, mtime, last bytes); when it changed, nothing is changed;
+* bytes another writer adds between that check and the swap land in the old
+  inode and are appended after ours (an append) or kept in the backup (a
+  replace): never overwritten;
+* every replaced file is first copied into a backup set; nothing is ever
+  deleted except this agent's own temp files, the empty dirs a refused op made,
+  and expired backup sets.
 """
 
 from __future__ import annotations
@@ -12,30 +21,33 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import stat
 import time
-from typing import Callable, Iterator, List, Optional
+from typing import BinaryIO, Callable, Iterator, List, Optional
 
 from .backups import BackupSet, open_backup_set, prune_backups
+from .faults import fault_point
 from .fsutil import (
     ConfigLock,
-    current_state,
     drain,
     fsync_dir,
     make_private_dirs,
     refuse_links_below,
+    remove_made_dirs,
     remove_stale_temps,
     temp_path,
 )
 from .hashcache import HashCache
 from .messages import ApplyOp, ExchangeAnswer, FileResult
 from .paths import encode_project_path, op_base, op_target
-from .protocol import CHUNK_SIZE, Refusal
+from .protocol import Refusal
+from .swap import Destination, catch_up, open_destination
 
 __all__ = [
     "apply_batch",
     "apply_file",
 ]
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def _backup_dir_name(op: ApplyOp) -> str:
@@ -43,6 +55,49 @@ def _backup_dir_name(op: ApplyOp) -> str:
     if op.get("in_folder"):
         return "folder" + encode_project_path(str(op["dir"]), resolve=False)
     return str(op["dir"])
+
+
+def _stage(
+    chunks: Iterator[bytes], out: BinaryIO, hasher: "hashlib._Hash", limit: int, where: str
+) -> int:
+    """Write the incoming chunks to the staged file; return how many bytes."""
+    staged = 0
+    try:
+        for chunk in chunks:
+            staged += len(chunk)
+            if staged > limit:
+                raise Refusal("more data than announced (%d bytes); nothing changed" % limit)
+            out.write(chunk)
+            hasher.update(chunk)
+            fault_point("apply.staged", where)
+    except Refusal as exc:
+        raise Refusal("transfer failed: %s" % exc) from None
+    return staged
+
+
+def _link_new(tmp: str, target: str) -> None:
+    """Give the staged file the target's name, never over an existing file."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise Refusal("destination appeared since the scan; not overwritten") from None
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+        # RACE: a file system without hard links: the check and the rename are
+        # two steps, and a file created between them is replaced.
+        if os.path.lexists(target):
+            raise Refusal("destination appeared since the scan; not overwritten") from None
+        os.replace(tmp, target)
+        return
+    os.unlink(tmp)
+
+
+_NO_HARD_LINKS = tuple(
+    getattr(errno, name)
+    for name in ("EPERM", "EOPNOTSUPP", "ENOTSUP", "EXDEV", "EMLINK", "ENOSYS")
+    if hasattr(errno, name)
+)
 
 
 def apply_file(
@@ -61,10 +116,15 @@ def apply_file(
     """
     now = time.time() if now is None else now
     tmp = None
+    dest: Optional[Destination] = None
+    made: List[str] = []
+    landed = False
     try:
         target = op_target(config, op)
         refuse_links_below(op_base(config, op), os.path.dirname(target))
         action = op["action"]
+        if action not in ("copy", "append", "replace"):
+            raise Refusal("unknown action %r" % (action,))
         directory = os.path.dirname(target)
         if op.get("in_folder"):
             parent = os.path.dirname(str(op["dir"]).rstrip("/"))
@@ -73,115 +133,89 @@ def apply_file(
                 raise Refusal("%s does not exist here; nothing written" % parent)
         # At this point we know the target's name is confined to its base dir and
         # no dir between the base and the target is a symbolic link.
-        make_private_dirs(directory)
+        made = make_private_dirs(directory)
         remove_stale_temps(directory, now)
         expect = op.get("expect")
         hasher = hashlib.sha256()
+        incoming = int(op["size"])
+        counted = 0
         if action == "copy":
             if os.path.lexists(target):
                 raise Refusal("destination appeared since the scan; not overwritten")
         else:
             if not isinstance(expect, dict):
                 raise Refusal("missing expected destination state")
-            try:
-                st = os.lstat(target)
-            except OSError:
-                raise Refusal("destination vanished since the scan") from None
-            if not stat.S_ISREG(st.st_mode):
-                raise Refusal("destination is not a regular file")
-            if not st.st_mode & stat.S_IWUSR:
-                raise Refusal(
-                    "destination is read-only (mode %o); left as it is" % stat.S_IMODE(st.st_mode)
-                )
-            size, sha, prefix_hasher = current_state(target, int(expect["complete_size"]))
-            if size != int(expect["file_size"]) or sha != expect["sha256"]:
-                raise Refusal("destination changed since the scan; run the sync again")
+            counted, file_size = int(expect["complete_size"]), int(expect["file_size"])
+            if action == "append" and counted != file_size:
+                raise Refusal("destination ends with an unterminated line; nothing appended")
+            dest = open_destination(target, file_size)
             if action == "append":
-                # The result must hash to op["sha256"]: our bytes, then theirs.
-                hasher = prefix_hasher
-            # At this point we know the destination is a writable regular file
-            # whose size and bytes are exactly what the plan was made from.
-            # RACE: nothing stops another writer (Claude takes no lock) between
-            # this check and the write below; the window spans the whole transfer.
+                incoming -= counted
+        if incoming < 0:
+            raise Refusal("bad request: the result is shorter than the destination")
 
-        # Stage the incoming bytes beside the target.
+        # Stage the result beside the target: for an append, the destination's
+        # bytes (read from the inode we hold) and then the incoming ones.
         tmp = temp_path(directory)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        staged = 0
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as fh:
-            try:
-                for chunk in chunks:
-                    fh.write(chunk)
-                    hasher.update(chunk)
-                    staged += len(chunk)
-            except Refusal as exc:
-                raise Refusal("transfer failed: %s" % exc) from None
+            if dest is not None:
+                prefix = hashlib.sha256()
+                dest.read_into(counted, fh if action == "append" else None, prefix)
+                if prefix.hexdigest() != expect["sha256"]:  # type: ignore[index]
+                    raise Refusal("destination changed since the scan; run the sync again")
+                if action == "append":
+                    hasher = prefix.copy()
+            staged = _stage(chunks, fh, hasher, incoming, config)
             fh.flush()
             os.fsync(fh.fileno())
         if hasher.hexdigest() != op["sha256"]:
             raise Refusal("received data does not match its sha256; nothing changed")
-        # At this point we know the staged bytes are complete and fsynced, and the
-        # result they make (alone, or after the destination's bytes) is the one
-        # the sender hashed. Nothing outside our temp file has been touched yet.
+        # At this point we know the staged file is the whole result, fsynced, and
+        # hashes to what the sender hashed. Nothing outside it has been touched.
 
         result: FileResult = {"ok": True, "bytes": staged, "backup": None}
-        mtime_ns = int(op["mtime_ns"])
-        mode = int(op["mode"]) & 0o7777
-        if action == "append":
-            old_size = int(expect["file_size"])  # type: ignore[index]
-            with open(target, "r+b") as out, open(tmp, "rb") as src:
-                if os.fstat(out.fileno()).st_size != old_size:
-                    raise Refusal("destination changed during the sync; nothing appended")
-                # RACE: the size is re-checked, the bytes are not, and the file is
-                # written at explicit offsets (no O_APPEND): a line another writer
-                # adds from here on is overwritten, and a kill mid-write leaves
-                # whole chunks of a line. The hash check below covers only
-                # old + staged bytes.
-                out.seek(old_size)
-                try:
-                    while True:
-                        chunk = src.read(CHUNK_SIZE)
-                        if not chunk:
-                            break
-                        out.write(chunk)
-                    out.flush()
-                    os.fsync(out.fileno())
-                except OSError:
-                    out.truncate(old_size)
-                    out.flush()
-                    os.fsync(out.fileno())
-                    raise
-            _, final_sha, _ = current_state(target, old_size + staged)
-            if final_sha != op["sha256"]:
-                with open(target, "r+b") as out:
-                    out.truncate(old_size)
-                    os.fsync(out.fileno())
-                raise Refusal("appended file failed its hash check; rolled back")
-            os.utime(target, ns=(time.time_ns(), mtime_ns))
-            os.unlink(tmp)
-            tmp = None
-        else:
-            os.chmod(tmp, mode)
-            os.utime(tmp, ns=(time.time_ns(), mtime_ns))
-            if action == "replace":
-                # RACE: the destination was compared with the scan before the data
-                # streamed, not again here: bytes added before the copy below
-                # survive only in this backup, and bytes added between the copy
-                # and the rename are lost.
-                result["backup"] = backups.keep(
-                    target,
-                    _backup_dir_name(op),
-                    str(op["rel"]),
-                    str(op["sha256"]),
-                    str(op.get("reason", "")),
-                    folder=str(op["dir"]) if op.get("in_folder") else None,
-                )
-            elif os.path.lexists(target):
-                # RACE: a file created between this check and the rename is replaced.
-                raise Refusal("destination appeared since the scan; not overwritten")
-            os.replace(tmp, target)
-            tmp = None
+        # Received modes are masked to the permission bits; an append keeps the
+        # destination's.
+        mode = dest.mode if action == "append" and dest else int(op["mode"]) & 0o777
+        os.chmod(tmp, mode)
+        os.utime(tmp, ns=(time.time_ns(), int(op["mtime_ns"])))
+        if action == "copy":
+            fault_point("apply.rechecked", config)
+            _link_new(tmp, target)
+            tmp, landed = None, True
             fsync_dir(directory)
+            fault_point("apply.swapped", config)
+            return result
+        assert dest is not None
+        if action == "replace":
+            result["backup"] = backups.keep(
+                dest.fd,
+                _backup_dir_name(op),
+                str(op["rel"]),
+                str(op["sha256"]),
+                str(op.get("reason", "")),
+                folder=str(op["dir"]) if op.get("in_folder") else None,
+            )
+        dest.recheck(counted)
+        # At this point we know the name still leads to the inode the plan saw,
+        # unchanged. RACE: a writer can still add bytes to it until the rename
+        # below; they are moved after ours (append) or into the backup (replace).
+        fault_point("apply.rechecked", config)
+        os.replace(tmp, target)
+        tmp, landed = None, True
+        fsync_dir(directory)
+        fault_point("apply.swapped", config)
+        if action == "append":
+            # RACE: a writer that keeps the old file open (rather than opening it
+            # by name for each write, as Claude does) goes on writing to the old
+            # inode after this.
+            moved = catch_up(dest, target)
+            if moved:
+                result["note"] = "kept %d bytes another writer added during the swap" % moved
+        elif dest.added_since() and result["backup"]:
+            backups.refresh(str(result["backup"]), dest.fd)
+            result["note"] = "lines another writer added during the swap are in the backup"
         return result
     except Refusal as exc:
         drain(chunks)
@@ -197,8 +231,13 @@ def apply_file(
             message = "bad request: %s" % exc
         return {"ok": False, "error": message.strip().rstrip(":")}
     finally:
-        if tmp is not None and os.path.exists(tmp):
+        if dest is not None:
+            dest.close()
+        if tmp is not None and os.path.lexists(tmp):
             os.unlink(tmp)
+        if not landed:
+            # Nothing was written: the dirs made for it go too.
+            remove_made_dirs(made)
 
 
 def apply_batch(
@@ -225,6 +264,7 @@ def apply_batch(
             if result.get("ok"):
                 cache.record_written(op_target(config, op), int(op["size"]), str(op["sha256"]))
             results.append(result)
+            fault_point("apply.done", config)
         cache.save()
         if lock.error is None and backups.root is not None:
             pruned = prune_backups(config, retention_days)

@@ -11,7 +11,9 @@ import stat
 import time
 from typing import Dict, List, Optional, Tuple
 
+from .faults import fault_point
 from .fsutil import make_private_dirs, write_atomic
+from .messages import BackupEntry
 from .protocol import CHUNK_SIZE, JSON
 
 __all__ = [
@@ -25,6 +27,8 @@ __all__ = [
 
 DEFAULT_BACKUP_RETENTION_DAYS = 90
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
 
 class BackupSet:
     """One folder of backups made by one apply run on this machine."""
@@ -33,62 +37,87 @@ class BackupSet:
         self.config = config
         self.label = label
         self.root: Optional[str] = None
-        self.entries: List[JSON] = []
+        self.entries: List[BackupEntry] = []
         self.created = time.time()
+
+    def _open_root(self) -> str:
+        """Make the set's folder with its index at once, so that a set a kill
+        interrupts is still indexed (and pruned in time)."""
+        if self.root is None:
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            base = os.path.join(self.config, "session-sync", "backups")
+            make_private_dirs(base)
+            root = os.path.join(base, "%s-%s" % (stamp, os.urandom(3).hex()))
+            os.mkdir(root, 0o700)
+            self.root = root
+            self._write_index()
+        return self.root
 
     def keep(
         self,
-        source: str,
+        source_fd: int,
         dir_name: str,
         rel: str,
         sha256: str,
         reason: str,
         folder: Optional[str] = None,
     ) -> str:
-        """Copy ``source`` (bytes, mode, mtime) into the set; returns the backup path.
+        """Copy the open file ``source_fd`` (bytes, mode, mtime) into the set; returns
+        the backup path. The copy is read from the descriptor, so it is of the very
+        inode that is about to be replaced.
 
         ``dir_name``: the project dir (one path component) the file belongs to;
         for a file of a synced folder, ``folder`` is that folder's path.
         """
-        if self.root is None:
-            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-            base = os.path.join(self.config, "session-sync", "backups")
-            make_private_dirs(base)
-            self.root = os.path.join(base, "%s-%s" % (stamp, os.urandom(3).hex()))
-            os.makedirs(self.root, mode=0o700)
-        dest = os.path.join(self.root, dir_name, *rel.split("/"))
+        root = self._open_root()
+        dest = os.path.join(root, dir_name, *rel.split("/"))
         make_private_dirs(os.path.dirname(dest))
-        # RACE: the source can change while it is copied; the backup then holds
-        # what was read (its sha256 is of those bytes, recorded in the index).
-        st = os.stat(source)
-        digest = hashlib.sha256()
-        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IMODE(st.st_mode) | 0o600)
-        with open(source, "rb") as src, os.fdopen(fd, "wb") as out:
-            while True:
-                chunk = src.read(CHUNK_SIZE)
-                if not chunk:
-                    break
-                digest.update(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(dest, stat.S_IMODE(st.st_mode))
-        os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
-        entry = {
+        entry: BackupEntry = {
             "dir": dir_name,
             "rel": rel,
-            "sha256": digest.hexdigest(),
-            "size": st.st_size,
-            "mode": stat.S_IMODE(st.st_mode),
-            "mtime_ns": st.st_mtime_ns,
             "replaced_by": sha256,
             "reason": reason,
         }
         if folder is not None:
             entry["folder"] = folder
+        self._copy(source_fd, dest, entry, os.O_EXCL)
         self.entries.append(entry)
         self._write_index()
         return dest
+
+    def refresh(self, backup_path: str, source_fd: int) -> None:
+        """Copy ``source_fd`` again over its backup at ``backup_path`` (lines were
+        added to the original after the first copy) and update its entry."""
+        assert self.root is not None
+        for entry in self.entries:
+            if os.path.join(self.root, entry["dir"], *entry["rel"].split("/")) == backup_path:
+                self._copy(source_fd, backup_path, entry, os.O_TRUNC)
+                self._write_index()
+                return
+
+    def _copy(self, source_fd: int, dest: str, entry: BackupEntry, how: int) -> None:
+        st = os.fstat(source_fd)
+        digest = hashlib.sha256()
+        mode = stat.S_IMODE(st.st_mode)
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | how | _NOFOLLOW, mode | 0o600)
+        size = 0
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                chunk = os.pread(source_fd, CHUNK_SIZE, size)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(dest, mode)
+        os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
+        fault_point("backup.copied", self.config)
+        entry["sha256"] = digest.hexdigest()
+        entry["size"] = size
+        entry["mode"] = mode
+        entry["mtime_ns"] = st.st_mtime_ns
 
     def _write_index(self) -> None:
         assert self.root is not None

@@ -24,6 +24,7 @@ __all__ = [
     "fsync_dir",
     "make_private_dirs",
     "refuse_links_below",
+    "remove_made_dirs",
     "remove_orphan_temps",
     "remove_stale_temps",
     "temp_path",
@@ -48,9 +49,37 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def make_private_dirs(path: str) -> None:
-    if not os.path.isdir(path):
-        os.makedirs(path, mode=0o700, exist_ok=True)
+def make_private_dirs(path: str) -> List[str]:
+    """Make ``path`` and any missing parents, each 0700 (``os.makedirs`` gives
+    the parents the default mode); return the dirs made, outermost first."""
+    missing: List[str] = []
+    here = os.path.abspath(path)
+    while not os.path.isdir(here):
+        missing.append(here)
+        parent = os.path.dirname(here)
+        if parent == here:
+            break
+        here = parent
+    made: List[str] = []
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            if not os.path.isdir(directory):
+                raise
+            continue
+        made.append(directory)
+    return made
+
+
+def remove_made_dirs(made: List[str]) -> None:
+    """Undo ``make_private_dirs`` for a write that did not happen: remove the
+    dirs it made, innermost first, as long as they are empty."""
+    for directory in reversed(made):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            return
 
 
 def temp_path(directory: str) -> str:

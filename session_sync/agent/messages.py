@@ -163,6 +163,8 @@ class FileResult(TypedDict, total=False):
     backup: Optional[str]
     rel: str
     unchanged: bool
+    note: str
+    """Something the user should know about a change that was made."""
 
 
 class ExchangeRequest(TypedDict, total=False):

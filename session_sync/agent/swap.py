@@ -1,0 +1,151 @@
+"""The destination of an append or a replace, held open from the first check to
+the swap, and the re-check made right before the swap.
+
+Like Mutagen's ``ensureExpectedFile`` and Syncthing's ``scanIfItemChanged``:
+what the plan was made from is checked when the op starts (size and the sha256
+of the counted bytes) and again right before the staged file takes the
+destination's name (same inode, same size and mtime, same tail bytes). When
+anything differs, nothing is changed and the item says so.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+import time
+from typing import BinaryIO, Optional
+
+from .protocol import CHUNK_SIZE, Refusal
+
+__all__ = [
+    "TAIL_BYTES",
+    "Destination",
+    "catch_up",
+    "open_destination",
+]
+
+TAIL_BYTES = 1 << 16
+"""Bytes at the end of the destination compared again right before the swap."""
+
+CATCH_UP_WAIT_SECONDS = 1.0
+"""How long a line another writer is halfway through writing is waited for."""
+
+_CHANGED = "destination changed during the sync (another writer?); nothing changed"
+
+
+class Destination:
+    """An existing destination file, open for reading since its first check."""
+
+    def __init__(self, path: str, fd: int, st: os.stat_result) -> None:
+        self.path = path
+        self.fd = fd
+        self.dev = st.st_dev
+        self.ino = st.st_ino
+        self.size = st.st_size
+        self.mtime_ns = st.st_mtime_ns
+        self.mode = stat.S_IMODE(st.st_mode)
+        self.tail = b""
+        """The last ``TAIL_BYTES`` of the first ``size`` bytes, as read by ``read_into``."""
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def read_into(self, count: int, sink: Optional[BinaryIO], hasher: "hashlib._Hash") -> None:
+        """Read the first ``count`` bytes into ``hasher`` (and ``sink``, a file, if given),
+        keeping their tail for ``recheck``."""
+        offset = 0
+        tail = b""
+        while offset < count:
+            chunk = os.pread(self.fd, min(CHUNK_SIZE, count - offset), offset)
+            if not chunk:
+                raise Refusal(_CHANGED)
+            hasher.update(chunk)
+            if sink is not None:
+                sink.write(chunk)
+            offset += len(chunk)
+            tail = (tail + chunk)[-TAIL_BYTES:]
+        self.tail = tail
+
+    def recheck(self, counted: int) -> None:
+        """Right before the swap: the name still leads to this inode, whose size,
+        mtime and last bytes before ``counted`` are as first read."""
+        try:
+            now = os.lstat(self.path)
+        except OSError:
+            raise Refusal("destination vanished during the sync; nothing changed") from None
+        held = os.fstat(self.fd)
+        if (now.st_dev, now.st_ino) != (self.dev, self.ino):
+            raise Refusal("destination was replaced during the sync; nothing changed")
+        if held.st_size != self.size or held.st_mtime_ns != self.mtime_ns:
+            raise Refusal(_CHANGED)
+        start = max(0, counted - len(self.tail))
+        if os.pread(self.fd, counted - start, start) != self.tail:
+            raise Refusal(_CHANGED)
+
+    def added_since(self) -> int:
+        """Bytes another writer appended to the held inode since it was first read."""
+        return max(0, os.fstat(self.fd).st_size - self.size)
+
+
+def open_destination(path: str, file_size: int) -> Destination:
+    """Open the destination of an append or replace without following a link,
+    and check it is a writable regular file of the size the plan saw."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise Refusal("destination is a symbolic link; not written through it") from None
+        if exc.errno == errno.ENOENT:
+            raise Refusal("destination vanished since the scan") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise Refusal("destination is not a regular file")
+        if not st.st_mode & stat.S_IWUSR:
+            raise Refusal(
+                "destination is read-only (mode %o); left as it is" % stat.S_IMODE(st.st_mode)
+            )
+        if st.st_size != file_size:
+            raise Refusal("destination changed since the scan; run the sync again")
+    except BaseException:
+        os.close(fd)
+        raise
+    return Destination(path, fd, st)
+
+
+def catch_up(dest: Destination, sink_path: str) -> int:
+    """After the swap: append to ``sink_path`` what another writer added to the
+    old inode between the re-check and the swap; return how many bytes.
+
+    A line it is halfway through is waited for briefly, so whole lines move.
+    """
+    extra = dest.added_since()
+    if not extra:
+        return 0
+    deadline = time.monotonic() + CATCH_UP_WAIT_SECONDS
+    while True:
+        end = dest.size + dest.added_since()
+        last = os.pread(dest.fd, 1, end - 1) if end > dest.size else b"\n"
+        if last == b"\n" or time.monotonic() >= deadline:
+            break
+        time.sleep(0.01)
+    fd = os.open(sink_path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
+    moved = 0
+    try:
+        offset = dest.size
+        while offset < end:
+            chunk = os.pread(dest.fd, min(CHUNK_SIZE, end - offset), offset)
+            if not chunk:
+                break
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
+            offset += len(chunk)
+            moved += len(chunk)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return moved

@@ -195,8 +195,8 @@ def run_sync(bench: Bench, fault: str) -> CliResult:
     configs = (bench.local.config, bench.remote.config)
     while _group_alive(proc.pid) or not all(_lock_free(c) for c in configs):
         if time.monotonic() > deadline:
-            with_group = _group_alive(proc.pid)
-            os.killpg(proc.pid, signal.SIGKILL) if with_group else None
+            if _group_alive(proc.pid):
+                os.killpg(proc.pid, signal.SIGKILL)
             pytest.fail("a killed sync's far agent still holds an apply lock after a minute")
         time.sleep(0.02)
     return CliResult(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
@@ -206,6 +206,7 @@ def converge(bench: Bench) -> CliResult:
     """The sync again, no fault, in this process (no interpreter to start: the
     same code, a second faster): ``bench.env`` is this process's environment."""
     assert FAULT_FILE_ENV not in os.environ
+    bench.fault_file.write_text("")  # the far side reads it too (over --host, SetEnv)
     saved, here = dict(os.environ), os.getcwd()
     out, err = io.StringIO(), io.StringIO()
     try:
@@ -364,7 +365,9 @@ def dir_bench(tmp_path: Path) -> Bench:
     project = tmp_path / "src" / "app"
     project.mkdir(parents=True)
     cwd = os.path.realpath(project)
-    a, b = tmp_path / "a", tmp_path / "b"
+    # "controller" in this machine's path: its apply points match whether the
+    # controller names itself by role or by config dir.
+    a, b = tmp_path / "controller", tmp_path / "far"
     a.mkdir()
     b.mkdir()
     name = encode_project_path(cwd)
@@ -417,7 +420,7 @@ def host_bench(crash_host: CrashHost, tmp_path: Path) -> Bench:
     remote_project = home / "src" / "app"
     remote_project.mkdir(parents=True)
     (home / ".claude").mkdir()
-    laptop, project = make_laptop(tmp_path / "laptop", "octo-org/app")
+    laptop, project = make_laptop(tmp_path / "controller-laptop", "octo-org/app")
     crash_host.sandbox.write_client_config(
         laptop, {"box": (crash_host.host.host, crash_host.host.port)}
     )

@@ -333,3 +333,25 @@ def _exchange(
         outcome = apply_batch(config, ops, next_file, label, request.backup_retention_days)
     for item, result in zip(pulls, outcome["results"], strict=True):
         reports[index_of[id(item)]] = reports[index_of[id(item)]].with_result(result)
+    _forks_follow_their_replace(plan, reports, index_of)
+
+
+def _forks_follow_their_replace(
+    plan: SyncPlan, reports: list[ItemReport], index_of: dict[int, int]
+) -> None:
+    """A fork's copy whose replace failed was never needed (the branch is still
+    in place where it was): a skip that says why, not a second failure."""
+    failed_forks = {
+        item.fork_file
+        for item in plan.transfers
+        if item.fork_file is not None and reports[index_of[id(item)]].outcome == "failed"
+    }
+    for item in plan.transfers:
+        at = index_of[id(item)]
+        if item.case == "forked" and item.file in failed_forks and reports[at].outcome == "failed":
+            reports[at] = attrs.evolve(
+                reports[at],
+                outcome="skipped",
+                error=None,
+                reason=f"{item.reason}; not needed: the replace of its session failed",
+            )

@@ -267,12 +267,12 @@ def test_divergence_newer_wins_loser_backed_up_and_restorable(
 
 
 @pytest.mark.parametrize("how", ["mtime", "marker"])
-@pytest.mark.parametrize("layout", ["prefix-here", "only-here"])
 @pytest.mark.parametrize("side", ["a", "b"])
-def test_active_session_is_skipped(
-    machines: Machines, run_cli: RunCli, side: str, layout: str, how: str
+def test_a_session_open_on_the_receiving_side_is_never_written(
+    machines: Machines, run_cli: RunCli, side: str, how: str
 ) -> None:
-    """A session open in Claude on either side is left alone, with a reason naming Claude."""
+    """A session open in Claude where the bytes would land is left alone, with a
+    reason naming Claude; other sessions go across."""
     m = machines
     here, there = (m.a, m.b) if side == "a" else (m.b, m.a)
     spec = new_session(m, 20)
@@ -281,8 +281,7 @@ def test_active_session_is_skipped(
     else:
         write_old(here, spec)
         write_live_marker(here, spec.session_id, str(m.project), os.getpid())
-    if layout == "prefix-here":
-        write_old(there, continue_session(random.Random(21), spec, turns=2))
+    write_old(there, continue_session(random.Random(21), spec, turns=2))
     control = new_session(m, 22)
     write_old(there, control)
     before_here, before_there = session_files(here), session_files(there)
@@ -293,13 +292,7 @@ def test_active_session_is_skipped(
     assert item["action"] == "skip"
     assert item["outcome"] == "skipped"
     assert "Claude" in item["reason"]
-    expected_way = {
-        ("a", "prefix-here"): "pull",
-        ("a", "only-here"): "push",
-        ("b", "prefix-here"): "push",
-        ("b", "only-here"): "pull",
-    }[(side, layout)]
-    assert item["direction"] == expected_way
+    assert item["direction"] == ("pull" if side == "a" else "push")
     assert report["skipped"] == 1
     # The open session is untouched on both sides; the control session went across.
     assert (
@@ -307,8 +300,37 @@ def test_active_session_is_skipped(
         == before_here[f"{m.dir_name}/{jsonl(spec)}"]
     )
     assert m.transcript(here, control.session_id).read_bytes() == session_bytes(control)
-    there_after = session_files(there)
-    assert there_after == before_there
+    assert session_files(there) == before_there
+
+
+@pytest.mark.parametrize("how", ["mtime", "marker"])
+@pytest.mark.parametrize("side", ["a", "b"])
+def test_a_session_open_on_the_sending_side_still_sends_its_complete_lines(
+    machines: Machines, run_cli: RunCli, side: str, how: str
+) -> None:
+    """The last turn comes home: a session open (or just written) where it is
+    sent from goes across as a copy or an append of its complete lines."""
+    m = machines
+    here, there = (m.a, m.b) if side == "a" else (m.b, m.a)
+    spec = new_session(m, 20)
+    longer = continue_session(random.Random(21), spec, turns=2)
+    write_old(there, spec)
+    if how == "mtime":
+        write_session(here, longer, project_dir_name=m.dir_name)  # modified just now
+    else:
+        write_old(here, longer)
+        write_live_marker(here, spec.session_id, str(m.project), os.getpid())
+    fresh = new_session(m, 23)
+    write_session(here, fresh, project_dir_name=m.dir_name)  # only here, just written
+
+    report = sync(run_cli, m)
+
+    item = item_of(report, jsonl(spec))
+    assert (item["action"], item["outcome"]) == ("append", "done")
+    assert item["direction"] == ("push" if side == "a" else "pull")
+    assert m.transcript(there, spec.session_id).read_bytes() == session_bytes(longer)
+    assert item_of(report, jsonl(fresh))["action"] == "copy"
+    assert m.transcript(there, fresh.session_id).read_bytes() == session_bytes(fresh)
 
 
 # ---------------------------------------------------------------- (5) partial last line

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
+import hashlib
 import json
 import os
 import random
@@ -46,6 +47,7 @@ from conftest import (
 from session_sync.agent.paths import TEMP_PREFIX, TEMP_SUFFIX
 from session_sync.engine import SyncRequest, run_sync
 from session_sync.errors import TransportError
+from session_sync.model.forks import fork_session_id
 from session_sync.model.report import SyncReport
 from session_sync.testing.sessions import SessionSpec, continue_session, make_session, session_bytes
 from session_sync.transports.base import AgentStream
@@ -306,7 +308,10 @@ class Setup:
     final: bytes
     """The transcript's bytes on both sides once the sync succeeds."""
     transfer: int
-    """File bytes the sync must move."""
+    """File bytes the sync must move ``way``."""
+    fork: tuple[str, bytes] | None = None
+    """A divergence: the fork (path under ``projects/``, bytes) that keeps the losing
+    branch; its copy goes the other way."""
 
 
 def build(m: Machines, big: SessionSpec, scenario: str, way: str) -> Setup:
@@ -332,6 +337,12 @@ def build(m: Machines, big: SessionSpec, scenario: str, way: str) -> Setup:
         write_old(dst, loser, hours=5)
         write_old(src, final, hours=4)
         transfer = len(session_bytes(final))
+        lost = session_bytes(loser)
+        fork_id = fork_session_id(spec.session_id, hashlib.sha256(lost).hexdigest())
+        assert transfer > 2_000_000
+        return Setup(
+            spec.session_id, session_bytes(final), transfer, (f"{m.dir_name}/{fork_id}.jsonl", lost)
+        )
     assert transfer > 2_000_000
     return Setup(spec.session_id, session_bytes(final), transfer)
 
@@ -360,7 +371,8 @@ def measure(m: Machines, setup: Setup) -> tuple[int, int]:
     counter = CutTransport(LocalProcessTransport(m.b), None)
     report = run_sync(request(m), counter)
     assert report.ok, report
-    assert sum(i.bytes for i in report.items) == setup.transfer
+    forked = len(setup.fork[1]) if setup.fork else 0
+    assert sum(i.bytes for i in report.items) == setup.transfer + forked
     assert session_files(m.a) == session_files(m.b)
     restore(m, keep)
     return counter.written, counter.read
@@ -388,13 +400,19 @@ def _files(tree: dict[str, Entry]) -> dict[str, Entry]:
 
 
 def assert_state_kept(
-    m: Machines, before: tuple[dict[str, Entry], dict[str, Entry]], *, remote_temps_ok: bool
+    m: Machines,
+    before: tuple[dict[str, Entry], dict[str, Entry]],
+    *,
+    remote_temps_ok: bool,
+    fork: tuple[str, bytes] | None = None,
 ) -> None:
-    """Every file of both sides is as it was (bytes, mode, mtime); no temp left here."""
-    after_a = snapshot_tree(m.a / "projects")
-    after_b = snapshot_tree(m.b / "projects")
-    assert _files(after_a) == _files(before[0])
-    assert _files(after_b) == _files(before[1])
+    """Every file of both sides is as it was (bytes, mode, mtime); no temp left here.
+    A fork that keeps a losing branch may have arrived (the other way's copy)."""
+    for cfg, was in ((m.a, before[0]), (m.b, before[1])):
+        now = _files(snapshot_tree(cfg / "projects"))
+        if fork is not None and fork[0] in now and fork[0] not in was:
+            assert now.pop(fork[0]).data == fork[1]
+        assert now == _files(was)
     assert temp_files(m.a) == []
     leftovers = temp_files(m.b)
     if remote_temps_ok:
@@ -466,6 +484,7 @@ def test_cut_in_the_data_changes_nothing_and_next_sync_completes(
         m,
         before,
         remote_temps_ok=(how == "kill" and way == "push"),  # a SIGKILLed receiver
+        fork=setup.fork,
     )
     finish_and_compare(m, setup)
 

@@ -128,8 +128,19 @@ def plan_of(
 
 
 def only(plan: SyncPlan) -> PlannedItem:
-    assert len(plan.items) == 1, plan.items
-    return plan.items[0]
+    """The one decision of ``plan`` (a diverged transcript's replace comes with
+    the copy of the fork that keeps the other branch: checked here, not returned)."""
+    main = [i for i in plan.items if i.case != "forked"]
+    assert len(main) == 1, plan.items
+    item = main[0]
+    forked = [i for i in plan.items if i.case == "forked"]
+    if item.fork_file is not None:
+        assert len(forked) == 1, plan.items
+        assert forked[0].file == item.fork_file
+        assert forked[0].source == item.expect
+    else:
+        assert forked == [], plan.items
+    return item
 
 
 P = b"".join(line(i, T0 + dt.timedelta(minutes=i)) for i in range(3))
@@ -573,41 +584,64 @@ def test_property_committed_rules_are_symmetric(
 
 
 # --------------------------------------------------------------------------
-# filters: active, direction
+# filters: open sessions, direction
 
 
 @pytest.mark.parametrize("side", ["local", "remote"])
-def test_active_session_on_either_side_is_skipped(side: str) -> None:
+def test_a_session_open_on_the_receiving_side_is_never_written(side: str) -> None:
+    # local has more: a push. Open on the receiving side (remote): skipped.
+    # Open on the sending side (local): its complete lines still go, as an append.
     lo, r = pair(TRANSCRIPT, P + A, P)
     plan = plan_of(
         local_m(session([lo], active=side == "local")),
         remote_m(session([r], active=side == "remote")),
     )
     item = only(plan)
-    assert item.action is Action.SKIP
-    assert item.case == "active"
     assert item.direction is Direction.PUSH
-    assert item.length == 0
-    assert plan.transfers == ()
+    if side == "remote":
+        assert (item.action, item.case) == (Action.SKIP, "open")
+        assert item.reason.startswith("open in Claude on remote: not written there")
+        assert plan.transfers == ()
+    else:
+        assert (item.action, item.case) == (Action.APPEND, "prefix")
+        assert item.length == len(A)
 
 
 @pytest.mark.parametrize("side", ["local", "remote"])
-def test_active_session_missing_on_the_other_side_is_skipped(side: str) -> None:
+def test_an_open_session_missing_on_the_other_side_is_copied(side: str) -> None:
     f = describe(TRANSCRIPT, P)
     if side == "local":
         plan = plan_of(local_m(session([f], active=True)), remote_m())
     else:
         plan = plan_of(local_m(), remote_m(session([f], active=True)))
     item = only(plan)
-    assert (item.action, item.case) == (Action.SKIP, "active")
+    assert (item.action, item.case) == (Action.COPY, "missing")
 
 
-def test_active_skips_every_file_of_the_session_but_not_other_sessions() -> None:
+@pytest.mark.parametrize("side", ["local", "remote"])
+def test_a_divergence_waits_while_the_winner_is_open(side: str) -> None:
+    newer = describe(TRANSCRIPT, P + B)
+    older = describe(TRANSCRIPT, P + A)
+    lo, r = (newer, older) if side == "local" else (older, newer)
+    plan = plan_of(
+        local_m(session([lo], active=side == "local")),
+        remote_m(session([r], active=side == "remote")),
+    )
+    item = only(plan)
+    assert (item.action, item.case) == (Action.SKIP, "open")
+    assert "only its complete lines are sent while it is open" in item.reason
+
+
+def test_an_open_receiver_skips_every_file_of_the_session_but_not_other_sessions() -> None:
     other = "9e9e9e9e-0000-4000-8000-000000000000"
     t = describe(TRANSCRIPT, P)
     meta = describe(f"{SID}/x.meta.json", b"{}")
     t2 = describe(f"{other}.jsonl", A)
-    plan = plan_of(local_m(session([t, meta], active=True), session([t2], sid=other)), remote_m())
+    here = describe(TRANSCRIPT, b"")  # the receiver has the session, empty
+    plan = plan_of(
+        local_m(session([t, meta]), session([t2], sid=other)),
+        remote_m(session([here], dir=REMOTE_DIR, active=True)),
+    )
     by_file = {i.file: i for i in plan.items}
     assert by_file[TRANSCRIPT].action is Action.SKIP
     assert by_file[meta.rel].action is Action.SKIP
@@ -789,43 +823,68 @@ def pieces(data: bytes) -> set[bytes]:
     return {p for p in data.split(b"\n") if p}
 
 
-def apply_plan(plan: SyncPlan, local: Side, remote: Side) -> list[bytes]:
-    """Apply the plan to the model as the agents would; returns the backups."""
-    backups: list[bytes] = []
-    for item in plan.transfers:
-        src, dst = (local, remote) if item.direction is Direction.PUSH else (remote, local)
-        key = (item.session, item.file)
-        source = src.files[key]
-        assert sha(source[: item.source.complete_size]) == item.source.sha256
-        assert src.dirs[item.session] == item.source_dir
-        if item.session in dst.dirs:
-            assert dst.dirs[item.session] == item.dest_dir
+def _read(src: Side, item: PlannedItem) -> bytes:
+    """The bytes the sending agent streams for ``item``."""
+    rel = item.source_file or item.file
+    session = rel.split("/")[0].removesuffix(".jsonl")
+    source = src.files[(session, rel)]
+    assert sha(source[: item.source.complete_size]) == item.source.sha256
+    assert src.dirs[session] == item.source_dir
+    sent = source[item.offset : item.offset + item.length]
+    assert len(sent) == item.length
+    return sent
+
+
+def _write(dst: Side, item: PlannedItem, sent: bytes, backups: list[bytes]) -> None:
+    """Apply ``item`` on the receiving side as its agent would."""
+    key = (item.session, item.file)
+    if item.session in dst.dirs:
+        assert dst.dirs[item.session] == item.dest_dir
+    else:
+        dst.dirs[item.session] = item.dest_dir
+    mtime_ns, mode = item.source.mtime_ns, item.source.mode
+    if item.action is Action.COPY:
+        assert key not in dst.files
+        dst.files[key] = sent
+        dst.meta[key] = (mtime_ns, mode)
+    else:
+        assert item.expect is not None
+        old = dst.files[key]
+        # The agent re-checks the destination against the scan.
+        assert len(old) == item.expect.file_size
+        assert sha(old[: item.expect.complete_size]) == item.expect.sha256
+        if item.action is Action.APPEND:
+            new = old + sent
+            dst.meta[key] = (mtime_ns, dst.meta[key][1])
         else:
-            dst.dirs[item.session] = item.dest_dir
-        sent = source[item.offset : item.offset + item.length]
-        assert len(sent) == item.length
-        mtime_ns, mode = src.meta[key]
-        if item.action is Action.COPY:
-            assert key not in dst.files
-            dst.files[key] = sent
+            assert item.action is Action.REPLACE
+            if item.fork_file is not None:
+                fork_id = item.fork_file.removesuffix(".jsonl")
+                assert (fork_id, item.fork_file) not in dst.files
+                dst.dirs[fork_id] = item.dest_dir
+                dst.files[(fork_id, item.fork_file)] = old[: item.expect.complete_size]
+                dst.meta[(fork_id, item.fork_file)] = dst.meta[key]
+            backups.append(old)
+            new = sent
             dst.meta[key] = (mtime_ns, mode)
-        else:
-            assert item.expect is not None
-            old = dst.files[key]
-            # The agent re-checks the destination against the scan.
-            assert len(old) == item.expect.file_size
-            assert sha(old[: item.expect.complete_size]) == item.expect.sha256
-            if item.action is Action.APPEND:
-                new = old + sent
-                dst.meta[key] = (mtime_ns, dst.meta[key][1])
-            else:
-                assert item.action is Action.REPLACE
-                backups.append(old)
-                new = sent
-                dst.meta[key] = (mtime_ns, mode)
-            dst.files[key] = new
-        # The agent verifies the result against the source's sha256.
-        assert sha(dst.files[key]) == item.source.sha256
+        dst.files[key] = new
+    # The agent verifies the result against the source's sha256.
+    assert sha(dst.files[key]) == item.source.sha256
+
+
+def apply_plan(plan: SyncPlan, local: Side, remote: Side) -> list[bytes]:
+    """Apply the plan to the model in the engine's order; returns the backups.
+
+    Pushes are read here before anything is applied; the other agent applies
+    them, then reads what it sends; this side applies those last.
+    """
+    backups: list[bytes] = []
+    pushes = [(i, _read(local, i)) for i in plan.transfers if i.direction is Direction.PUSH]
+    for item, sent in pushes:
+        _write(remote, item, sent, backups)
+    pulls = [(i, _read(remote, i)) for i in plan.transfers if i.direction is Direction.PULL]
+    for item, sent in pulls:
+        _write(local, item, sent, backups)
     return backups
 
 
@@ -926,6 +985,36 @@ def test_property_no_line_is_lost(pair_: tuple[Side, Side], direction: Direction
         *(pieces(d) for d in local_side.files.values()),
         *(pieces(d) for d in remote_side.files.values()),
         *(pieces(d) for d in backups),
+    )
+    assert before <= after
+
+
+def _complete_lines(data: bytes) -> set[bytes]:
+    return {line for line in data.split(b"\n")[:-1] if line}
+
+
+@settings(max_examples=200, deadline=None)
+@given(sides())
+def test_property_every_complete_line_of_a_session_stays_in_a_transcript(
+    pair_: tuple[Side, Side],
+) -> None:
+    """Not only in a backup: a two-way sync keeps each complete line of every
+    session's transcript in some transcript (the fork of a losing branch)."""
+    local_side, remote_side = pair_
+    before = set().union(
+        *(
+            _complete_lines(data)
+            for side in (local_side, remote_side)
+            for (sid, rel), data in side.files.items()
+            if rel == f"{sid}.jsonl"
+        )
+    )
+    plan = plan_sync(
+        scan(local_side, remote_side, "laptop"), scan(remote_side, local_side, "codespace")
+    )
+    apply_plan(plan, local_side, remote_side)
+    after = set().union(
+        *(pieces(d) for side in (local_side, remote_side) for d in side.files.values())
     )
     assert before <= after
 

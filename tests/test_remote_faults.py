@@ -452,10 +452,18 @@ def cut_bench(remote: Remote, route_name: str, way: str, tmp_path: Path) -> Iter
         assert uncut.err == ""
         report = uncut.json()
         assert (report["failed"], report["conflicts"]) == (0, 1), uncut.out
-        assert report["pulled" if way == "push" else "pushed"] == 0, uncut.out
+        # The other way goes only the fork that keeps the losing branch.
+        assert report["pulled" if way == "push" else "pushed"] == 1, uncut.out
         transcripts = [i for i in report["items"] if i["file"].endswith(".jsonl")]
-        # copy, append, replace, and the new session's subagent transcript (a copy).
-        assert sorted(i["action"] for i in transcripts) == ["append", "copy", "copy", "replace"]
+        # copy, append, replace, the new session's subagent transcript (a copy), the fork.
+        assert sorted(i["action"] for i in transcripts) == [
+            "append",
+            "copy",
+            "copy",
+            "copy",
+            "replace",
+        ]
+        assert [i["case"] for i in transcripts].count("forked") == 1
         assert relay.wait_idle()
         total = relay.bytes_up if way == "push" else relay.bytes_down
         assert total > 1_000_000, f"too little crossed the relay: {total} bytes"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import stat
 import time
 from typing import BinaryIO, Callable, Iterator, List, Optional
 
@@ -39,7 +40,7 @@ from .fsutil import (
 from .hashcache import HashCache
 from .messages import ApplyOp, ExchangeAnswer, FileResult
 from .paths import encode_project_path, op_base, op_target
-from .protocol import Refusal
+from .protocol import CHUNK_SIZE, Refusal
 from .swap import Destination, catch_up, open_destination
 
 __all__ = [
@@ -93,6 +94,62 @@ def _link_new(tmp: str, target: str) -> None:
     os.unlink(tmp)
 
 
+def _holds(path: str, size: int, sha256: str) -> bool:
+    """Whether the regular file at ``path`` starts with ``size`` bytes hashing to
+    ``sha256`` (never through a link)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size < size:
+            return False
+        digest = hashlib.sha256()
+        offset = 0
+        while offset < size:
+            chunk = os.pread(fd, min(CHUNK_SIZE, size - offset), offset)
+            if not chunk:
+                return False
+            digest.update(chunk)
+            offset += len(chunk)
+        return digest.hexdigest() == sha256
+    finally:
+        os.close(fd)
+
+
+def _keep_branch(dest: Destination, counted: int, sha256: str, fork_target: str) -> None:
+    """Keep the destination's ``counted`` bytes as the new file ``fork_target``
+    (the other branch of a diverged session), read from the inode about to be
+    replaced; fine if that file already starts with them, refused otherwise."""
+    if os.path.lexists(fork_target):
+        if _holds(fork_target, counted, sha256):
+            return
+        raise Refusal("%s exists with other lines; nothing changed" % os.path.basename(fork_target))
+    directory = os.path.dirname(fork_target)
+    tmp = temp_path(directory)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as fh:
+            dest.read_into(counted, fh, digest)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if digest.hexdigest() != sha256:
+            raise Refusal("destination changed since the scan; run the sync again")
+        os.chmod(tmp, dest.mode)
+        os.utime(tmp, ns=(time.time_ns(), dest.mtime_ns))
+        try:
+            _link_new(tmp, fork_target)
+        except Refusal:
+            if not _holds(fork_target, counted, sha256):
+                raise
+        fsync_dir(directory)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
 _NO_HARD_LINKS = tuple(
     getattr(errno, name)
     for name in ("EPERM", "EOPNOTSUPP", "ENOTSUP", "EXDEV", "EMLINK", "ENOSYS")
@@ -141,6 +198,9 @@ def apply_file(
         counted = 0
         if action == "copy":
             if os.path.lexists(target):
+                if _holds(target, int(op["size"]), str(op["sha256"])):
+                    drain(chunks)
+                    return {"ok": True, "bytes": 0, "backup": None, "unchanged": True}
                 raise Refusal("destination appeared since the scan; not overwritten")
         else:
             if not isinstance(expect, dict):
@@ -189,6 +249,10 @@ def apply_file(
             return result
         assert dest is not None
         if action == "replace":
+            fork_rel = op.get("fork_rel")
+            if fork_rel is not None:
+                fork_op: ApplyOp = dict(op, rel=str(fork_rel))  # type: ignore[assignment]
+                _keep_branch(dest, counted, str(expect["sha256"]), op_target(config, fork_op))  # type: ignore[index]
             result["backup"] = backups.keep(
                 dest.fd,
                 _backup_dir_name(op),

@@ -138,6 +138,9 @@ class ApplyOp(TypedDict, total=False):
     mtime_ns: int
     reason: str
     expect: Optional[Expect]
+    fork_rel: str
+    """A replace: first keep the destination's counted bytes as this new file
+    beside it (the other branch of a diverged session), or find them there."""
 
 
 class SendOp(TypedDict, total=False):

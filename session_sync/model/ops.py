@@ -15,7 +15,7 @@ __all__ = ["apply_op", "send_op"]
 def apply_op(item: PlannedItem, in_folder: bool) -> ApplyOp:
     """The wire form of one transfer, as the receiving agent applies it."""
     expect = item.expect
-    return {
+    op: ApplyOp = {
         "action": item.action.value,
         "dir": item.dest_dir,
         "in_folder": in_folder,
@@ -35,6 +35,9 @@ def apply_op(item: PlannedItem, in_folder: bool) -> ApplyOp:
             else None
         ),
     }
+    if item.fork_file is not None:
+        op["fork_rel"] = item.fork_file
+    return op
 
 
 def send_op(item: PlannedItem, in_folder: bool) -> SendOp:
@@ -42,7 +45,7 @@ def send_op(item: PlannedItem, in_folder: bool) -> SendOp:
     return {
         "dir": item.source_dir,
         "in_folder": in_folder,
-        "rel": item.file,
+        "rel": item.source_file or item.file,
         "offset": item.offset,
         "length": item.length,
     }

@@ -21,8 +21,14 @@ case                when                                        action
 ``differs``         a non-transcript file differs               replace
 ==================  ==========================================  =========
 
-Then two filters turn a transfer into ``skip`` (with the would-be direction):
-the session is ``active`` on either side, or the direction is not allowed.
+Then filters turn a transfer into ``skip`` (with the would-be direction),
+case ``open``: the session is open in Claude on the receiving side (nothing is
+ever written into an open session), or it is open on the sending side and the
+transfer is not a ``copy`` or an ``append`` (an open session still sends its
+complete lines, never a replace). Last, the direction must be allowed.
+"Open" is the agent's word (``SessionEntry.active``): a live Claude process
+has it, by the machine's registry, or — where there is no registry — it was
+written in the last minute.
 
 Why no remembered state is needed. Mutagen and Syncthing keep the last synced
 state (an ancestor) to tell an edit from an old copy and a deletion from an
@@ -54,12 +60,13 @@ Invariants (tested by property tests):
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import hashlib
 
 import attrs
 
+from session_sync.model import forks
 from session_sync.model.manifest import FileEntry, SessionEntry, SessionManifest
+from session_sync.model.plan import Action, Direction, PlannedItem, SyncPlan, SyncPolicy
 
 __all__ = [
     "Action",
@@ -73,102 +80,6 @@ __all__ = [
 ]
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-
-
-class Direction(enum.Enum):
-    """Which way bytes may move."""
-
-    PUSH = "push"
-    PULL = "pull"
-    BOTH = "both"
-
-    def allows(self, way: Direction) -> bool:
-        """Whether a transfer going ``way`` (push or pull) is allowed."""
-        return self is Direction.BOTH or self is way
-
-
-class Action(enum.Enum):
-    """What happens to one file."""
-
-    COPY = "copy"
-    APPEND = "append"
-    REPLACE = "replace"
-    SKIP = "skip"
-
-
-@attrs.frozen
-class SyncPolicy:
-    """The choices of the user that shape a plan."""
-
-    direction: Direction = Direction.BOTH
-    """Push, pull, or both ways."""
-
-
-@attrs.frozen
-class PlannedItem:
-    """One decision about one file."""
-
-    session: str
-    """The session id."""
-    file: str
-    """Path relative to the project dir."""
-    action: Action
-    """What to do; ``skip`` items say why not."""
-    direction: Direction
-    """PUSH (local to remote) or PULL; for a skip, the way it would have gone."""
-    case: str
-    """The named case of the reconcile table that decided it."""
-    reason: str
-    """The decision in words, for people."""
-    source_dir: str
-    """Project dir of the file on the sending side."""
-    dest_dir: str
-    """Project dir it lands in on the receiving side."""
-    source: FileEntry
-    """The sending side's file as scanned."""
-    expect: FileEntry | None = None
-    """The receiving side's file as scanned (append/replace), checked again before writing."""
-    conflict: bool = False
-    """Both copies changed: one wins and the other is backed up."""
-
-    @property
-    def offset(self) -> int:
-        """Bytes of the source the destination already has (appends)."""
-        return self.expect.complete_size if self.action is Action.APPEND and self.expect else 0
-
-    @property
-    def length(self) -> int:
-        """Bytes that must cross the stream."""
-        if self.action is Action.SKIP:
-            return 0
-        return self.source.complete_size - self.offset
-
-
-@attrs.frozen
-class SyncPlan:
-    """The whole decision for one sync."""
-
-    items: tuple[PlannedItem, ...]
-    """Every decision, in session then file order; identical files have none."""
-    policy: SyncPolicy
-    """The policy it was made under."""
-    now: dt.datetime
-    """The time it was made for (recorded in the report and backups)."""
-
-    @property
-    def transfers(self) -> tuple[PlannedItem, ...]:
-        """Items that move bytes."""
-        return tuple(i for i in self.items if i.action is not Action.SKIP)
-
-    @property
-    def pushes(self) -> tuple[PlannedItem, ...]:
-        """Transfers from local to remote."""
-        return tuple(i for i in self.transfers if i.direction is Direction.PUSH)
-
-    @property
-    def pulls(self) -> tuple[PlannedItem, ...]:
-        """Transfers from remote to local."""
-        return tuple(i for i in self.transfers if i.direction is Direction.PULL)
 
 
 @attrs.frozen
@@ -328,10 +239,17 @@ def _session_items(
             src_dir = remote.dir if remote else ""
             dst_dir = local.dir if local else local_new_session_dir
         assert src_file is not None
-        if local is not None and local.active:
-            action, case, reason = Action.SKIP, "active", f"open in Claude on local; {reason}"
-        elif remote is not None and remote.active:
-            action, case, reason = Action.SKIP, "active", f"open in Claude on remote; {reason}"
+        src_name, dst_name = _SIDE[way]
+        sender, receiver = (local, remote) if way is Direction.PUSH else (remote, local)
+        if receiver is not None and receiver.active:
+            action, case = Action.SKIP, "open"
+            reason = f"open in Claude on {dst_name}: not written there; {reason}"
+        elif sender is not None and sender.active and action is Action.REPLACE:
+            action, case = Action.SKIP, "open"
+            reason = (
+                f"open in Claude on {src_name}: only its complete lines are sent while it is"
+                f" open; {reason}"
+            )
         elif not policy.direction.allows(way):
             action, reason = (
                 Action.SKIP,
@@ -372,13 +290,15 @@ def plan_sync(
     local_by_id = {s.id: s for s in local.sessions}
     remote_by_id = {s.id: s for s in remote.sessions}
     items: list[PlannedItem] = []
-    for session_id in sorted(set(local_by_id) | set(remote_by_id)):
-        items += _session_items(
+    known = set(local_by_id) | set(remote_by_id)
+    for session_id in sorted(known):
+        for item in _session_items(
             session_id,
             local_by_id.get(session_id),
             remote_by_id.get(session_id),
             local.new_session_dir,
             remote.new_session_dir,
             policy,
-        )
+        ):
+            items += forks.keep_other_branch(item, known, policy.direction)
     return SyncPlan(items=tuple(items), policy=policy, now=moment)

@@ -30,7 +30,7 @@ __all__ = [
     "transcripts",
 ]
 
-FORK_FORM = False
+FORK_FORM = True
 """Whether a losing branch is kept as a forked session (a new ``<uuid>.jsonl``)."""
 
 

@@ -244,7 +244,9 @@ def test_a_fork_resumed_on_one_machine_meets_its_branch_on_a_third(tmp_path: Pat
     for config in configs:
         (config / "sessions").mkdir(parents=True)
     w = World(tmp_path, random.Random(5), configs, os.path.realpath(project))
-    base = make_session(w.rng, w.project, turns=3)
+    # A fixed cwd in the lines: the same bytes, so the same fork id, every run; its
+    # id sorts after the session's, so the fork is made before its copy arrives.
+    base = make_session(w.rng, "/home/u/src/app", turns=3)
     x = continue_session(w.rng, base, turns=1)
     x2 = continue_session(w.rng, base, turns=1, start=_last_time(x) + dt.timedelta(hours=2))
     name = f"{base.session_id}.jsonl"
@@ -253,6 +255,7 @@ def test_a_fork_resumed_on_one_machine_meets_its_branch_on_a_third(tmp_path: Pat
     w.required |= set(x.lines) | set(x2.lines)
     step_sync(w, 1, 2)
     (fork,) = [p for p in w.sessions(2) if p.name != name]
+    assert fork.name > name
     grown = continue_session(w.rng, _spec(fork, complete_lines(fork.read_bytes()), w.project))
     w.write(fork, b"".join(line + b"\n" for line in grown.lines))
     w.required |= set(grown.lines)

@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 
+from session_sync.agent.live import live_session_ids, pid_domain
 from session_sync.agent.paths import encode_project_path
 from session_sync.testing.claude_client import (
     ClaudeClient,
@@ -214,6 +215,10 @@ def test_interactive_is_in_the_registry_and_removed_on_exit(claude: ClaudeClient
         pid = tmux.pane_pid()
         entry = wait_registry(claude.home, pid)  # there before the first prompt
         assert_entry(entry, pid, claude.home, "cli")
+        # The agent names this pid namespace as the client does, so an entry of
+        # another namespace is told apart (and counted as open: it cannot be checked).
+        assert entry["pidDomain"] == pid_domain()
+        assert entry["sessionId"] in live_session_ids(str(claude.home.config))
         assert claude.home.transcripts() == {}
         tmux.send_text("say hi")
         tmux.send_keys("Enter")

@@ -511,3 +511,23 @@ def test_the_sender_reads_nothing_through_a_link_put_in_place_after_the_scan(
         with pytest.raises(Refusal, match="symbolic link"):
             for _chunk in reader.data():
                 pass
+
+
+def test_a_registry_entry_of_another_pid_namespace_counts_as_open(tmp_path: Path) -> None:
+    from session_sync.agent.live import live_session_ids, pid_domain
+
+    config = tmp_path / "claude"
+    (config / "sessions").mkdir(parents=True)
+    here = pid_domain()
+    assert here is not None
+    dead = 2**22 + 12345  # no such pid here
+    for name, domain, session_id in (
+        ("1.json", "linux:0000:pid:[1]", "11111111-1111-4111-8111-111111111111"),
+        ("2.json", here, "22222222-2222-4222-8222-222222222222"),
+    ):
+        (config / "sessions" / name).write_text(
+            json.dumps({"pid": dead, "sessionId": session_id, "pidDomain": domain})
+        )
+
+    # Another namespace's pid cannot be checked here: open. Ours is dead: not open.
+    assert live_session_ids(str(config)) == ["11111111-1111-4111-8111-111111111111"]

@@ -19,6 +19,7 @@ __all__ = [
     "REGISTRY_FILE_LIMIT",
     "has_registry",
     "live_session_ids",
+    "pid_domain",
 ]
 
 
@@ -90,6 +91,18 @@ def _read_entry(path: str) -> Optional[object]:
     return entry
 
 
+def pid_domain() -> Optional[str]:
+    """This process's pid namespace as the client names it in ``pidDomain``
+    (``linux:<machine-id>:pid:[<inode>]``), or None where it cannot be told."""
+    try:
+        with open("/etc/machine-id", encoding="ascii") as fh:
+            machine_id = fh.read(64).strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return "linux:%s:%s" % (machine_id, namespace) if machine_id else None
+
+
 def live_session_ids(config: str) -> List[str]:
     """Ids of sessions a live Claude process on this machine has open (by the
     registry; empty when there is none)."""
@@ -99,6 +112,7 @@ def live_session_ids(config: str) -> List[str]:
         names = sorted(os.listdir(sessions_dir))
     except OSError:
         return out
+    here = pid_domain()
     for name in names:
         if not name.endswith(".json"):
             continue
@@ -114,6 +128,11 @@ def live_session_ids(config: str) -> List[str]:
             continue
         if proc_start is not None and not isinstance(proc_start, (str, int)):
             continue
-        if _process_alive(pid, None if proc_start is None else str(proc_start)):
+        domain = info.get("pidDomain")
+        if isinstance(domain, str) and here is not None and domain != here:
+            # Another container's (or machine's) process sharing this config dir:
+            # its pid means nothing here, so it cannot be checked: counted as open.
+            out.append(session_id)
+        elif _process_alive(pid, None if proc_start is None else str(proc_start)):
             out.append(session_id)
     return out

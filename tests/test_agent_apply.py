@@ -607,7 +607,6 @@ def test_frames_round_trip() -> None:
     writer.json(b"J", {"op": "scan", "text": "caf\u00e9 \u2028 \U0001f600"})
     writer.frame(b"D", b"abc")
     writer.frame(b"D", big)
-    writer.frame(b"D", b"")
     writer.json(b"E", {"ok": True, "error": None})
     writer.json(b"J", {"n": 2})
     writer.flush()

@@ -18,6 +18,7 @@ import os
 import random
 import stat
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -170,6 +171,37 @@ class _SilentMidFile(FarSide):
         path = Path(self.config_dir, "projects", op["dir"], op["rel"])
         writer.frame(b"D", path.read_bytes()[: op["length"] // 2])
         return SILENCE
+
+
+class _DripFeedsTheFile(FarSide):
+    """Sends a pulled file in 1-byte frames, each well within the io timeout,
+    forever: whole frames, but no real progress."""
+
+    def send(self, op: dict[str, Any], writer: FrameWriter) -> Any:
+        while True:
+            writer.frame(b"D", b"{")
+            writer.flush()
+            time.sleep(0.1)
+
+
+@pytest.mark.timeout(60)
+def test_a_far_side_that_drip_feeds_small_frames_is_given_up(machines: Machines) -> None:
+    _remote_session(machines)
+    with pytest.raises(TransportError, match="no answer for 1 s"):
+        _sync(machines, _DripFeedsTheFile(machines.b), io_timeout=1.0)
+    assert session_files(machines.a) == {}
+
+
+class _EmptyFrames(FarSide):
+    def send(self, op: dict[str, Any], writer: FrameWriter) -> Any:
+        writer.frame(b"D", b"")
+        return SILENCE
+
+
+def test_an_empty_data_frame_is_a_protocol_error(machines: Machines) -> None:
+    _remote_session(machines)
+    with pytest.raises(ProtocolError, match="data frame of 0 bytes"):
+        _sync(machines, _EmptyFrames(machines.b), io_timeout=5.0)
 
 
 @pytest.mark.timeout(60)

@@ -395,3 +395,20 @@ def test_backups_of_another_config_dir_through_its_agent(remote: Remote, tmp_pat
 
     assert listed.code == 0, listed
     assert [b["id"] for b in json.loads(listed.out)["backups"]] == ["20240103T000000Z-cccccc"]
+
+
+def test_the_other_machines_backup_names_are_printed_escaped(
+    remote: Remote, tmp_path: Path
+) -> None:
+    other = tmp_path / "other-config"
+    plant_backup(
+        other, "20240104T000000Z-dddddd", OLD, label="\x1b]0;owned\x07\x1b[2J\n  ok forged"
+    )
+
+    listed = remote.run("backups", "--dir", str(other), "list")
+
+    assert listed.code == 0, listed
+    assert "\x1b" not in listed.out
+    assert "\x07" not in listed.out
+    assert "\n  ok forged" not in listed.out
+    assert "20240104T000000Z-dddddd" in listed.out

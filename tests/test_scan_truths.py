@@ -531,3 +531,7 @@ def test_a_registry_entry_of_another_pid_namespace_counts_as_open(tmp_path: Path
 
     # Another namespace's pid cannot be checked here: open. Ours is dead: not open.
     assert live_session_ids(str(config)) == ["11111111-1111-4111-8111-111111111111"]
+    # ...while its entry is recent: one a kill left a day ago blocks nothing.
+    old = time.time() - 25 * 3600
+    os.utime(config / "sessions" / "1.json", (old, old))
+    assert live_session_ids(str(config)) == []

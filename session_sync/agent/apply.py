@@ -238,9 +238,16 @@ def apply_file(
         result: FileResult = {"ok": True, "bytes": staged, "backup": None}
         # Received modes are masked to the permission bits; an append keeps the
         # destination's.
-        mode = dest.mode if action == "append" and dest else int(op["mode"]) & 0o777
+        # Received modes keep only the permission bits, never group or other write,
+        # always the owner's read and write; an append keeps the destination's.
+        mode = dest.mode if action == "append" and dest else (int(op["mode"]) & 0o755) | 0o600
+        mtime_ns = int(op["mtime_ns"])
+        if action == "append" and dest:
+            # Our lines are not older than theirs: an old time from the far side
+            # must not hand this file to Claude's 30-day cleanup.
+            mtime_ns = max(mtime_ns, dest.mtime_ns)
         os.chmod(tmp, mode)
-        os.utime(tmp, ns=(time.time_ns(), int(op["mtime_ns"])))
+        os.utime(tmp, ns=(time.time_ns(), mtime_ns))
         if action == "copy":
             fault_point("apply.rechecked", config)
             _link_new(tmp, target)
@@ -252,6 +259,8 @@ def apply_file(
         if action == "replace":
             fork_rel = op.get("fork_rel")
             if fork_rel is not None:
+                # Checked first too: a fork is not made for a copy that is changing.
+                dest.recheck(counted)
                 fork_op: ApplyOp = dict(op, rel=str(fork_rel))  # type: ignore[assignment]
                 _keep_branch(dest, counted, str(expect["sha256"]), op_target(config, fork_op))  # type: ignore[index]
             result["backup"] = backups.keep(

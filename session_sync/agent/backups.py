@@ -12,7 +12,7 @@ import time
 from typing import Dict, List, Optional, Tuple
 
 from .faults import fault_point
-from .fsutil import make_private_dirs, write_atomic
+from .fsutil import make_private_dirs, temp_path, write_atomic
 from .messages import BackupEntry
 from .protocol import CHUNK_SIZE, JSON
 
@@ -91,7 +91,15 @@ class BackupSet:
         assert self.root is not None
         for entry in self.entries:
             if os.path.join(self.root, entry["dir"], *entry["rel"].split("/")) == backup_path:
-                self._copy(source_fd, backup_path, entry, os.O_TRUNC)
+                # A new copy beside it, then renamed over it: a kill now leaves the
+                # first copy whole, never a cut one.
+                fresh = temp_path(os.path.dirname(backup_path))
+                try:
+                    self._copy(source_fd, fresh, entry, os.O_EXCL)
+                    os.replace(fresh, backup_path)
+                finally:
+                    if os.path.lexists(fresh):
+                        os.unlink(fresh)
                 self._write_index()
                 return
 

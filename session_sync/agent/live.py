@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 from typing import List, Optional
 
 __all__ = [
+    "FOREIGN_ENTRY_SECONDS",
     "REGISTRY_FILE_LIMIT",
     "has_registry",
     "live_session_ids",
@@ -91,6 +93,17 @@ def _read_entry(path: str) -> Optional[object]:
     return entry
 
 
+FOREIGN_ENTRY_SECONDS = 24 * 3600.0
+"""How long an entry of another pid namespace counts as open."""
+
+
+def _entry_age(path: str) -> float:
+    try:
+        return time.time() - os.lstat(path).st_mtime
+    except OSError:
+        return float("inf")
+
+
 def pid_domain() -> Optional[str]:
     """This process's pid namespace as the client names it in ``pidDomain``
     (``linux:<machine-id>:pid:[<inode>]``), or None where it cannot be told."""
@@ -131,8 +144,12 @@ def live_session_ids(config: str) -> List[str]:
         domain = info.get("pidDomain")
         if isinstance(domain, str) and here is not None and domain != here:
             # Another container's (or machine's) process sharing this config dir:
-            # its pid means nothing here, so it cannot be checked: counted as open.
-            out.append(session_id)
+            # its pid means nothing here, so it cannot be checked: counted as open
+            # while its entry is recent (one a kill left behind must not block the
+            # session for good).
+            # RACE: a process there idle for longer than this is taken for gone.
+            if _entry_age(os.path.join(sessions_dir, name)) < FOREIGN_ENTRY_SECONDS:
+                out.append(session_id)
         elif _process_alive(pid, None if proc_start is None else str(proc_start)):
             out.append(session_id)
     return out

@@ -157,15 +157,17 @@ class FrameReader:
         if magic != FRAME_MAGIC:
             raise ValueError("stream out of step: bad frame header %r" % header)
         # Checked before the payload is read: a frame is never held beyond its limit.
-        if kind == b"D" and length > CHUNK_SIZE:
-            raise ValueError("data frame of %d bytes (at most %d)" % (length, CHUNK_SIZE))
+        if kind == b"D" and not 0 < length <= CHUNK_SIZE:
+            raise ValueError("data frame of %d bytes (1 to %d)" % (length, CHUNK_SIZE))
         if kind != b"D" and length > MAX_JSON_FRAME:
             raise ValueError("frame too large: %d bytes" % length)
         payload = self._exact(length)
         self.frame_bytes += FRAME_HEADER.size + length
         if kind == b"D":
             self.data_bytes += length
-        if self.on_frame is not None:
+        # Progress is a whole message, or a full chunk of data: a far side that
+        # trickles small frames does not keep the io timeout from running out.
+        if self.on_frame is not None and (kind != b"D" or length == CHUNK_SIZE):
             self.on_frame()
         return kind, payload
 

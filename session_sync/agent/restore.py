@@ -4,14 +4,16 @@ backs up the file it replaces, so it can itself be undone.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import List, Optional
 
 from .apply import apply_file
 from .backups import BackupSet, list_backups, open_backup_set
 from .fsutil import ConfigLock, current_state, file_chunks
+from .live import live_session_ids
 from .messages import ApplyOp, BackupEntry, FileResult
-from .paths import op_target
+from .paths import op_target, session_of_rel
 from .protocol import JSON, Refusal
 from .restored import record_restored, restored_key
 
@@ -43,12 +45,17 @@ def restore_backup(config: str, backup_id: str, rel: Optional[str] = None) -> Li
     backup = sets[backup_id]
     backups = open_backup_set(config, "restore of %s" % backup_id)
     results: List[FileResult] = []
+    live = set(live_session_ids(config))
     with ConfigLock(config) as lock:
         for entry in backup.get("entries", []):
             if rel is not None and entry["rel"] != rel and not entry["rel"].startswith(rel + "/"):
                 continue
             if lock.error is not None:
                 results.append({"rel": entry["rel"], "ok": False, "error": lock.error})
+            elif not entry.get("folder") and session_of_rel(entry["rel"]) in live:
+                # Never written into a session open in Claude here.
+                error = "open in Claude here: not restored (run the restore once it is closed)"
+                results.append({"rel": entry["rel"], "ok": False, "error": error})
             else:
                 results.append(_restore_entry(config, backup, entry, backups))
     return results
@@ -92,6 +99,16 @@ def _restore_entry(config: str, backup: JSON, entry: BackupEntry, backups: Backu
 
 
 def _sticks(config: str, op: ApplyOp) -> None:
-    """Remember the restore, so that the next sync does not undo it."""
+    """Remember the restore, so that the next sync does not undo it: by the bytes
+    a scan counts (for a transcript, up to its last complete line)."""
     key = restored_key(str(op["dir"]), str(op["rel"]))
-    record_restored(config, key, int(op["size"]), str(op["sha256"]))
+    size, sha = int(op["size"]), str(op["sha256"])
+    if str(op["rel"]).endswith(".jsonl") and not op.get("in_folder"):
+        try:
+            with open(op_target(config, op), "rb") as fh:
+                data = fh.read()
+        except OSError:
+            return
+        size = data.rfind(b"\n") + 1
+        sha = hashlib.sha256(data[:size]).hexdigest()
+    record_restored(config, key, size, sha)

@@ -258,7 +258,7 @@ def _remote_backups(args: argparse.Namespace) -> int:
     if args.json:
         backups_cli.write_json({"machine": where, "backups": sets}, sys.stdout)
     else:
-        backups_cli.print_sets(sets, f"no backups on {where}", sys.stdout)
+        backups_cli.print_sets(sets, f"no backups on {where}", line_safe(sys.stdout))
     return EXIT_OK
 
 
@@ -268,7 +268,7 @@ def _restored(args: argparse.Namespace, results: list[dict[str, Any]]) -> int:
     if args.json:
         backups_cli.write_json({"restored": results}, sys.stdout)
     else:
-        backups_cli.print_restored(results, sys.stdout)
+        backups_cli.print_restored(results, line_safe(sys.stdout))
     return EXIT_OK if all(r.get("ok") for r in results) else EXIT_FAILED
 
 

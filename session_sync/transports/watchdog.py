@@ -35,6 +35,9 @@ class StreamWatchdog:
         self._lock = threading.Condition()
         self._guards = 0
         self._deadline: float | None = None
+        self._left: float | None = None
+        """What was left of the clock when the last guard ended (None: all of it):
+        the clock pauses while we work here and starts again only on progress."""
         self._closed = False
         self.expired = False
         """The limit ran out and the stream was aborted."""
@@ -54,7 +57,8 @@ class StreamWatchdog:
                 self._thread.start()
             self._guards += 1
             if self._guards == 1:
-                self._deadline = time.monotonic() + self.limit
+                left = self.limit if self._left is None else self._left
+                self._deadline = time.monotonic() + left
                 self._lock.notify()
         try:
             yield
@@ -62,6 +66,8 @@ class StreamWatchdog:
             with self._lock:
                 self._guards -= 1
                 if self._guards == 0:
+                    if self._deadline is not None:
+                        self._left = max(0.0, self._deadline - time.monotonic())
                     self._deadline = None
 
     def progress(self) -> None:
@@ -69,6 +75,7 @@ class StreamWatchdog:
         if self.limit is None:
             return
         with self._lock:
+            self._left = None
             if self._deadline is not None:
                 self._deadline = time.monotonic() + self.limit
 

@@ -275,6 +275,9 @@ def apply_file(
         # At this point we know the name still leads to the inode the plan saw,
         # unchanged. RACE: a writer can still add bytes to it until the rename
         # below; they are moved after ours (append) or into the backup (replace).
+        # A kill between the rename and that move loses them with the old inode:
+        # a window of microseconds, and only for a writer in a session the
+        # registry says is closed.
         fault_point("apply.rechecked", config)
         os.replace(tmp, target)
         tmp, landed = None, True

@@ -213,13 +213,16 @@ def _touch(path: Path, mtime: float) -> Path:
 def test_find_recent_sessions_by_mtime(tmp_path: Path) -> None:
     now = 1_800_000_000.0
     day = 86400.0
-    recent = _touch(tmp_path / "b-recent.jsonl", now - 1 * day)
-    edge = _touch(tmp_path / "a-edge.jsonl", now - 7 * day)  # exactly at the cutoff: in
-    _touch(tmp_path / "old.jsonl", now - 7 * day - 1)
+    recent = _touch(tmp_path / "bbbbbbbb-0000-4000-8000-000000000001.jsonl", now - 1 * day)
+    # exactly at the cutoff: in
+    edge = _touch(tmp_path / "aaaaaaaa-0000-4000-8000-000000000002.jsonl", now - 7 * day)
+    _touch(tmp_path / "cccccccc-0000-4000-8000-000000000003.jsonl", now - 7 * day - 1)
     _touch(tmp_path / "notes.txt", now)  # not a transcript
-    (tmp_path / "dir.jsonl").mkdir()  # not a file
+    _touch(tmp_path / "notes.jsonl", now)  # not a session's name
+    (tmp_path / "dddddddd-0000-4000-8000-000000000004.jsonl").mkdir()  # not a file
+    (tmp_path / "eeeeeeee-0000-4000-8000-000000000005.jsonl").symlink_to(recent)  # a link
     (tmp_path / "sub").mkdir()
-    _touch(tmp_path / "sub" / "nested.jsonl", now)  # not in the dir itself
+    _touch(tmp_path / "sub" / "ffffffff-0000-4000-8000-000000000006.jsonl", now)  # nested
 
     assert find_recent_sessions(tmp_path, now=now) == [edge, recent]
     assert find_recent_sessions(str(tmp_path), 1, now=now) == [recent]
@@ -233,8 +236,8 @@ def test_find_recent_sessions_of_no_dir(tmp_path: Path) -> None:
 
 
 def test_find_recent_sessions_defaults_to_a_week_back_from_now(tmp_path: Path) -> None:
-    fresh = _touch(tmp_path / "fresh.jsonl", time.time() - HOUR)
-    _touch(tmp_path / "stale.jsonl", time.time() - 8 * 86400)
+    fresh = _touch(tmp_path / "0b6f2c1e-1111-4222-8333-444455556666.jsonl", time.time() - HOUR)
+    _touch(tmp_path / "0b6f2c1e-1111-4222-8333-444455556667.jsonl", time.time() - 8 * 86400)
     assert find_recent_sessions(tmp_path) == [fresh]
 
 

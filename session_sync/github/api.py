@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import stat
 from pathlib import Path
 
 import attrs
@@ -18,6 +19,7 @@ import attrs
 from session_sync.agent.paths import (
     claude_config_dir,
     encode_project_path,
+    is_session_id,
     normalize_github_repo,
     repositories_match,
 )
@@ -148,12 +150,22 @@ def find_recent_sessions(
     *,
     now: float | None = None,
 ) -> list[Path]:
-    """The transcripts (``*.jsonl``) in ``project_dir`` modified in the last ``days`` days."""
+    """The session transcripts (``<uuid>.jsonl``, regular files, not links) in
+    ``project_dir`` modified in the last ``days`` days."""
     if project_dir is None or not os.path.isdir(project_dir):
         return []
     cutoff = (now if now is not None else dt.datetime.now().timestamp()) - days * 86400
-    found = [p for p in Path(project_dir).glob("*.jsonl") if p.is_file()]
-    return sorted(p for p in found if p.stat().st_mtime >= cutoff)
+    found = []
+    for path in Path(project_dir).glob("*.jsonl"):
+        if not is_session_id(path.stem):
+            continue
+        try:
+            st = path.lstat()
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mtime >= cutoff:
+            found.append(path)
+    return sorted(found)
 
 
 def get_last_timestamp(path: str | os.PathLike[str]) -> dt.datetime | None:

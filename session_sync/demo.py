@@ -142,10 +142,16 @@ def run_demo(keep: Path | None, *, json_output: bool, out: TextIO) -> int:
             out.write("\n2) Second sync: nothing left to move:\n")
             print_report(second, out)
             backups = sorted((box.laptop_config / "session-sync" / "backups").glob("*/backup.json"))
+            forks = [i.session for i in first.items if i.case == "forked"]
+            if forks:
+                out.write(
+                    f"\nThe diverged session's other branch is a session of its own on both"
+                    f" machines: claude --resume {forks[0]}\n"
+                )
             if backups:
                 where = backups[0].parent.relative_to(root)
                 out.write(
-                    f"\nThe diverged session's losing copy was backed up in <sandbox>/{where}\n"
+                    f"The diverged session's losing copy was also backed up in <sandbox>/{where}\n"
                 )
             if keep is not None:
                 out.write(f"\nThe sandbox is kept in {root}.\n")

@@ -31,9 +31,8 @@ from conftest import Machines, write_old
 from session_sync.agent.paths import TEMP_PREFIX
 from session_sync.engine import SyncRequest, run_sync
 from session_sync.model.report import ItemReport
-from session_sync.testing.lines import FORK_FORM, all_lines, complete_lines, transcripts
+from session_sync.testing.lines import all_lines, complete_lines, last_time, transcripts
 from session_sync.testing.sessions import (
-    SessionSpec,
     continue_session,
     make_session,
     session_bytes,
@@ -143,13 +142,6 @@ def machines_with_registry(m: Machines) -> None:
         (config / "sessions").mkdir(exist_ok=True)
 
 
-def _last_time(spec: SessionSpec) -> dt.datetime:
-    stamps = [json.loads(line).get("timestamp") for line in spec.lines]
-    return max(
-        dt.datetime.fromisoformat(t.replace("Z", "+00:00")) for t in stamps if isinstance(t, str)
-    )
-
-
 def refused_for_a_change(item: ItemReport) -> bool:
     return item.outcome == "failed" and "changed" in (item.error or "")
 
@@ -208,13 +200,13 @@ def test_writer_lines_survive_a_replace(machines: Machines, way: str, start: str
     machines_with_registry(m)
     src, dst = (m.a, m.b) if way == "push" else (m.b, m.a)
     base = make_session(random.Random(8), str(m.project), turns=4)
-    last = _last_time(base)
+    last = last_time(base)
     loser = continue_session(random.Random(9), base, turns=1, start=last + dt.timedelta(hours=1))
     grown = continue_session(random.Random(10), base, turns=1, start=last + dt.timedelta(hours=5))
     padding = make_session(random.Random(11), str(m.project), target_bytes=BIG_BYTES)
     # The winner: the common history, then a long branch of its own (padded lines).
     winner = attrs.evolve(grown, lines=grown.lines + padding.lines[2:])
-    assert _last_time(winner) > _last_time(loser)
+    assert last_time(winner) > last_time(loser)
     write_old(dst, loser, hours=5)
     write_old(src, winner, hours=4)
     target = m.transcript(dst, base.session_id)
@@ -234,8 +226,10 @@ def test_writer_lines_survive_a_replace(machines: Machines, way: str, start: str
         assert ours == list(loser.lines), "a refused replace changed the live file"
     reachable = all_lines(dst)
     lost = [n for n, line in enumerate(written.lines) if line not in reachable]
-    where = "live file or a forked session" if FORK_FORM else "live file, fork or backup"
-    assert not lost, f"{len(lost)} of {len(written.lines)} writer lines in no {where}: {lost[:10]}"
+    assert not lost, (
+        f"{len(lost)} of {len(written.lines)} writer lines in no live file or forked session:"
+        f" {lost[:10]}"
+    )
     # The loser's own lines are still reachable on this machine too.
     assert set(loser.lines) <= reachable
     # Nothing but the transcripts that were there, and forks of them, is a session.

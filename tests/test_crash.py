@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
-import fcntl
 import io
 import json
 import os
@@ -40,10 +38,11 @@ from session_sync.agent.faults import FAULT_FILE_ENV
 from session_sync.agent.paths import TEMP_SUFFIX, encode_project_path
 from session_sync.cli import app as cli
 from session_sync.testing.lines import (
-    FORK_FORM,
     all_lines,
+    apply_lock_free,
     complete_lines,
     judge_file,
+    last_time,
     project_files,
     temp_names,
 )
@@ -89,17 +88,10 @@ class Bench:
 # ------------------------------------------------------------------ the sessions
 
 
-def _last_time(spec: SessionSpec) -> dt.datetime:
-    stamps = [json.loads(line).get("timestamp") for line in spec.lines]
-    return max(
-        dt.datetime.fromisoformat(t.replace("Z", "+00:00")) for t in stamps if isinstance(t, str)
-    )
-
-
 def _diverged(seed: int, cwd: str) -> tuple[SessionSpec, SessionSpec]:
     """(winner, loser): one history, two continuations; the winner's last message is later."""
     base = make_session(random.Random(seed), cwd, turns=5)
-    last = _last_time(base)
+    last = last_time(base)
     loser = continue_session(
         random.Random(seed + 1), base, turns=2, start=last + dt.timedelta(hours=1)
     )
@@ -142,23 +134,6 @@ def write_sessions(local: Side, remote: Side) -> None:
 # ------------------------------------------------------------------ running a sync
 
 
-def _lock_free(config: Path) -> bool:
-    path = config / "session-sync" / "lock"
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except FileNotFoundError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EAGAIN, errno.EACCES):
-            return False
-        raise
-    finally:
-        os.close(fd)
-    return True
-
-
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -193,7 +168,7 @@ def run_sync(bench: Bench, fault: str) -> CliResult:
         pytest.fail(f"the sync did not end:\n{err.decode(errors='replace')}")
     deadline = time.monotonic() + WAIT_SECONDS
     configs = (bench.local.config, bench.remote.config)
-    while _group_alive(proc.pid) or not all(_lock_free(c) for c in configs):
+    while _group_alive(proc.pid) or not all(apply_lock_free(c) for c in configs):
         if time.monotonic() > deadline:
             if _group_alive(proc.pid):
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -258,14 +233,9 @@ def assert_converged_and_nothing_lost(
         if rel.endswith(".jsonl")
         for line in complete_lines(data)
     }
-    if FORK_FORM:
-        for side in (bench.local, bench.remote):
-            lost = wanted - all_lines(side.config)
-            assert not lost, f"{len(lost)} lines are in no transcript of {side.config}"
-    else:
-        kept = all_lines(bench.local.config) | all_lines(bench.remote.config)
-        lost = wanted - kept
-        assert not lost, f"{len(lost)} lines are in no transcript or backup of either side"
+    for side in (bench.local, bench.remote):
+        lost = wanted - all_lines(side.config)
+        assert not lost, f"{len(lost)} lines are in no transcript of {side.config}"
 
 
 def check_kill_then_converge(bench: Bench, side: str, point: str, count: int) -> None:

@@ -16,10 +16,7 @@ registry (``<config>/sessions/``): nothing is open anywhere.
 from __future__ import annotations
 
 import datetime as dt
-import errno
-import fcntl
 import itertools
-import json
 import os
 import random
 import signal
@@ -35,7 +32,13 @@ from conftest import REPO_ROOT
 from session_sync.agent.faults import FAULT_FILE_ENV
 from session_sync.agent.paths import encode_project_path
 from session_sync.engine import SyncRequest, run_sync
-from session_sync.testing.lines import FORK_FORM, all_lines, complete_lines, project_files
+from session_sync.testing.lines import (
+    all_lines,
+    apply_lock_free,
+    complete_lines,
+    last_time,
+    project_files,
+)
 from session_sync.testing.sessions import SessionSpec, continue_session, make_session
 from session_sync.testing.transports import InProcessTransport
 
@@ -79,13 +82,6 @@ class World:
     def check_nothing_lost(self, what: str) -> None:
         lost = self.required - self.present()
         assert not lost, f"after {what}: {len(lost)} lines on no machine\n" + "\n".join(self.log)
-
-
-def _last_time(spec: SessionSpec) -> dt.datetime:
-    stamps = [json.loads(line).get("timestamp") for line in spec.lines]
-    return max(
-        dt.datetime.fromisoformat(t.replace("Z", "+00:00")) for t in stamps if isinstance(t, str)
-    )
 
 
 def _spec(path: Path, lines: list[bytes], cwd: str) -> SessionSpec:
@@ -138,22 +134,6 @@ def step_sync(w: World, i: int, j: int) -> None:
     w.check_nothing_lost(f"sync {i}<->{j}")
 
 
-def _lock_free(config: Path) -> bool:
-    try:
-        fd = os.open(config / "session-sync" / "lock", os.O_RDWR)
-    except FileNotFoundError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EAGAIN, errno.EACCES):
-            return False
-        raise
-    finally:
-        os.close(fd)
-    return True
-
-
 def step_kill(w: World, i: int, j: int) -> None:
     """A sync as a real process, killed (or its far agent) at a random point."""
     point = w.rng.choice(KILL_POINTS)
@@ -175,7 +155,7 @@ def step_kill(w: World, i: int, j: int) -> None:
     )
     code = proc.wait(timeout=120)
     deadline = time.monotonic() + 60
-    while not all(_lock_free(c) for c in (w.configs[i], w.configs[j])):
+    while not all(apply_lock_free(c) for c in (w.configs[i], w.configs[j])):
         if time.monotonic() > deadline:
             pytest.fail("a killed sync still holds an apply lock after a minute")
         time.sleep(0.02)
@@ -228,7 +208,7 @@ def test_three_machines_lose_no_line_and_agree(tmp_path: Path, seed: int) -> Non
         differ = [rel for rel in files[0] if files[0][rel] != files[n][rel]]
         assert not differ, f"machine {n} differs from 0 in {differ}\n" + "\n".join(w.log)
     for config in configs:
-        lines = all_lines(config, backups=not FORK_FORM)
+        lines = all_lines(config)
         lost = w.required - lines
         assert not lost, f"{len(lost)} lines are not on {config.name}\n" + "\n".join(w.log)
 
@@ -248,7 +228,7 @@ def test_a_fork_resumed_on_one_machine_meets_its_branch_on_a_third(tmp_path: Pat
     # id sorts after the session's, so the fork is made before its copy arrives.
     base = make_session(w.rng, "/home/u/src/app", turns=3)
     x = continue_session(w.rng, base, turns=1)
-    x2 = continue_session(w.rng, base, turns=1, start=_last_time(x) + dt.timedelta(hours=2))
+    x2 = continue_session(w.rng, base, turns=1, start=last_time(x) + dt.timedelta(hours=2))
     name = f"{base.session_id}.jsonl"
     for n, spec in ((0, x), (1, x), (2, x2)):
         w.write(w.project_dir(n) / name, b"".join(line + b"\n" for line in spec.lines))

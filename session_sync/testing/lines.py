@@ -5,33 +5,34 @@ lines, swap in the other side's copy, or keep a losing branch somewhere. These
 helpers collect every complete line a machine still has, and judge one file's
 state after an interrupted sync against what both sides had before it.
 
-``FORK_FORM`` is the one switch between the two ways a diverged session's
-losing branch is kept: in a backup set only (``False``: backups count as
-"still there") or as a forked session of its own under ``projects/``
-(``True``: only transcripts count, on every machine).
+A diverged session's losing branch is kept as a forked session of its own
+under ``projects/``, so only transcripts count as "still there", never backups.
+Also here: what those tests share about a session's times and the apply lock.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import errno
+import fcntl
+import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from session_sync.agent.paths import TEMP_PREFIX
+from session_sync.testing.sessions import SessionSpec
 
 __all__ = [
-    "FORK_FORM",
     "all_lines",
-    "backup_transcripts",
+    "apply_lock_free",
     "complete_lines",
     "judge_file",
+    "last_time",
     "project_files",
     "temp_names",
     "transcripts",
 ]
-
-FORK_FORM = True
-"""Whether a losing branch is kept as a forked session (a new ``<uuid>.jsonl``)."""
 
 
 def complete_lines(data: bytes) -> list[bytes]:
@@ -60,11 +61,6 @@ def transcripts(config: Path) -> dict[str, bytes]:
     return _files_under(config / "projects", ".jsonl")
 
 
-def backup_transcripts(config: Path) -> dict[str, bytes]:
-    """``{path under the backups dir: bytes}`` of every backed-up ``.jsonl``."""
-    return _files_under(config / "session-sync" / "backups", ".jsonl")
-
-
 def project_files(project_dir: Path) -> dict[str, bytes]:
     """``{path under the project dir: bytes}`` of every file, temp files left out."""
     return _files_under(project_dir, "")
@@ -82,14 +78,35 @@ def temp_names(root: Path) -> list[str]:
     )
 
 
-def all_lines(config: Path, *, backups: bool | None = None) -> set[bytes]:
-    """Every complete line of every transcript under ``config/projects`` and, when
-    ``backups`` (default: while ``FORK_FORM`` is off), of every backed-up one."""
-    with_backups = (not FORK_FORM) if backups is None else backups
-    files = list(transcripts(config).values())
-    if with_backups:
-        files += backup_transcripts(config).values()
-    return {line for data in files for line in complete_lines(data)}
+def all_lines(config: Path) -> set[bytes]:
+    """Every complete line of every transcript under ``config/projects``."""
+    return {line for data in transcripts(config).values() for line in complete_lines(data)}
+
+
+def last_time(spec: SessionSpec) -> dt.datetime:
+    """The latest ``timestamp`` of ``spec``'s lines (computed here, not by the product)."""
+    stamps = [json.loads(line).get("timestamp") for line in spec.lines]
+    return max(
+        dt.datetime.fromisoformat(t.replace("Z", "+00:00")) for t in stamps if isinstance(t, str)
+    )
+
+
+def apply_lock_free(config: Path) -> bool:
+    """Whether no process holds ``config``'s apply lock (a killed sync's far agent
+    may still be finishing)."""
+    try:
+        fd = os.open(config / "session-sync" / "lock", os.O_RDWR)
+    except FileNotFoundError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    finally:
+        os.close(fd)
+    return True
 
 
 def judge_file(

@@ -38,6 +38,7 @@ __all__ = [
     "Refusal",
     "loads",
     "send_file",
+    "send_opened",
 ]
 
 
@@ -216,14 +217,31 @@ def send_file(
     length: int,
     progress: Optional[Callable[[int], None]] = None,
 ) -> None:
-    """Send ``length`` bytes of ``path`` from ``offset`` as data frames, then E.
+    """Send ``length`` bytes of ``path`` from ``offset`` as data frames, then E."""
 
-    A file that cannot be read, or is shorter than promised, ends with a
-    failed ``E``: the receiver discards what it staged.
+    def opener() -> IO[bytes]:
+        return open(path, "rb")  # closed by send_opened
+
+    send_opened(writer, opener, offset, length, progress)
+
+
+def send_opened(
+    writer: FrameWriter,
+    opener: Callable[[], IO[bytes]],
+    offset: int,
+    length: int,
+    progress: Optional[Callable[[int], None]] = None,
+) -> None:
+    """Send ``length`` bytes from ``offset`` of the file ``opener()`` opens as data
+    frames, then E.
+
+    A file that cannot be opened or read (``OSError``, or a ``Refusal`` of the
+    opener), or is shorter than promised, ends with a failed ``E``: the receiver
+    discards what it staged.
     """
     error = None
     try:
-        with open(path, "rb") as fh:
+        with opener() as fh:
             fh.seek(offset)
             left = length
             while left > 0:
@@ -235,6 +253,8 @@ def send_file(
                 left -= len(chunk)
                 if progress is not None:
                     progress(len(chunk))
+    except Refusal as exc:
+        error = "cannot read source: %s" % exc
     except OSError as exc:
         error = "cannot read source: %s" % (exc.strerror or exc)
     writer.json(b"E", {"ok": error is None, "error": error})

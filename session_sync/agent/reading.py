@@ -16,7 +16,7 @@ import os
 import stat
 from typing import Callable, List, Optional
 
-from .protocol import CHUNK_SIZE, FrameWriter, Refusal
+from .protocol import FrameWriter, Refusal, send_opened
 
 __all__ = [
     "open_below",
@@ -114,27 +114,6 @@ def send_below(
     progress: Optional[Callable[[int], None]] = None,
 ) -> None:
     """Send ``length`` bytes of ``base/rel`` from ``offset`` as data frames, then E
-    (``protocol.send_file``, opened with ``open_below``).
-
-    A file that cannot be read, is reached through a link, or is shorter than
-    promised ends with a failed ``E``: the receiver discards what it staged.
-    """
-    error = None
-    try:
-        with os.fdopen(open_below(base, rel), "rb") as fh:
-            fh.seek(offset)
-            left = length
-            while left > 0:
-                chunk = fh.read(min(CHUNK_SIZE, left))
-                if not chunk:
-                    error = "source shrank since the scan"
-                    break
-                writer.frame(b"D", chunk)
-                left -= len(chunk)
-                if progress is not None:
-                    progress(len(chunk))
-    except Refusal as exc:
-        error = "cannot read source: %s" % exc
-    except OSError as exc:
-        error = "cannot read source: %s" % (exc.strerror or exc)
-    writer.json(b"E", {"ok": error is None, "error": error})
+    (``protocol.send_opened``, opened with ``open_below``): a file reached
+    through a link ends with a failed ``E`` like one that cannot be read."""
+    send_opened(writer, lambda: os.fdopen(open_below(base, rel), "rb"), offset, length, progress)

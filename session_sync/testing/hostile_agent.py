@@ -29,7 +29,6 @@ a wrapper script that runs it is the transport's ``--remote-python``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -215,19 +214,12 @@ class _HostileStream(InProcessStream):
         self.far_side = far_side  # before the thread starts (the base class starts it)
         super().__init__(Path(far_side.config_dir), nonce)
 
-    def _serve(self, config: str, nonce: str) -> None:
-        inp = self._theirs.makefile("rb")
-        out = self._theirs.makefile("wb")
-        try:
-            self.exit_status = serve_far_side(self.far_side, inp, out, nonce)
-        except Exception as exc:  # the far side's own end; the controller sees the stream
-            self._errors.append(f"{type(exc).__name__}: {exc}")
-            self.exit_status = 1
-        finally:
-            for handle in (out, inp):
-                with contextlib.suppress(OSError):
-                    handle.close()
-            self._theirs.close()
+    def _answer(self, inp: IO[bytes], out: IO[bytes], config: str, nonce: str) -> int:
+        return serve_far_side(self.far_side, inp, out, nonce)
+
+    def _failure(self, exc: Exception) -> str:
+        # The far side's own end, in one line; the controller sees the stream.
+        return f"{type(exc).__name__}: {exc}"
 
 
 @attrs.frozen

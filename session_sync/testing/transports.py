@@ -44,21 +44,27 @@ class InProcessStream:
         inp = self._theirs.makefile("rb")
         out = self._theirs.makefile("wb")
         try:
-            # What BOOTSTRAP would read and exec: here it must be today's payload.
-            length = int(inp.readline())
-            if inp.read(length) != bundle.build_payload():
-                raise ValueError("the controller sent another payload than bundle builds")
-            self.exit_status = serve(
-                inp, out, nonce, config=config, payload_sha256=bundle.payload_sha256()
-            )
-        except Exception:  # the thread's end: what went wrong is the stream's diagnostics
-            self._errors.append(traceback.format_exc())
+            self.exit_status = self._answer(inp, out, config, nonce)
+        except Exception as exc:  # the thread's end: what went wrong is the stream's diagnostics
+            self._errors.append(self._failure(exc))
             self.exit_status = 1
         finally:
             for handle in (out, inp):
                 with contextlib.suppress(OSError):
                     handle.close()
             self._theirs.close()
+
+    def _answer(self, inp: IO[bytes], out: IO[bytes], config: str, nonce: str) -> int:
+        """The far end: the real agent's ``serve`` loop; its exit status."""
+        # What BOOTSTRAP would read and exec: here it must be today's payload.
+        length = int(inp.readline())
+        if inp.read(length) != bundle.build_payload():
+            raise ValueError("the controller sent another payload than bundle builds")
+        return serve(inp, out, nonce, config=config, payload_sha256=bundle.payload_sha256())
+
+    def _failure(self, exc: Exception) -> str:
+        """What the diagnostics say when the far end raised ``exc``."""
+        return traceback.format_exc()
 
     @property
     def reader(self) -> IO[bytes]:

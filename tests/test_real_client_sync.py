@@ -78,15 +78,21 @@ def history_sent(server: StandInApi, marker: str) -> str:
     return request.messages_text
 
 
+def session_on_both(a: ClaudeClient, b: ClaudeClient) -> str:
+    """A session made by a's client (``ROOT-MARK``), synced to b; its id."""
+    a.run_print("base ROOT-MARK").check()
+    (session_id,) = a.home.transcripts()
+    sync(a, b)
+    assert session_id in b.home.transcripts()
+    return session_id
+
+
 def test_both_branches_of_a_divergence_resume_on_both_machines(
     two: tuple[ClaudeClient, ClaudeClient],
     api: StandInApi,  # noqa: F811
 ) -> None:
     a, b = two
-    a.run_print("base ROOT-MARK").check()
-    (session_id,) = a.home.transcripts()
-    sync(a, b)
-    assert session_id in b.home.transcripts()
+    session_id = session_on_both(a, b)
     # Both machines go on from the same history; b later, so b's branch wins.
     a.run_print("branch BRANCH-ALPHA", "--resume", session_id).check()
     b.run_print("branch BRANCH-BRAVO", "--resume", session_id).check()
@@ -115,12 +121,9 @@ def test_both_branches_of_a_divergence_resume_on_both_machines(
 @pytest.mark.usefixtures("need_tmux")
 def test_a_session_open_on_the_receiving_side_waits_and_the_last_turn_comes_home(
     two: tuple[ClaudeClient, ClaudeClient],
-    api: StandInApi,  # noqa: F811
 ) -> None:
     a, b = two
-    a.run_print("base ROOT-MARK").check()
-    (session_id,) = a.home.transcripts()
-    sync(a, b)
+    session_id = session_on_both(a, b)
     b_path = b.home.transcript(session_id)
 
     with b.tmux("--resume", session_id) as tmux:

@@ -8,32 +8,32 @@ the chunk stream (while the data arrives) or at the kill points of
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from test_agent_apply import (  # the same machine, names and helpers
+    DIR,
+    MTIME_NS,
+    OLD_MTIME_NS,
+    REL,
+    SID,
+    expect_of,
+    put,
+    sha,
+    target,
+)
 
 from session_sync.agent import apply as apply_module
 from session_sync.agent.apply import apply_file
 from session_sync.agent.backups import list_backups, open_backup_set
 from session_sync.agent.messages import ApplyOp, Expect, FileResult
 
-DIR = "-workspaces-app"
-SID = "0b6f2c1e-1111-4222-8333-444455556666"
-REL = f"{SID}.jsonl"
-MTIME_NS = 1_795_318_261_123_456_789
-OLD_MTIME_NS = 1_700_000_000_987_654_321
-
 OLD = b"".join(b'{"type":"user","n":%d}\n' % i for i in range(50))
 NEW = b"".join(b'{"type":"assistant","n":%d}\n' % i for i in range(50))
 WRITER = b'{"type":"writer","n":1}\n'
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @pytest.fixture
@@ -41,21 +41,6 @@ def config(tmp_path: Path) -> Path:
     path = tmp_path / "claude"
     (path / "projects").mkdir(parents=True)
     return path
-
-
-def target(config: Path, rel: str = REL) -> Path:
-    return config / "projects" / DIR / rel
-
-
-def put(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    path.chmod(0o600)
-    os.utime(path, ns=(OLD_MTIME_NS, OLD_MTIME_NS))
-
-
-def expect_of(data: bytes) -> Expect:
-    return {"complete_size": len(data), "file_size": len(data), "sha256": sha(data)}
 
 
 def op_for(action: str, result: bytes, expect: Expect | None, mode: int = 0o600) -> ApplyOp:

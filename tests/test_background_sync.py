@@ -34,6 +34,7 @@ from conftest import (
     snapshot_tree,
     write_old,
 )
+from test_codespaces import call_kind
 
 from session_sync.agent.paths import encode_project_path
 from session_sync.github.background import default_log_file
@@ -204,15 +205,6 @@ class Fleet:
 ONE_RUN = ["list", "list", "ssh --config", "list", "ssh --stdio"]
 """The gh calls of a run that syncs one codespace: the state is read again right
 before each ``gh codespace ssh``."""
-
-
-def call_kind(argv: list[str]) -> str:
-    """``list``, ``ssh --config``, ``ssh --stdio``, ``ssh --`` (exec) or the argv."""
-    if argv[:2] == ["codespace", "list"]:
-        return "list"
-    if argv[:2] == ["codespace", "ssh"]:
-        return next((f"ssh {a}" for a in argv if a in ("--config", "--stdio", "--")), "ssh")
-    return " ".join(argv)
 
 
 @pytest.fixture

@@ -305,7 +305,7 @@ def test_unreadable_files_are_failed_items_and_sync_exits_1(machines: Machines) 
     assert not (m.project_dir(m.a) / rel).exists()
 
 
-def test_status_says_a_file_cannot_be_read_instead_of_only_on_remote(
+def test_status_says_a_file_cannot_be_read_instead_of_only_on_remote_and_exits_1(
     machines: Machines,
 ) -> None:
     m = machines
@@ -323,18 +323,7 @@ def test_status_says_a_file_cannot_be_read_instead_of_only_on_remote(
     assert row["unreadable"] == [
         f"remote: {blocked.session_id}.jsonl: cannot read: Permission denied"
     ]
-
-
-def test_status_exits_1_when_a_file_cannot_be_read(machines: Machines) -> None:
-    m = machines
-    blocked = new_session(m, 11)
-    write_old(m.b, blocked, dir_name=m.dir_name)
-    m.transcript(m.b, blocked.session_id).chmod(0o000)
-
-    done = run_unprivileged(
-        m, "status", "--dir", str(m.b), "--local-path", str(m.project), "--json"
-    )
-
+    # A file that cannot be read is a failure, in status as in a sync.
     assert done.code == 1, done
 
 

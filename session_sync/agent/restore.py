@@ -4,7 +4,6 @@ backs up the file it replaces, so it can itself be undone.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import List, Optional
 
@@ -16,6 +15,7 @@ from .messages import ApplyOp, BackupEntry, FileResult
 from .paths import op_target, session_of_rel
 from .protocol import JSON, Refusal
 from .restored import record_restored, restored_key
+from .transcript import complete_size
 
 __all__ = [
     "restore_backup",
@@ -104,11 +104,11 @@ def _sticks(config: str, op: ApplyOp) -> None:
     key = restored_key(str(op["dir"]), str(op["rel"]))
     size, sha = int(op["size"]), str(op["sha256"])
     if str(op["rel"]).endswith(".jsonl") and not op.get("in_folder"):
+        target = op_target(config, op)
         try:
-            with open(op_target(config, op), "rb") as fh:
-                data = fh.read()
+            with open(target, "rb") as fh:
+                size = complete_size(fh, size)
+            _, sha, _ = current_state(target, size)
         except OSError:
             return
-        size = data.rfind(b"\n") + 1
-        sha = hashlib.sha256(data[:size]).hexdigest()
     record_restored(config, key, size, sha)

@@ -17,7 +17,9 @@ from .fsutil import write_atomic
 from .messages import FileFacts
 
 __all__ = [
+    "RestoredRecords",
     "forget_restored",
+    "load_restored",
     "mark_restored",
     "record_restored",
     "restored_key",
@@ -35,13 +37,18 @@ def _path(config: str) -> str:
     return os.path.join(config, "session-sync", "restored.json")
 
 
-def _load(config: str) -> Dict[str, Tuple[int, str]]:
+RestoredRecords = Dict[str, Tuple[int, str]]
+"""``{restored_key: (counted size, sha256)}`` of the files restored here."""
+
+
+def load_restored(config: str) -> RestoredRecords:
+    """This machine's record of restored files (empty when there is none)."""
     try:
         with open(_path(config), "rb") as fh:
             raw = json.loads(fh.read(_MAX_RECORD_BYTES).decode("utf-8"))
     except (OSError, ValueError, UnicodeDecodeError, RecursionError):
         return {}
-    out: Dict[str, Tuple[int, str]] = {}
+    out: RestoredRecords = {}
     if isinstance(raw, dict):
         for key, value in raw.items():
             if isinstance(value, dict):
@@ -51,21 +58,21 @@ def _load(config: str) -> Dict[str, Tuple[int, str]]:
     return out
 
 
-def _save(config: str, records: Dict[str, Tuple[int, str]]) -> None:
+def _save(config: str, records: RestoredRecords) -> None:
     data = {key: {"size": size, "sha256": sha} for key, (size, sha) in sorted(records.items())}
     write_atomic(_path(config), json.dumps(data, indent=1).encode(), 0o600)
 
 
 def record_restored(config: str, key: str, size: int, sha256: str) -> None:
     """Remember that the file ``key`` was restored with these bytes."""
-    records = _load(config)
+    records = load_restored(config)
     records[key] = (size, sha256)
     _save(config, records)
 
 
 def forget_restored(config: str, keys: Iterable[str]) -> None:
     """A sync wrote into these files: they are no longer as restored."""
-    records = _load(config)
+    records = load_restored(config)
     gone = [key for key in keys if key in records]
     if gone:
         for key in gone:
@@ -73,9 +80,9 @@ def forget_restored(config: str, keys: Iterable[str]) -> None:
         _save(config, records)
 
 
-def mark_restored(config: str, directory: str, files: List[FileFacts]) -> None:
-    """Set ``restored`` on the scanned files of ``directory`` that are exactly as restored."""
-    records = _load(config)
+def mark_restored(records: RestoredRecords, directory: str, files: List[FileFacts]) -> None:
+    """Set ``restored`` on the scanned files of ``directory`` that are exactly as
+    ``records`` (``load_restored``, read once per scan) says they were restored."""
     if not records:
         return
     for facts in files:

@@ -24,7 +24,7 @@ from .messages import (
 )
 from .paths import encode_project_path, encoded_names_match, is_session_id, repositories_match
 from .protocol import JSON, Refusal
-from .restored import mark_restored
+from .restored import load_restored, mark_restored
 from .transcript import first_cwd
 
 __all__ = [
@@ -129,6 +129,7 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
     real_path = os.path.realpath(project_path) if project_path else None
     encoded = encode_project_path(project_path) if project_path else None
     cache = HashCache(config)
+    restored = load_restored(config)
     registry = has_registry(config)
     live = set(live_session_ids(config))
     cutoff = now - days * 86400.0
@@ -229,7 +230,7 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
         # A link is refused where it is met, never walked or read: it is
         # reported as a file that cannot be read, so the sync says so.
         files += [{"rel": rel, "error": why} for rel, why in refused]
-        mark_restored(config, info["dir"], files)
+        mark_restored(restored, info["dir"], files)
         # RACE: a session is "active" by the registry (or, without one, a write
         # in the last minute); a Claude that starts after this scan is not
         # seen, and the apply re-checks the bytes, not whether it is open.
@@ -284,6 +285,7 @@ def scan_folder(config: str, request: ScanRequest, now: Optional[float] = None) 
     root = os.path.realpath(root)
     peer_sizes: Dict[str, int] = dict(request.get("peer_sizes") or {})
     cache = HashCache(config)
+    restored = load_restored(config)
     files: List[FileFacts] = []
     if os.path.isdir(root):
         committed = git_committed_files(root)
@@ -294,7 +296,7 @@ def scan_folder(config: str, request: ScanRequest, now: Optional[float] = None) 
                 if known is not None and "error" not in described:
                     described["committed"] = rel in known
                 files.append(described)
-        mark_restored(config, root, files)
+        mark_restored(restored, root, files)
     sessions: List[SessionFacts] = []
     if files:
         sessions.append(

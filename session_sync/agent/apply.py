@@ -32,6 +32,7 @@ from .fsutil import (
     drain,
     fsync_dir,
     make_private_dirs,
+    read_range,
     refuse_links_below,
     remove_made_dirs,
     remove_stale_temps,
@@ -40,7 +41,7 @@ from .fsutil import (
 from .hashcache import HashCache
 from .messages import ApplyOp, ExchangeAnswer, FileResult
 from .paths import encode_project_path, op_base, op_target
-from .protocol import CHUNK_SIZE, Refusal
+from .protocol import Refusal
 from .restored import forget_restored, restored_key
 from .swap import Destination, catch_up, open_destination
 
@@ -107,13 +108,8 @@ def _holds(path: str, size: int, sha256: str) -> bool:
         if not stat.S_ISREG(st.st_mode) or st.st_size < size:
             return False
         digest = hashlib.sha256()
-        offset = 0
-        while offset < size:
-            chunk = os.pread(fd, min(CHUNK_SIZE, size - offset), offset)
-            if not chunk:
-                return False
+        for chunk in read_range(fd, 0, size):
             digest.update(chunk)
-            offset += len(chunk)
         return digest.hexdigest() == sha256
     finally:
         os.close(fd)

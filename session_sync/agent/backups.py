@@ -12,9 +12,9 @@ import time
 from typing import Dict, List, Optional, Tuple
 
 from .faults import fault_point
-from .fsutil import make_private_dirs, temp_path, write_atomic
+from .fsutil import make_private_dirs, read_range, temp_path, write_atomic
 from .messages import BackupEntry
-from .protocol import CHUNK_SIZE, JSON
+from .protocol import JSON
 
 __all__ = [
     "DEFAULT_BACKUP_RETENTION_DAYS",
@@ -110,10 +110,7 @@ class BackupSet:
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | how | _NOFOLLOW, mode | 0o600)
         size = 0
         with os.fdopen(fd, "wb") as out:
-            while True:
-                chunk = os.pread(source_fd, CHUNK_SIZE, size)
-                if not chunk:
-                    break
+            for chunk in read_range(source_fd, 0):
                 digest.update(chunk)
                 out.write(chunk)
                 size += len(chunk)

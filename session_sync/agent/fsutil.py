@@ -27,6 +27,7 @@ __all__ = [
     "file_chunks",
     "fsync_dir",
     "make_private_dirs",
+    "read_range",
     "refuse_links_below",
     "remove_made_dirs",
     "remove_orphan_temps",
@@ -164,6 +165,19 @@ def current_state(path: str, expect_size: int) -> Tuple[int, str, "hashlib._Hash
             digest.update(chunk)
             left -= len(chunk)
     return size, digest.hexdigest(), digest
+
+
+def read_range(fd: int, start: int, end: Optional[int] = None) -> Iterator[bytes]:
+    """The bytes of ``fd`` from ``start`` to ``end`` (None: to the end of the file)
+    in chunks, read at explicit offsets (the descriptor's position is left alone);
+    it stops early where the file ends."""
+    offset = start
+    while end is None or offset < end:
+        chunk = os.pread(fd, CHUNK_SIZE if end is None else min(CHUNK_SIZE, end - offset), offset)
+        if not chunk:
+            return
+        yield chunk
+        offset += len(chunk)
 
 
 def file_chunks(path: str) -> Iterator[bytes]:

@@ -17,7 +17,8 @@ import stat
 import time
 from typing import BinaryIO, Optional
 
-from .protocol import CHUNK_SIZE, Refusal
+from .fsutil import read_range
+from .protocol import Refusal
 
 __all__ = [
     "TAIL_BYTES",
@@ -55,17 +56,17 @@ class Destination:
     def read_into(self, count: int, sink: Optional[BinaryIO], hasher: "hashlib._Hash") -> None:
         """Read the first ``count`` bytes into ``hasher`` (and ``sink``, a file, if given),
         keeping their tail for ``recheck``."""
-        offset = 0
+        got = 0
         tail = b""
-        while offset < count:
-            chunk = os.pread(self.fd, min(CHUNK_SIZE, count - offset), offset)
-            if not chunk:
-                raise Refusal(_CHANGED)
+        for chunk in read_range(self.fd, 0, count):
             hasher.update(chunk)
             if sink is not None:
                 sink.write(chunk)
-            offset += len(chunk)
-            tail = (tail + chunk)[-TAIL_BYTES:]
+            got += len(chunk)
+            # The tail of the very bytes hashed (a whole chunk is longer than it).
+            tail = chunk[-TAIL_BYTES:] if len(chunk) >= TAIL_BYTES else (tail + chunk)[-TAIL_BYTES:]
+        if got < count:
+            raise Refusal(_CHANGED)
         self.tail = tail
 
     def recheck(self, counted: int) -> None:
@@ -135,15 +136,10 @@ def catch_up(dest: Destination, sink_path: str) -> int:
     fd = os.open(sink_path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
     moved = 0
     try:
-        offset = dest.size
-        while offset < end:
-            chunk = os.pread(dest.fd, min(CHUNK_SIZE, end - offset), offset)
-            if not chunk:
-                break
+        for chunk in read_range(dest.fd, dest.size, end):
             view = memoryview(chunk)
             while view:
                 view = view[os.write(fd, view) :]
-            offset += len(chunk)
             moved += len(chunk)
         os.fsync(fd)
     finally:

@@ -361,8 +361,8 @@ def _exchange(
     def next_file() -> Iterator[bytes]:
         return meter.counted(connection.file_data(next(lengths)))
 
-    # The machine's apply lock does not wait; syncs in parallel threads (one per
-    # codespace) take turns here instead of failing each other's files.
+    # Syncs in parallel threads of this process (one per codespace) take turns
+    # here, so none of them spends the machine's bounded lock wait on a sibling.
     with _LOCAL_APPLY:
         outcome = apply_batch(config, ops, next_file, label, request.backup_retention_days)
     for item, result in zip(pulls, outcome["results"], strict=True):

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from session_sync.cli.common import (
     OneLineErrorParser,
+    add_io_timeout,
     exit_status,
     log_to_stderr,
     positive_integer,
@@ -26,7 +27,6 @@ from session_sync.github.gh import ROUTES, GhCli
 from session_sync.github.parts import CommonOptions
 from session_sync.github.syncs import DEFAULT_DAYS, WORKSPACE_TEMPLATE
 from session_sync.model.reconcile import Direction
-from session_sync.transports.watchdog import DEFAULT_IO_TIMEOUT
 
 __all__ = [
     "add_common_flags",
@@ -104,16 +104,7 @@ def add_common_flags(
         metavar="SECONDS",
         help="give up on a gh call that has not answered in this long (default: 60)",
     )
-    parser.add_argument(
-        "--io-timeout",
-        type=positive_number(" of seconds"),
-        default=DEFAULT_IO_TIMEOUT,
-        metavar="SECONDS",
-        help=(
-            "give up on the other machine when it has sent (or taken) nothing for this long"
-            " once its agent is running (default: 60)"
-        ),
-    )
+    add_io_timeout(parser)
 
 
 def common_options(args: argparse.Namespace, prog: str) -> CommonOptions:

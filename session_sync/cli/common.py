@@ -19,6 +19,7 @@ from typing import NoReturn
 from session_sync.engine import ProgressCallback
 from session_sync.errors import SessionSyncError, UsageError
 from session_sync.terminal import printable
+from session_sync.transports.watchdog import DEFAULT_IO_TIMEOUT
 
 __all__ = [
     "EXIT_FAILED",
@@ -26,6 +27,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "OneLineErrorParser",
+    "add_io_timeout",
     "exit_status",
     "log_to_stderr",
     "positive_integer",
@@ -59,6 +61,20 @@ def positive_number(unit: str = "") -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def add_io_timeout(parser: argparse.ArgumentParser) -> None:
+    """``--io-timeout SECONDS``, the same for ``session-sync`` and the bin/ commands."""
+    parser.add_argument(
+        "--io-timeout",
+        type=positive_number(" of seconds"),
+        default=DEFAULT_IO_TIMEOUT,
+        metavar="SECONDS",
+        help=(
+            "give up on the other machine when, once its agent is running, it sends (or"
+            " takes) no whole message or full 1 MiB of file data for this long (default: 60)"
+        ),
+    )
 
 
 def positive_integer(text: str) -> int:

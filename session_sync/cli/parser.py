@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from session_sync.cli.common import OneLineErrorParser, positive_number
+from session_sync.cli.common import OneLineErrorParser, add_io_timeout, positive_number
 from session_sync.github.gh import ROUTES
-from session_sync.transports.watchdog import DEFAULT_IO_TIMEOUT
 
 __all__ = ["PROG", "build_parser"]
 
@@ -80,16 +79,7 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
             " that may have to start the codespace gets 10 minutes)"
         ),
     )
-    parser.add_argument(
-        "--io-timeout",
-        type=positive_number(" of seconds"),
-        default=DEFAULT_IO_TIMEOUT,
-        metavar="SECONDS",
-        help=(
-            "give up on the other machine when it has sent (or taken) nothing for this long"
-            " once its agent is running (default: 60)"
-        ),
-    )
+    add_io_timeout(parser)
     parser.add_argument(
         "--days",
         type=positive_number(),
@@ -118,9 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="sync one project's sessions both ways (or --push / --pull)",
         description=(
             "Sync the recent sessions of one project with another machine. Missing sessions are"
-            " copied, grown ones get only their new lines, diverged ones go to the copy with the"
-            " newer last message and the other copy is backed up. Sessions open in Claude are"
-            " skipped. Nothing is ever deleted."
+            " copied, grown ones get only their new lines. Of a diverged one, the copy with the"
+            " newer last message stays in place and the other branch becomes a session of its"
+            " own on both machines (and is backed up). Nothing is written into a session open"
+            " in Claude there; an open session still sends its complete lines. Nothing is ever"
+            " deleted."
         ),
     )
     _add_target(sync)

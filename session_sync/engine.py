@@ -14,18 +14,21 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 
 from session_sync.agent.apply import apply_batch
 from session_sync.agent.backups import DEFAULT_BACKUP_RETENTION_DAYS
 from session_sync.agent.faults import fault_point
-from session_sync.agent.messages import ScanRequest
+from session_sync.agent.messages import ScanAnswer, ScanRequest
 from session_sync.agent.paths import op_base, op_target
 from session_sync.agent.protocol import Refusal
 from session_sync.agent.reading import send_below
 from session_sync.agent.scan import scan
 from session_sync.errors import AgentError, ProtocolError, UsageError
+from session_sync.knowledge import KnowledgePlan, land_knowledge, plan_knowledge
+from session_sync.model.knowledge_report import KnowledgeReport
 from session_sync.model.manifest import SessionManifest, manifest_from_scan
 from session_sync.model.ops import apply_op, send_op
 from session_sync.model.reconcile import Action, SyncPlan, SyncPolicy, plan_sync
@@ -78,6 +81,10 @@ class SyncRequest:
     """Sync the plain folder at ``local_path`` with the one at ``remote_path``
     (every file, any age; newer wins, backups, nothing deleted) instead of the
     project's sessions. Both paths must be absolute (``~`` allowed remotely)."""
+    memory: bool = True
+    """Sync Claude's auto memory of the project too (never in a folder sync)."""
+    history: bool = True
+    """Sync the project's prompt history lines too (never in a folder sync)."""
 
 
 def _scan_request(
@@ -101,17 +108,22 @@ def _scan_request(
         "peer_sizes": peer.sizes() if peer else {},
         # A dry run changes nothing anywhere, not even the hash caches.
         "read_only": request.dry_run,
+        "memory": request.memory,
+        "history": request.history,
     }
 
 
 def scan_local(request: SyncRequest, peer: SessionManifest | None = None) -> SessionManifest:
     """This machine's manifest (the agent's scan, run in-process)."""
+    return manifest_from_scan(_local_answer(request, peer), folder=request.folder_sync)
+
+
+def _local_answer(request: SyncRequest, peer: SessionManifest | None) -> ScanAnswer:
     try:
         with _LOCAL_APPLY:  # a scan may clear temp files under the machine's lock too
-            raw = scan(str(request.local_config), _scan_request(request.local_path, request, peer))
+            return scan(str(request.local_config), _scan_request(request.local_path, request, peer))
     except Refusal as exc:
         raise AgentError(f"this machine: {exc}") from None
-    return manifest_from_scan(raw, folder=request.folder_sync)
 
 
 class _Progress:
@@ -156,6 +168,8 @@ class Survey:
     """What a sync would do."""
     bytes_hashed: int
     """Bytes both sides read to hash files during the scans (the cache saves the rest)."""
+    knowledge: KnowledgePlan | None = None
+    """What the sync does with memory and prompt history (None: a folder sync)."""
 
 
 def _survey(request: SyncRequest, connection: AgentConnection, moment: dt.datetime) -> Survey:
@@ -168,30 +182,37 @@ def _survey(request: SyncRequest, connection: AgentConnection, moment: dt.dateti
         exc.where = connection.transport.description
         raise
     request = attrs.evolve(request, remote_path=remote_path)
-    local_light = scan_local(request)
-    remote = _remote_scan(
+    # The light scan's memory and history are not needed: the second one's are.
+    local_light = scan_local(attrs.evolve(request, memory=False, history=False))
+    remote, remote_raw = _remote_scan(
         connection, _scan_request(request.remote_path, request, local_light), request.folder_sync
     )
-    local = scan_local(request, peer=remote)
+    local_raw = _local_answer(request, remote)
+    local = manifest_from_scan(local_raw, folder=request.folder_sync)
     hashed = local_light.bytes_hashed + local.bytes_hashed + remote.bytes_hashed
     if _missing_prefixes(remote, local):
         # The first scan only knew our recent sessions' sizes; a session old here
         # but grown there needs its prefix hash to be told apart from a divergence.
-        remote = _remote_scan(
+        remote, remote_raw = _remote_scan(
             connection, _scan_request(request.remote_path, request, local), request.folder_sync
         )
         hashed += remote.bytes_hashed
     plan = withhold(plan_sync(local, remote, request.policy, moment), local, remote)
-    return Survey(local, remote, plan, hashed)
+    knowledge = None
+    if not request.folder_sync:
+        knowledge = plan_knowledge(
+            request.local_config, local_raw, remote_raw, connection.transport.description
+        )
+    return Survey(local, remote, plan, hashed, knowledge)
 
 
 def _remote_scan(
     connection: AgentConnection, request: ScanRequest, folder: bool
-) -> SessionManifest:
-    """The other machine's manifest, its answer checked before anything reads it."""
+) -> tuple[SessionManifest, dict[str, Any]]:
+    """The other machine's manifest (and its answer), checked before anything reads it."""
     answer = connection.request(request)
     check_scan_answer(answer, connection.transport.description)
-    return manifest_from_scan(answer, folder=folder)
+    return manifest_from_scan(answer, folder=folder), answer
 
 
 def _missing_prefixes(remote: SessionManifest, local: SessionManifest) -> bool:
@@ -288,8 +309,21 @@ def _run(
     # Plan items first (``_exchange`` finds them by index), then the files
     # that could not be read.
     reports = _item_reports(plan, request.dry_run) + unreadable_reports(found.local, found.remote)
-    if not request.dry_run and plan.transfers:
-        _exchange(request, plan, connection, reports, progress)
+    knowledge = found.knowledge
+    parts = knowledge.remote_parts() if knowledge is not None and not request.dry_run else {}
+    landed: dict[str, Any] | None = None if request.dry_run else {}
+    if not request.dry_run and (plan.transfers or parts):
+        landed = _exchange(request, plan, connection, reports, progress, parts)
+    learned = KnowledgeReport()
+    if knowledge is not None:
+        with _LOCAL_APPLY:
+            learned = land_knowledge(
+                request.local_config,
+                knowledge,
+                landed,
+                f"sync with {connection.transport.description} at {plan.now.isoformat()}",
+                connection.transport.description,
+            )
     return SyncReport.build(
         items=reports,
         local=found.local,
@@ -305,6 +339,7 @@ def _run(
         round_trips=connection.round_trips - trips_before,
         bytes_hashed=found.bytes_hashed,
         seconds=time.monotonic() - started,
+        knowledge=learned,
     )
 
 
@@ -314,7 +349,10 @@ def _exchange(
     connection: AgentConnection,
     reports: list[ItemReport],
     progress: ProgressCallback | None,
-) -> None:
+    parts: dict[str, Any],
+) -> dict[str, Any]:
+    """Push and pull the plan's files (and send ``parts``, the far side's memory
+    and history writes); return the far agent's answer."""
     index_of = {id(item): i for i, item in enumerate(plan.items)}
     pushes, pulls = plan.pushes, plan.pulls
     meter = _Progress(sum(i.length for i in plan.transfers), progress)
@@ -326,6 +364,7 @@ def _exchange(
             "apply": [apply_op(i, request.folder_sync) for i in pushes],
             "send": [send_op(i, request.folder_sync) for i in pulls],
             "backup_retention_days": request.backup_retention_days,
+            **parts,
         }
     )
     config = str(request.local_config)
@@ -368,6 +407,7 @@ def _exchange(
     for item, result in zip(pulls, outcome["results"], strict=True):
         reports[index_of[id(item)]] = reports[index_of[id(item)]].with_result(result)
     _forks_follow_their_replace(plan, reports, index_of)
+    return dict(answer)
 
 
 def _forks_follow_their_replace(

@@ -54,13 +54,17 @@ def _remote_session(machines: Machines, seed: int = 1, **kwargs: Any) -> Session
     return spec
 
 
-def _request(machines: Machines) -> SyncRequest:
+def _request(machines: Machines, memory: bool = True) -> SyncRequest:
     project = str(machines.project)
-    return SyncRequest(local_config=machines.a, local_path=project, remote_path=project)
+    return SyncRequest(
+        local_config=machines.a, local_path=project, remote_path=project, memory=memory
+    )
 
 
-def _sync(machines: Machines, far_side: FarSide, io_timeout: float | None = 30.0) -> SyncReport:
-    return run_sync(_request(machines), HostileTransport(far_side), io_timeout=io_timeout)
+def _sync(
+    machines: Machines, far_side: FarSide, io_timeout: float | None = 30.0, memory: bool = True
+) -> SyncReport:
+    return run_sync(_request(machines, memory), HostileTransport(far_side), io_timeout=io_timeout)
 
 
 @pytest.fixture
@@ -498,7 +502,9 @@ def test_a_far_side_cannot_plant_a_folder_through_a_non_uuid_session(
         pass
 
     Planter.session_id = session_id
-    _sync(machines, Planter(machines.b))
+    # The session channel is what is tried here (memory/ has its own, which
+    # reports what comes in: tests/test_memory_sync.py).
+    _sync(machines, Planter(machines.b), memory=False)
     assert not (machines.project_dir(machines.a) / session_id).exists()
 
 

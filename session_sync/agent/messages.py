@@ -19,7 +19,16 @@ __all__ = [
     "FileFacts",
     "FileResult",
     "Hello",
+    "HistoryEntry",
+    "HistoryPart",
+    "HistoryResult",
+    "HistoryScan",
     "IgnoredFacts",
+    "MemoryFileFacts",
+    "MemoryPart",
+    "MemoryResult",
+    "MemoryScan",
+    "MemoryWrite",
     "ProjectDirFacts",
     "ScanAnswer",
     "ScanRequest",
@@ -56,6 +65,10 @@ class ScanRequest(TypedDict, total=False):
     read_only: bool
     folder: str
     """A folder sync: the folder's absolute path (a path, never a flag)."""
+    memory: bool
+    """Also send the project's auto memory (``MemoryScan``)."""
+    history: bool
+    """Also send the project's prompt history lines (``HistoryScan``)."""
 
 
 class FileFacts(TypedDict, total=False):
@@ -112,8 +125,49 @@ class ProjectDirFacts(TypedDict):
     cwd: Optional[str]
 
 
-class ScanAnswer(TypedDict):
-    """The answer to a scan: one machine's manifest of the project."""
+class MemoryFileFacts(TypedDict, total=False):
+    """One file of ``memory/`` (``error`` instead of the facts when it is left out)."""
+
+    name: str
+    size: int
+    mtime_ns: int
+    mode: int
+    sha256: str
+    content: str
+    """The whole file, UTF-8 (memory files are small and bounded)."""
+    error: str
+
+
+class MemoryScan(TypedDict, total=False):
+    """The project's auto memory, in a scan answer."""
+
+    dir: str
+    """The project dir (the primary one) whose ``memory/`` this is."""
+    files: List[MemoryFileFacts]
+    error: str
+    """Why the folder (or part of it) is left out."""
+
+
+class HistoryEntry(TypedDict, total=False):
+    """One line of ``history.jsonl``."""
+
+    display: str
+    pastedContents: Dict[str, object]
+    timestamp: int
+    project: str
+    sessionId: str
+
+
+class HistoryScan(TypedDict):
+    """The project's prompt history lines, in a scan answer (oldest first)."""
+
+    entries: List[HistoryEntry]
+    truncated: bool
+    """Older lines were left out (the bound)."""
+
+
+class _ScanAnswerCore(TypedDict):
+    """What every scan answer has."""
 
     config_dir: str
     hostname: str
@@ -131,6 +185,15 @@ class ScanAnswer(TypedDict):
     files_hashed: int
     bytes_hashed: int
     now: float
+
+
+class ScanAnswer(_ScanAnswerCore, total=False):
+    """The answer to a scan: one machine's manifest of the project."""
+
+    memory: MemoryScan
+    """When asked for and the project has a path there."""
+    history: HistoryScan
+    """When asked for and the project has a path there."""
 
 
 class Expect(TypedDict):
@@ -190,6 +253,53 @@ class FileResult(TypedDict, total=False):
     """Something the user should know about a change that was made."""
 
 
+class MemoryWrite(TypedDict, total=False):
+    """One memory file to write whole."""
+
+    name: str
+    content: str
+    sha256: str
+    """Of the content's UTF-8 bytes."""
+    mode: int
+    mtime_ns: int
+    expect: Optional[str]
+    """The sha256 of the file there as scanned (None: it must not exist)."""
+    reason: str
+
+
+class MemoryPart(TypedDict):
+    """An exchange's memory writes, for one project dir."""
+
+    dir: str
+    writes: List[MemoryWrite]
+
+
+class HistoryPart(TypedDict):
+    """An exchange's prompt history lines to append, as lines of ``project``."""
+
+    project: str
+    entries: List[HistoryEntry]
+
+
+class MemoryResult(TypedDict, total=False):
+    """What came of one ``MemoryWrite``."""
+
+    ok: bool
+    error: str
+    bytes: int
+    backup: Optional[str]
+    note: str
+
+
+class HistoryResult(TypedDict, total=False):
+    """What came of a ``HistoryPart``."""
+
+    ok: bool
+    added: int
+    error: str
+    note: str
+
+
 class ExchangeRequest(TypedDict, total=False):
     """``{"op": "exchange", ...}``: apply these (their data follows), then send those."""
 
@@ -198,14 +308,19 @@ class ExchangeRequest(TypedDict, total=False):
     apply: List[ApplyOp]
     send: List[SendOp]
     backup_retention_days: float
+    memory: MemoryPart
+    history: HistoryPart
 
 
-class ExchangeAnswer(TypedDict):
+class ExchangeAnswer(TypedDict, total=False):
     """The results of the applies, in order."""
 
     results: List[FileResult]
     backup_set: Optional[str]
     pruned_backups: List[str]
+    memory_results: List[MemoryResult]
+    """One per ``MemoryWrite``, in order (when the request had some)."""
+    history_result: HistoryResult
 
 
 class BackupEntry(TypedDict, total=False):

@@ -13,7 +13,9 @@ from typing import Dict, Iterator, List, Optional, Tuple
 from .fsutil import remove_orphan_temps, walk_files
 from .gitinfo import git_committed_files, git_origin_url
 from .hashcache import HashCache, describe_file
+from .history import scan_history
 from .live import has_registry, live_session_ids
+from .memory import scan_memory
 from .messages import (
     FileFacts,
     IgnoredFacts,
@@ -249,7 +251,7 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
     if not read_only:
         cache.save()
         remove_orphan_temps(config, [os.path.join(projects, n) for n in sorted(matched)])
-    return {
+    answer: ScanAnswer = {
         "config_dir": config,
         "hostname": socket.gethostname(),
         "new_session_dir": new_session_dir,
@@ -263,6 +265,12 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
         "bytes_hashed": cache.bytes_hashed,
         "now": now,
     }
+    # Claude's memory and prompt history travel in the same answer (bounded).
+    if request.get("memory") and new_session_dir is not None:
+        answer["memory"] = scan_memory(config, new_session_dir)
+    if request.get("history") and project_path and real_path:
+        answer["history"] = scan_history(config, sorted({project_path, real_path}))
+    return answer
 
 
 FOLDER_SESSION_ID = "folder"

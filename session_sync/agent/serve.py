@@ -12,6 +12,7 @@ from typing import IO, Optional, Sequence, cast
 from .apply import apply_batch
 from .backups import DEFAULT_BACKUP_RETENTION_DAYS, list_backups
 from .faults import fault_point
+from .knowledge import add_knowledge, apply_knowledge
 from .messages import ExchangeRequest, Hello, ScanRequest
 from .paths import claude_config_dir, op_base, op_target
 from .protocol import (
@@ -44,6 +45,10 @@ def exchange(
         str(request.get("label", "sync")),
         float(request.get("backup_retention_days", DEFAULT_BACKUP_RETENTION_DAYS)),
     )
+    landed = apply_knowledge(
+        config, request.get("memory"), request.get("history"), str(request.get("label", "sync"))
+    )
+    add_knowledge(answer, landed)
     writer.json(b"J", answer)
     for op in request.get("send") or []:
         try:

@@ -132,6 +132,8 @@ def _request(
         days=args.days,
         policy=SyncPolicy(direction=direction),
         dry_run=dry_run,
+        memory=not getattr(args, "no_memory", False),
+        history=not getattr(args, "no_history", False),
     )
 
 

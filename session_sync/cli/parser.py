@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from session_sync.cli.common import OneLineErrorParser, add_io_timeout, positive_number
+from session_sync.cli.knowledge import add_knowledge_flags
 from session_sync.github.gh import ROUTES
 
 __all__ = ["PROG", "build_parser"]
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--dry-run", action="store_true", help="show what would happen, change nothing"
     )
+    add_knowledge_flags(sync)
 
     status = sub.add_parser(
         "status",

@@ -8,6 +8,7 @@ from typing import Any, TextIO
 import attrs
 import cattrs
 
+from session_sync.model.knowledge_report import KnowledgeReport, knowledge_lines
 from session_sync.model.manifest import SessionManifest
 from session_sync.model.reconcile import Action, Direction, PlannedItem, SyncPlan
 
@@ -153,6 +154,9 @@ class SyncReport:
     """Wall time of the sync."""
     ignored: tuple[IgnoredNote, ...] = ()
     """Files that look like transcripts but are no session's, each listed once."""
+    knowledge: KnowledgeReport = attrs.field(factory=KnowledgeReport)
+    """Claude's memory and prompt history: what came in, what was sent (its
+    failures count in ``failed``)."""
 
     @property
     def ok(self) -> bool:
@@ -174,9 +178,14 @@ class SyncReport:
         round_trips: int,
         bytes_hashed: int,
         seconds: float,
+        knowledge: KnowledgeReport | None = None,
     ) -> SyncReport:
         """Count the items."""
         done = [i for i in items if i.outcome == "done"]
+        knowledge = knowledge or KnowledgeReport()
+        knowledge_failed = sum(c.outcome == "failed" for c in knowledge.memory) + sum(
+            c.outcome == "failed" for c in knowledge.history
+        )
         return cls(
             items=tuple(items),
             pushed=sum(1 for i in done if i.direction == Direction.PUSH.value),
@@ -184,7 +193,7 @@ class SyncReport:
             skipped=sum(
                 1 for i in items if i.action == Action.SKIP.value and i.outcome != "failed"
             ),
-            failed=sum(1 for i in items if i.outcome == "failed"),
+            failed=sum(1 for i in items if i.outcome == "failed") + knowledge_failed,
             conflicts=sum(1 for i in items if i.conflict),
             bytes_sent=bytes_sent,
             bytes_received=bytes_received,
@@ -202,6 +211,7 @@ class SyncReport:
             sessions_remote=len(remote.sessions),
             seconds=round(seconds, 3),
             ignored=_ignored_notes(local, remote),
+            knowledge=knowledge,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -241,8 +251,11 @@ def print_report(report: SyncReport, out: TextIO) -> None:
         if item.backup:
             line += f" [backup: {item.backup}]"
         out.write(line + "\n")
-    if not report.items:
+    learned = knowledge_lines(report.knowledge)
+    if not report.items and not report.knowledge.memory and not report.knowledge.history:
         out.write("  everything is in step\n")
+    for line in learned:
+        out.write(line + "\n")
     for line in _ignored_lines(report.ignored):
         out.write(line + "\n")
 

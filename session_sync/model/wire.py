@@ -161,6 +161,29 @@ _SESSION = _object(
     {"live": _boolean},
 )
 
+_MEMORY_FILE = _object(
+    {
+        "name": _string,
+        "size": _size,
+        "mtime_ns": _time_ns,
+        "mode": _mode,
+        "sha256": _string,
+        "content": _string,
+    }
+)
+
+
+def _memory_file(value: Any, path: str) -> None:
+    if isinstance(value, dict) and "error" in value:
+        _object({"name": _string, "error": _string})(value, path)
+    else:
+        _MEMORY_FILE(value, path)
+
+
+_MEMORY = _object({"dir": _string, "files": _list_of(_memory_file)}, {"error": _string})
+
+_HISTORY = _object({"entries": _list_of(_object({})), "truncated": _boolean})
+
 _SCAN_ANSWER = _object(
     {
         "config_dir": _string,
@@ -174,6 +197,8 @@ _SCAN_ANSWER = _object(
         "files_hashed": _size,
         "bytes_hashed": _size,
         "now": _number,
+        "memory": _MEMORY,
+        "history": _HISTORY,
     },
 )
 
@@ -184,7 +209,14 @@ _RESULT = _object(
 
 _EXCHANGE_ANSWER = _object(
     {"results": _list_of(_RESULT)},
-    {"backup_set": _optional(_string), "pruned_backups": _list_of(_string)},
+    {
+        "backup_set": _optional(_string),
+        "pruned_backups": _list_of(_string),
+        "memory_results": _list_of(_RESULT),
+        "history_result": _object(
+            {"ok": _boolean}, {"added": _size, "error": _optional(_string), "note": _string}
+        ),
+    },
 )
 
 

@@ -43,6 +43,7 @@ import attrs
 from session_sync import bundle
 from session_sync.agent.apply import apply_batch
 from session_sync.agent.backups import DEFAULT_BACKUP_RETENTION_DAYS
+from session_sync.agent.knowledge import add_knowledge, apply_knowledge
 from session_sync.agent.paths import op_target
 from session_sync.agent.protocol import (
     CHUNK_SIZE,
@@ -124,13 +125,21 @@ class FarSide:
 
     def apply(self, request: dict[str, Any], reader: FrameReader) -> Any:
         """Take the pushed files' data (the real apply) and answer with the results."""
-        return apply_batch(
+        answer = apply_batch(
             self.config_dir,
             list(request.get("apply") or []),
             reader.data,
             str(request.get("label", "sync")),
             float(request.get("backup_retention_days", DEFAULT_BACKUP_RETENTION_DAYS)),
         )
+        landed = apply_knowledge(
+            self.config_dir,
+            request.get("memory"),
+            request.get("history"),
+            str(request.get("label", "sync")),
+        )
+        add_knowledge(answer, landed)
+        return answer
 
     def send(self, op: dict[str, Any], writer: FrameWriter) -> Any:
         """Stream one pulled file (``op``: ``dir``, ``rel``, ``offset``, ``length``);

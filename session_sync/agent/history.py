@@ -1,0 +1,169 @@
+"""The prompt history, ``<config>/history.jsonl``: one JSON line per prompt typed
+(``display``, ``pastedContents``, ``timestamp`` in ms, ``project``, ``sessionId``),
+global to all projects; the client recalls a project's lines from the end.
+
+The scan sends this project's lines (bounded); the exchange appends the other
+machine's by the append's rules: the whole file staged beside it, re-checked
+right before the swap, swapped atomically, and bytes another writer (Claude)
+added in between moved after ours. Other projects' lines are never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from typing import Dict, List, Optional, Set, Tuple
+
+from .faults import fault_point
+from .fsutil import fsync_dir, read_range, temp_path
+from .messages import HistoryEntry, HistoryResult, HistoryScan
+from .protocol import Refusal
+from .swap import catch_up, open_destination
+
+__all__ = [
+    "HISTORY_FILE",
+    "MAX_HISTORY_BYTES",
+    "MAX_HISTORY_ENTRIES",
+    "append_history",
+    "history_key",
+    "scan_history",
+]
+
+HISTORY_FILE = "history.jsonl"
+
+MAX_HISTORY_ENTRIES = 2000
+"""A project's newest lines sent in one scan, at most."""
+
+MAX_HISTORY_BYTES = 1024 * 1024
+"""Bytes of a project's lines sent in one scan, at most (the newest first)."""
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def history_key(entry: Dict[str, object]) -> Tuple[object, object]:
+    """What makes two lines the same prompt: its time and its text."""
+    return entry.get("timestamp"), entry.get("display")
+
+
+def _project_lines(data: bytes, projects: Set[str]) -> List[Tuple[int, Dict[str, object]]]:
+    """(length, entry) of each complete line whose ``project`` is one of ``projects``."""
+    out = []
+    for raw in data.split(b"\n")[:-1]:  # the last piece is an unterminated line or b""
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("project") in projects:
+            out.append((len(raw) + 1, entry))
+    return out
+
+
+def _read(path: str) -> Optional[bytes]:
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return b"".join(read_range(fd, 0))
+    finally:
+        os.close(fd)
+
+
+def scan_history(config: str, project_paths: List[str]) -> HistoryScan:
+    """This project's lines (``project`` one of ``project_paths``), oldest first,
+    the newest ``MAX_HISTORY_ENTRIES`` within ``MAX_HISTORY_BYTES``."""
+    data = _read(os.path.join(config, HISTORY_FILE))
+    if data is None:
+        return {"entries": [], "truncated": False}
+    lines = _project_lines(data, set(project_paths))
+    kept: List[HistoryEntry] = []
+    total = 0
+    for length, entry in reversed(lines):
+        if len(kept) >= MAX_HISTORY_ENTRIES or total + length > MAX_HISTORY_BYTES:
+            break
+        total += length
+        kept.append(entry)  # type: ignore[arg-type]
+    kept.reverse()
+    return {"entries": kept, "truncated": len(kept) < len(lines)}
+
+
+def append_history(config: str, project: str, entries: List[HistoryEntry]) -> HistoryResult:
+    """Append ``entries`` as lines of ``project`` (this machine's path), in
+    timestamp order, leaving out those already there; the caller holds the lock."""
+    path = os.path.join(config, HISTORY_FILE)
+    try:
+        return _append(config, path, project, entries)
+    except Refusal as exc:
+        return {"ok": False, "added": 0, "error": str(exc)}
+    except (OSError, ValueError, TypeError) as exc:
+        text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return {"ok": False, "added": 0, "error": "%s: %s" % (type(exc).__name__, text)}
+
+
+def _line(entry: HistoryEntry, project: str) -> bytes:
+    out: Dict[str, object] = {
+        "display": str(entry["display"]),
+        "pastedContents": entry.get("pastedContents") or {},
+        "timestamp": int(entry["timestamp"]),
+        "project": project,
+    }
+    if isinstance(entry.get("sessionId"), str):
+        out["sessionId"] = entry["sessionId"]
+    return json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def _append(config: str, path: str, project: str, entries: List[HistoryEntry]) -> HistoryResult:
+    directory = os.path.dirname(path)
+    exists = os.path.lexists(path)
+    size = os.lstat(path).st_size if exists else 0
+    dest = open_destination(path, size) if exists else None
+    tmp = temp_path(directory)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            digest = hashlib.sha256()
+            if dest is not None:
+                dest.read_into(size, fh, digest)
+                fh.flush()
+                if size and os.pread(dest.fd, 1, size - 1) != b"\n":
+                    raise Refusal("history.jsonl ends with an unterminated line; nothing appended")
+            existing = _read(tmp) or b""
+            seen = {history_key(e) for _, e in _project_lines(existing, {project})}
+            new = []
+            for entry in sorted(entries, key=lambda e: int(e["timestamp"])):
+                key = history_key(entry)  # type: ignore[arg-type]
+                if key not in seen:
+                    seen.add(key)
+                    new.append(_line(entry, project))
+            if not new:
+                return {"ok": True, "added": 0}
+            fh.write(b"".join(new))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        if dest is None:
+            if os.path.lexists(path):
+                raise Refusal("history.jsonl appeared since it was read; nothing appended")
+            fault_point("apply.rechecked", config)
+            os.replace(tmp, path)  # RACE: a file made between the check and here is replaced
+        else:
+            dest.recheck(size)
+            fault_point("apply.rechecked", config)
+            os.replace(tmp, path)
+        fsync_dir(directory)
+        fault_point("apply.swapped", config)
+        result: HistoryResult = {"ok": True, "added": len(new)}
+        if dest is not None:
+            moved = catch_up(dest, path)
+            if moved:
+                result["note"] = "kept %d bytes another writer added during the swap" % moved
+        return result
+    finally:
+        if dest is not None:
+            dest.close()
+        if os.path.lexists(tmp):
+            os.unlink(tmp)

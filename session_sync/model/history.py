@@ -1,0 +1,102 @@
+"""The prompt history of a project on two machines, and the lines each lacks
+(pure: no I/O). Two lines are the same prompt when their ``timestamp`` and
+``display`` are; each side gets the other's missing lines, oldest first, to be
+appended as lines of its own project path."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "MAX_PROMPT_CHARS",
+    "HistoryPlan",
+    "Prompt",
+    "plan_history",
+    "prompts_from_scan",
+]
+
+MAX_PROMPT_CHARS = 64 * 1024
+"""A far line whose prompt (or pasted contents) is longer than this is left out."""
+
+
+@attrs.frozen
+class Prompt:
+    """One line of ``history.jsonl``, as checked."""
+
+    display: str
+    """What the user typed."""
+    timestamp: int
+    """When, in milliseconds since the epoch."""
+    pasted: str
+    """``pastedContents`` as compact JSON (``{}`` when none)."""
+    session_id: str | None
+    """The session it was typed in (on the machine it was typed on)."""
+
+    @property
+    def key(self) -> tuple[int, str]:
+        """What makes two lines the same prompt."""
+        return self.timestamp, self.display
+
+    def as_entry(self) -> dict[str, Any]:
+        """The ``HistoryEntry`` sent for it (the agent sets ``project``)."""
+        entry: dict[str, Any] = {
+            "display": self.display,
+            "pastedContents": json.loads(self.pasted),
+            "timestamp": self.timestamp,
+        }
+        if self.session_id is not None:
+            entry["sessionId"] = self.session_id
+        return entry
+
+
+def _prompt(raw: Any) -> Prompt | None:
+    if not isinstance(raw, dict):
+        return None
+    display, stamp = raw.get("display"), raw.get("timestamp")
+    if not isinstance(display, str) or len(display) > MAX_PROMPT_CHARS:
+        return None
+    if type(stamp) is not int or not 0 <= stamp < 1 << 53:
+        return None
+    pasted = raw.get("pastedContents")
+    text = json.dumps(pasted if isinstance(pasted, dict) else {}, separators=(",", ":"))
+    if len(text) > MAX_PROMPT_CHARS:
+        return None
+    session = raw.get("sessionId")
+    return Prompt(display, stamp, text, session if isinstance(session, str) else None)
+
+
+def prompts_from_scan(raw: Any) -> tuple[Prompt, ...] | None:
+    """The prompts in a (wire-checked) scan answer's ``history``; a far line of
+    the wrong shape or too long is left out."""
+    if not isinstance(raw, dict):
+        return None
+    found = (_prompt(e) for e in raw["entries"])
+    return tuple(p for p in found if p is not None)
+
+
+@attrs.frozen
+class HistoryPlan:
+    """The prompts each side lacks, oldest first."""
+
+    to_local: tuple[Prompt, ...]
+    """Typed there, to be added here."""
+    to_remote: tuple[Prompt, ...]
+    """Typed here, to be added there."""
+
+
+def _missing(source: Sequence[Prompt], target: Sequence[Prompt]) -> tuple[Prompt, ...]:
+    have = {p.key for p in target}
+    out: dict[tuple[int, str], Prompt] = {}
+    for prompt in source:
+        if prompt.key not in have and prompt.key not in out:
+            out[prompt.key] = prompt
+    return tuple(sorted(out.values(), key=lambda p: p.key))
+
+
+def plan_history(local: Sequence[Prompt], remote: Sequence[Prompt]) -> HistoryPlan:
+    """Each side's missing prompts (deduplicated by time and text)."""
+    return HistoryPlan(_missing(remote, local), _missing(local, remote))

@@ -201,7 +201,11 @@ def _survey(request: SyncRequest, connection: AgentConnection, moment: dt.dateti
     knowledge = None
     if not request.folder_sync:
         knowledge = plan_knowledge(
-            request.local_config, local_raw, remote_raw, connection.transport.description
+            request.local_config,
+            local_raw,
+            remote_raw,
+            connection.transport.description,
+            request.policy.direction,
         )
     return Survey(local, remote, plan, hashed, knowledge)
 

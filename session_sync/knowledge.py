@@ -25,6 +25,7 @@ from session_sync.errors import ProtocolError
 from session_sync.model.history import HistoryPlan, plan_history, prompts_from_scan
 from session_sync.model.knowledge_report import HistoryChange, KnowledgeReport, MemoryChange
 from session_sync.model.memory import MemoryPlan, MemorySide, memory_from_scan, plan_memory
+from session_sync.model.reconcile import Direction
 
 __all__ = [
     "BASE_FILE",
@@ -99,19 +100,30 @@ def plan_knowledge(
     local_raw: Mapping[str, Any],
     remote_raw: Mapping[str, Any],
     description: str,
+    direction: Direction = Direction.BOTH,
 ) -> KnowledgePlan:
-    """The memory and history plan from both (wire-checked) scan answers."""
+    """The memory and history plan from both (wire-checked) scan answers; one
+    ``direction`` writes only on the side it goes to."""
     peer = _peer(remote_raw, description)
     local_memory = memory_from_scan(local_raw.get("memory"))
     remote_memory = memory_from_scan(remote_raw.get("memory"))
     memory = None
     if local_memory is not None and remote_memory is not None:
         memory = plan_memory(local_memory, remote_memory, _load_base(config, peer))
+        if direction is not Direction.BOTH:
+            side = "remote" if direction is Direction.PUSH else "local"
+            kept = tuple(w for w in memory.writes if w.side == side)
+            # The base stays as it was: the other side was not brought level.
+            memory = attrs.evolve(memory, writes=kept, final={})
     local_prompts = prompts_from_scan(local_raw.get("history"))
     remote_prompts = prompts_from_scan(remote_raw.get("history"))
     history = None
     if local_prompts is not None and remote_prompts is not None:
         history = plan_history(local_prompts, remote_prompts)
+        if direction is Direction.PUSH:
+            history = attrs.evolve(history, to_local=())
+        elif direction is Direction.PULL:
+            history = attrs.evolve(history, to_remote=())
     return KnowledgePlan(
         memory=memory,
         local_memory=local_memory,
@@ -178,7 +190,7 @@ def land_knowledge(
             str(config), parts.get("memory"), parts.get("history"), label
         )
     memory = _memory_changes(plan, local_landed, remote_landed, where)
-    if not dry_run and plan.memory is not None:
+    if not dry_run and plan.memory is not None and plan.memory.final:
         failed = {c.file for c in memory if c.outcome == "failed"}
         base = {n: s for n, s in plan.memory.final.items() if f"{MEMORY_DIR}/{n}" not in failed}
         _save_base(config, plan.peer, base)

@@ -245,6 +245,8 @@ def test_every_available_codespace_is_synced_both_ways_and_no_other_is_touched(
     from_other = other.write(4)
     in_asleep = asleep.write(5)
     in_waking = waking.write(6)
+    (first.project_dir / "memory").mkdir()
+    (first.project_dir / "memory" / "MEMORY.md").write_text("- [CI](ci.md) — from first\n")
     asleep_before = snapshot_tree(asleep.config)
     waking_before = snapshot_tree(waking.config)
 
@@ -290,6 +292,11 @@ def test_every_available_codespace_is_synced_both_ways_and_no_other_is_touched(
         )
     assert not any(asleep.name in ln and "pulled" in ln for ln in lines), lines
     assert any("3 synced, 0 failed, 2 not running" in ln for ln in lines), lines
+    # The hourly job syncs Claude's memory too, and logs what came in.
+    memory = fleet.project_dir / "memory" / "MEMORY.md"
+    assert memory.read_text() == "- [CI](ci.md) — from first\n"
+    assert any("memory came in: memory/MEMORY.md" in ln for ln in lines), lines
+    assert any("+ - [CI](ci.md) — from first" in ln for ln in lines), lines
     assert not any(" ERROR " in ln for ln in lines), lines
 
     # The next hour's run brings both app codespaces level with this machine.

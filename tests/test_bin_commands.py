@@ -122,6 +122,14 @@ def cs_dev_env(host: SshHost) -> Path:
     return cs_checkout(host) / ".coding-agent"
 
 
+def laptop_memory(remote: Remote) -> Path:
+    return laptop_sessions(remote) / "memory"
+
+
+def cs_memory(host: SshHost) -> Path:
+    return cs_sessions(host) / "memory"
+
+
 def ssh_calls(remote: Remote, name: str | None = None) -> list[list[str]]:
     """Every ``gh codespace ssh`` call so far (of codespace ``name`` only, if given)."""
     calls = [a for a in remote.gh.invocations() if a[:2] in (["codespace", "ssh"], ["cs", "ssh"])]
@@ -481,6 +489,8 @@ def test_sync_to_codespace_pushes_dev_env_and_sessions_and_pulls_nothing(box: Re
     theirs = codespace_session(box.host, 21)
     write_file(laptop_dev_env(box) / "notes.md", NOTES, hours=2)
     write_file(cs_dev_env(box.host) / "only-there.md", "theirs\n", hours=2)
+    write_file(laptop_memory(box) / "MEMORY.md", "- mine\n", hours=2)
+    write_file(cs_memory(box.host) / "MEMORY.md", "- theirs\n", hours=2)
 
     result = run_bin(box, "sync-to-codespace")
 
@@ -493,6 +503,10 @@ def test_sync_to_codespace_pushes_dev_env_and_sessions_and_pulls_nothing(box: Re
     assert not holds(laptop_sessions(box), theirs)
     assert not (laptop_dev_env(box) / "only-there.md").exists()
     assert holds(cs_sessions(box.host), theirs)
+    # Memory goes only there too: merged into the codespace's, ours left as it was.
+    assert (cs_memory(box.host) / "MEMORY.md").read_text() == "- mine\n- theirs\n"
+    assert (laptop_memory(box) / "MEMORY.md").read_text() == "- mine\n"
+    assert "memory sent: memory/MEMORY.md" in result.out
 
 
 def test_sync_to_codespace_no_sessions_pushes_only_the_folder(box: Remote) -> None:

@@ -129,6 +129,26 @@ def test_no_memory_leaves_memory_alone(run_cli: RunCli, machines: Machines) -> N
     assert files_of(memory_dir(m.b, m.project)) == {"MEMORY.md": INDEX_B}
 
 
+@pytest.mark.parametrize("way", ["--push", "--pull"])
+def test_one_way_writes_memory_and_history_only_on_that_side(
+    run_cli: RunCli, machines: Machines, way: str
+) -> None:
+    m = machines
+    write_memory(m.a, m.project, "MEMORY.md", INDEX_A)
+    write_memory(m.b, m.project, "MEMORY.md", INDEX_B)
+    (m.a / "history.jsonl").write_text(history_line("typed here", 1000, m.project))
+    (m.b / "history.jsonl").write_text(history_line("typed there", 2000, m.project))
+    before = files_of(memory_dir(m.a if way == "--push" else m.b, m.project))
+    sync(run_cli, m, way)
+    written, untouched = (m.b, m.a) if way == "--push" else (m.a, m.b)
+    assert files_of(memory_dir(untouched, m.project)) == before
+    text = (memory_dir(written, m.project) / "MEMORY.md").read_text()
+    assert "run `make`" in text
+    assert "staging needs the VPN" in text
+    assert len(history_of(written)) == 2
+    assert len(history_of(untouched)) == 1
+
+
 def test_dry_run_shows_the_memory_that_would_come_in_and_writes_nothing(
     run_cli: RunCli, machines: Machines
 ) -> None:

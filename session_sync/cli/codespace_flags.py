@@ -22,6 +22,7 @@ from session_sync.cli.common import (
     positive_integer,
     positive_number,
 )
+from session_sync.cli.knowledge import add_knowledge_flags
 from session_sync.github.background import AllCodespacesOptions
 from session_sync.github.gh import ROUTES, GhCli
 from session_sync.github.parts import CommonOptions
@@ -72,6 +73,7 @@ def add_common_flags(
     parser.add_argument(
         "--dry-run", action="store_true", help="show what a sync would do, change nothing"
     )
+    add_knowledge_flags(parser)
     if report:
         parser.add_argument(
             "--json", action="store_true", help="print one JSON object on stdout and nothing else"
@@ -120,6 +122,8 @@ def common_options(args: argparse.Namespace, prog: str) -> CommonOptions:
         route=args.codespace_route,
         gh_timeout=args.gh_timeout,
         io_timeout=args.io_timeout,
+        memory=not args.no_memory,
+        history=not args.no_history,
     )
 
 
@@ -141,6 +145,8 @@ def all_codespaces_options(args: argparse.Namespace) -> AllCodespacesOptions:
         route=args.codespace_route,
         gh=GhCli(timeout=args.gh_timeout),
         io_timeout=args.io_timeout,
+        memory=not args.no_memory,
+        history=not args.no_history,
     )
 
 

@@ -36,6 +36,7 @@ from session_sync.github.syncs import (
     codespace_transport,
     session_request,
 )
+from session_sync.model.knowledge_report import knowledge_lines
 from session_sync.model.reconcile import Direction
 from session_sync.model.report import SyncReport
 from session_sync.transports.watchdog import DEFAULT_IO_TIMEOUT
@@ -92,6 +93,10 @@ class AllCodespacesOptions:
     echo: bool | None = None
     """Also log to stderr (default: when stderr is a terminal; under launchd or
     systemd stderr is the log or the journal already)."""
+    memory: bool = True
+    """Sync Claude's auto memory of the project too (``--no-memory``: not)."""
+    history: bool = True
+    """Sync the project's prompt history too (``--no-history``: not)."""
 
 
 @attrs.frozen
@@ -271,6 +276,8 @@ def _sync_one(
         dry_run=options.dry_run,
         notify=lambda message: log.info("%s: %s", codespace.name, message),
         io_timeout=options.io_timeout,
+        memory=options.memory,
+        history=options.history,
     )
     log.info("%s (%s): syncing", codespace.name, codespace.repository)
     try:
@@ -302,6 +309,9 @@ def _sync_one(
     for item in report.items:
         if item.outcome == "failed":
             log.error("%s: %s %s: %s", codespace.name, item.direction, item.file, item.error)
+    # What entered Claude's memory here from the codespace is in the log (escaped).
+    for line in knowledge_lines(report.knowledge):
+        log.info("%s:%s", codespace.name, line)
     return CodespaceOutcome(
         codespace.name, codespace.repository, codespace.state, synced=True, report=report
     )

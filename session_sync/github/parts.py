@@ -69,6 +69,10 @@ class CommonOptions:
     """Seconds the codespace's agent may send (or take) nothing (None: forever)."""
     prog: str = "session-sync"
     """The command's name, at the start of each message on stderr."""
+    memory: bool = True
+    """Sync Claude's auto memory of the project too (``--no-memory``: not)."""
+    history: bool = True
+    """Sync the project's prompt history too (``--no-history``: not)."""
 
     def notice(self, message: str) -> None:
         """Tell the user, on stderr."""
@@ -91,6 +95,8 @@ class CommonOptions:
             dry_run=self.dry_run,
             notify=self.notice,
             io_timeout=self.io_timeout,
+            memory=self.memory,
+            history=self.history,
         )
 
 

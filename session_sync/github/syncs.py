@@ -91,6 +91,10 @@ class CodespaceOptions:
     io_timeout: float | None = DEFAULT_IO_TIMEOUT
     """Seconds the codespace's agent may send (or take) nothing before the sync gives
     up on it (None: forever)."""
+    memory: bool = True
+    """Sync Claude's auto memory of the project too (``--no-memory``: not)."""
+    history: bool = True
+    """Sync the project's prompt history too (``--no-history``: not)."""
 
     @property
     def local_config(self) -> Path:
@@ -204,6 +208,8 @@ def session_request(
         days=days,
         policy=SyncPolicy(direction=direction),
         dry_run=options.dry_run,
+        memory=options.memory,
+        history=options.history,
     )
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import attrs
 
+from session_sync.agent.history import MAX_HISTORY_ENTRIES
+
 __all__ = [
     "MAX_PROMPT_CHARS",
     "HistoryPlan",
@@ -74,7 +76,8 @@ def prompts_from_scan(raw: Any) -> tuple[Prompt, ...] | None:
     the wrong shape or too long is left out."""
     if not isinstance(raw, dict):
         return None
-    found = (_prompt(e) for e in raw["entries"])
+    # Bounded as the agent bounds its own answer: the newest lines only.
+    found = (_prompt(e) for e in raw["entries"][-MAX_HISTORY_ENTRIES:])
     return tuple(p for p in found if p is not None)
 
 

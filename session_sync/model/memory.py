@@ -18,7 +18,12 @@ from typing import Any
 
 import attrs
 
-from session_sync.agent.memory import MAX_MEMORY_FILE_BYTES, is_memory_name
+from session_sync.agent.memory import (
+    MAX_MEMORY_FILE_BYTES,
+    MAX_MEMORY_FILES,
+    MAX_MEMORY_TOTAL_BYTES,
+    is_memory_name,
+)
 
 __all__ = [
     "CASES",
@@ -128,7 +133,10 @@ def memory_from_scan(raw: Any) -> MemorySide | None:
     refused: list[tuple[str, str]] = []
     if raw.get("error"):
         refused.append(("memory/", str(raw["error"])))
-    for fact in raw["files"]:
+    if len(raw["files"]) > MAX_MEMORY_FILES:
+        refused.append(("memory/", f"more than {MAX_MEMORY_FILES} files: the rest left out"))
+    total = 0
+    for fact in raw["files"][:MAX_MEMORY_FILES]:
         name = fact["name"]
         if not is_memory_name(name):
             refused.append((name, "not a memory file name (a plain *.md in memory/)"))
@@ -137,7 +145,10 @@ def memory_from_scan(raw: Any) -> MemorySide | None:
             refused.append((name, fact["error"]))
             continue
         data = fact["content"].encode("utf-8")
-        if len(data) > MAX_MEMORY_FILE_BYTES:
+        total += len(data)
+        if total > MAX_MEMORY_TOTAL_BYTES:
+            refused.append((name, f"over the {MAX_MEMORY_TOTAL_BYTES} bytes of a scan: not synced"))
+        elif len(data) > MAX_MEMORY_FILE_BYTES:
             refused.append((name, f"larger than {MAX_MEMORY_FILE_BYTES} bytes: not synced"))
         elif len(data) != fact["size"] or hashlib.sha256(data).hexdigest() != fact["sha256"]:
             refused.append((name, "its text does not match its size and sha256: not synced"))

@@ -87,6 +87,10 @@ def test_a_topic_changed_on_both_sides_keeps_both_and_links_the_other() -> None:
     assert local.files[beside].content == "old\n"
     assert f"]({beside})" in local.files[INDEX].content
     assert plan_memory(local, remote).writes == ()
+    # The older copy kept beside it here is this side's own text: nothing came in.
+    plan = plan_memory(_side(_file(INDEX, "- x\n"), old), _side(new))
+    kept = next(w for w in plan.writes if w.side == "local" and w.name == beside)
+    assert kept.added == ()
 
 
 def test_with_a_base_a_one_sided_edit_simply_wins() -> None:

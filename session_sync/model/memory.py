@@ -210,6 +210,7 @@ def plan_memory(
     base = base or {}
     final: dict[str, tuple[MemoryFile, str]] = {}  # name -> (file, case)
     links: list[str] = []
+    kept_from: dict[str, str] = {}  # a kept-beside name -> the name its text had
     # A file one side left out (too large, a link, not UTF-8) is left alone on both.
     blocked = {name for name, _why in local.refused + remote.refused}
     for name in sorted((set(local.files) | set(remote.files)) - {INDEX} - blocked):
@@ -239,6 +240,7 @@ def plan_memory(
                     continue  # a file of that name with other text: both left as they are
                 final[name] = (newer, "memory-topic-newer")
                 final[beside] = (attrs.evolve(older, name=beside), "memory-topic-kept-beside")
+                kept_from[beside] = name
                 links.append(_link_line(name, beside))
     ours, theirs_index = local.files.get(INDEX), remote.files.get(INDEX)
     if INDEX not in blocked and (ours is not None or theirs_index is not None or links):
@@ -262,6 +264,9 @@ def plan_memory(
             if case in ("", "memory-topic-newer") and now is None:
                 case = "memory-only-local" if side_name == "remote" else "memory-only-remote"
             known = set(_lines(now.content)) if now is not None else set()
+            own = side.files.get(kept_from.get(name, ""))
+            if own is not None and own.sha256 == wanted.sha256:
+                known = set(_lines(own.content))  # this side's own text, kept: nothing new
             added = tuple(line for line in _lines(wanted.content) if line not in known)
             writes.append(
                 MemoryWrite(

@@ -102,7 +102,7 @@ _RULES: tuple[_Rule, ...] = (
 _ASSIGNMENT = re.compile(
     r"(?i)\b(?:[A-Za-z0-9_]*?)(?:password|passwd|pwd|secret|token|api[_-]?key|apikey"
     r"|access[_-]?key|auth[_-]?key|client[_-]?secret)[A-Za-z0-9_]*"
-    r"[\"']?\s*(:|=)\s*([\"']?)([^\s\"'`,;)]+)"
+    r"[\"']?\s*(:|=)\s*(?:([\"'])([^\"'\n]{1,200}?)\2|([^\s\"'`,;)]+))"
 )
 _HIGH_ENTROPY_RUN = re.compile(rf"[A-Za-z0-9+/=_-]{{{ENTROPY_MIN_LENGTH},}}")
 
@@ -149,13 +149,21 @@ def _spans(line: str) -> list[tuple[int, int, str]]:
     for rule in _RULES:
         for match in rule.pattern.finditer(line):
             spans.append((match.start(rule.group), match.end(rule.group), rule.name))
+    named = list(spans)
     for match in _ASSIGNMENT.finditer(line):
-        separator, quote, value = match.group(1), match.group(2), match.group(3)
-        if _assignment_value_is_secret(separator, quote, value):
-            spans.append((match.start(3), match.end(3), "password-assignment"))
+        group = 3 if match.group(2) else 4
+        value = match.group(group)
+        start, end = match.span(group)
+        # A value a named rule already caught is reported by that rule's name only.
+        if _assignment_value_is_secret(match.group(1), match.group(2) or "", value) and not any(
+            s < end and start < e for s, e, _ in named
+        ):
+            spans.append((start, end, "password-assignment"))
+    named = list(spans)
     for match in _HIGH_ENTROPY_RUN.finditer(line):
-        if _looks_random(match.group(0)):
-            spans.append((match.start(), match.end(), "high-entropy"))
+        start, end = match.span()
+        if _looks_random(match.group(0)) and not any(s < end and start < e for s, e, _ in named):
+            spans.append((start, end, "high-entropy"))
     return sorted(spans)
 
 

@@ -49,6 +49,7 @@ __all__ = [
 MESSAGE_CHARS = 8000
 """Characters kept of one message (a pasted log is cut, with a note)."""
 _HEAD_BYTES = 4096
+_EXTRACTION_HEAD_BYTES = 1 << 20
 _OWN_PROMPT_START = "Review this Claude Code session and extract learnings"
 """How our own extraction prompt starts: a session that ran it is not read (an
 ``--llm`` command that keeps its sessions must not feed on itself)."""
@@ -219,6 +220,8 @@ def _read_one(
             start = mark.offset
         elif st.st_mtime < cutoff:
             return None  # never read (or rewritten) and not recent: not this run's
+        if _is_extraction_session(fd, st.st_size):
+            return SessionRead(Path(entry.path), mark_key, (), ReadMark(0, ""), 0)
         data = b"".join(_chunks(fd, start, st.st_size))
         end = start + data.rfind(b"\n") + 1  # complete lines only
         turns, bad = [], 0
@@ -237,6 +240,26 @@ def _read_one(
     finally:
         os.close(fd)
     return SessionRead(Path(entry.path), mark_key, tuple(turns), new_mark, bad)
+
+
+def _is_extraction_session(fd: int, size: int) -> bool:
+    """Whether the session's first user message is our extraction prompt (an ``--llm``
+    command that keeps its sessions made it): none of it is read, ever."""
+    head = os.pread(fd, min(size, _EXTRACTION_HEAD_BYTES), 0)
+    for line in head.split(b"\n")[:-1]:
+        if b'"user"' not in line:
+            continue
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(record, dict) and record.get("type") == "user" and not record.get("isMeta"):
+            message = record.get("message")
+            content = message.get("content") if isinstance(message, dict) else None
+            text = "\n".join(_texts(content, "user")).lstrip()
+            if text:
+                return text.startswith(_OWN_PROMPT_START)
+    return False
 
 
 def _chunks(fd: int, start: int, end: int) -> Iterator[bytes]:

@@ -16,6 +16,7 @@ from session_sync.learnings.persist import DIRECTIVE_HEADING, PUSH_BACKOFF_ENV
 from session_sync.learnings.prompt import EXTRACTION_PROMPT
 from session_sync.learnings.read import marks_dir
 
+PROGRESS = ("session-sync learnings: asking", "session-sync learnings: read ")
 ANSWER = (
     "- Deploys go through `make deploy`, never `fly deploy` directly.\n"
     "- The webhook server in `webhook/main.go` handles Telegram replies.\n"
@@ -338,7 +339,7 @@ def test_an_llm_that_is_missing_fails_or_hangs_stops_with_one_line(
     code, _out, err = run_cli("learnings", "--llm", command, "--llm-timeout", "0.5", "--no-push")
 
     assert code == 1
-    lines = [ln for ln in err.splitlines() if not ln.startswith("session-sync learnings: asking")]
+    lines = [ln for ln in err.splitlines() if not ln.startswith(PROGRESS)]
     assert len(lines) == 1, err
     assert message in lines[0], err
     assert not (proj.checkout / ".claude").exists()

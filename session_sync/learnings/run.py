@@ -136,6 +136,11 @@ def run_learnings(
     dirs = project_dirs(options.config, str(checkout), git_origin_url(str(checkout)))
     reads, skipped = read_sessions(options.config, dirs, days=options.days, now=options.now)
     turns = [turn for read in reads for turn in read.turns]
+    bad = sum(read.bad_lines for read in reads)
+    progress(
+        f"read {len(reads)} session file(s) in {len(dirs)} project dir(s): {len(turns)} new"
+        f" turn(s)" + (f"; {bad} line(s) that are not JSON passed over" if bad else "")
+    )
     calls, dropped = plan_calls(turns, call_chars=options.call_chars, max_calls=options.max_calls)
     learnings: list[str] = []
     answers: list[str] = []

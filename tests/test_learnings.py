@@ -399,39 +399,16 @@ def test_outside_a_checkout_or_without_a_remote_it_stops_before_asking(
     assert fake.prompts() == []
 
 
-# --- the /context-sync skill ----------------------------------------------------------------
-
-
-def skill_file(config: Path) -> Path:
-    return config / "skills" / "context-sync" / "SKILL.md"
-
-
-def test_skill_install_writes_the_skill_once_and_keeps_an_edited_copy(
-    tmp_path: Path, run_cli: RunCli
+def test_an_ignored_learnings_file_stops_the_run_before_asking(
+    proj: Project, run_cli: RunCli
 ) -> None:
-    config = tmp_path / "claude"
+    a_session(proj, "question", "answer")
+    (proj.checkout / ".gitignore").write_text(".claude/\n")
+    fake = llm(proj)
 
-    planned = run_cli("skill", "install", "--config-dir", str(config), "--dry-run")
-    assert planned.code == 0
-    assert planned.out.startswith("would write ")
-    assert not config.exists()
+    code, _, err = run(run_cli, fake, "--no-push")
 
-    first = run_cli("skill", "install", "--config-dir", str(config))
-    assert first.out == f"wrote {skill_file(config)}\n"
-    text = skill_file(config).read_text()
-    front = text.split("---\n")[1]
-    assert "name: context-sync\n" in front
-    assert "description: " in front
-    assert "\n   session-sync learnings\n" in text
-    assert "session-sync learnings --dry-run" in text
-    again = run_cli("skill", "install", "--config-dir", str(config))
-    assert again.out == f"unchanged {skill_file(config)}\n"
-
-    skill_file(config).write_text("my own edit\n")
-    replaced = run_cli("skill", "install", "--config-dir", str(config))
-    assert replaced.out.startswith("wrote ")
-    (backup,) = skill_file(config).parent.glob("SKILL.md.*.bak")
-    assert backup.read_text() == "my own edit\n"
-    assert skill_file(config).read_text() == text
-    names = sorted(p.name for p in skill_file(config).parent.iterdir())
-    assert names == ["SKILL.md", backup.name]  # no temp file left
+    assert code == 1
+    assert ".claude/learnings.md is ignored by git here" in err
+    assert fake.prompts() == []
+    assert not (proj.checkout / ".claude").exists()

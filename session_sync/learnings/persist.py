@@ -32,6 +32,7 @@ __all__ = [
     "GitError",
     "PlannedWrite",
     "PushError",
+    "check_committable",
     "commit_files",
     "new_bullets",
     "plan_writes",
@@ -67,7 +68,11 @@ def _git(checkout: Path, *args: str) -> str:
         ["git", *args], cwd=checkout, capture_output=True, text=True, check=False, timeout=300
     )
     if done.returncode != 0:
-        lines = [ln for ln in (done.stderr or done.stdout).splitlines() if ln.strip()]
+        lines = [
+            ln
+            for ln in (done.stderr or done.stdout).splitlines()
+            if ln.strip() and not ln.startswith("hint:")
+        ]
         raise GitError(f"git {args[0]} failed: {lines[-1].strip() if lines else done.returncode}")
     return done.stdout
 
@@ -161,6 +166,21 @@ def commit_files(checkout: Path, rels: Sequence[str], message: str) -> str:
     _git(checkout, "add", "--", *rels)
     _git(checkout, "commit", "--quiet", "--only", "-m", message, "--", *rels)
     return _git(checkout, "rev-parse", "HEAD").strip()
+
+
+def check_committable(checkout: Path) -> None:
+    """Raise ``GitError`` when git would not take the two files (ignored by a
+    ``.gitignore``): said before anything is asked or written."""
+    for rel in (LEARNINGS_MD, CLAUDE_MD):
+        done = subprocess.run(
+            ["git", "check-ignore", "-q", "--", rel],
+            cwd=checkout,
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        if done.returncode == 0:
+            raise GitError(f"{rel} is ignored by git here (a .gitignore): it cannot be committed")
 
 
 def push_target(checkout: Path) -> list[str]:

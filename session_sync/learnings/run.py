@@ -131,6 +131,8 @@ def run_learnings(
 ) -> LearningsResult:
     """Do one run (see the module's docstring)."""
     checkout = options.checkout
+    if not options.dry_run:
+        persist.check_committable(checkout)
     if options.push and not options.dry_run:
         target = persist.push_target(checkout)  # nowhere to push: say so before anything
     dirs = project_dirs(options.config, str(checkout), git_origin_url(str(checkout)))
@@ -176,7 +178,12 @@ def run_learnings(
         rels = [w.rel for w in writes]
         noun = "learning" if len(new) == 1 else "learnings"
         message = f"learnings: {len(new)} {noun} from {options.machine}"
-        sha = persist.commit_files(checkout, rels, message)
+        try:
+            sha = persist.commit_files(checkout, rels, message)
+        except persist.GitError as exc:
+            raise persist.GitError(
+                f"{exc}; {' and '.join(rels)} are written but not committed: commit them yourself"
+            ) from None
         result = attrs.evolve(result, written=tuple(rels), commit=sha)
     for read in reads:
         save_mark(options.config, read)

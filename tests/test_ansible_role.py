@@ -33,6 +33,7 @@ from conftest import REPO_ROOT, make_laptop, snapshot_tree, write_old
 
 from session_sync.agent.paths import encode_project_path
 from session_sync.github.background import default_log_file
+from session_sync.learnings.skill import SKILL_MD
 from session_sync.testing.sandbox import Sandbox, current_user, install_fake_gh
 from session_sync.testing.sandbox.fake_gh import STATE_ENV
 from session_sync.testing.sessions import make_session, session_bytes
@@ -52,6 +53,7 @@ UNIT = "claude-session-sync"
 APP_REPO = "octo-org/app"
 CODESPACE = "app-hourly-q7x9"
 INSTALL_TASK = "Install session-sync into the environment"
+SKILL_TASK = "Install the /context-sync skill for Claude Code"
 NOT_STARTED = "no user systemd is running here"
 # Variables that would point the play at the real user's session or config.
 HIDDEN_ENV = (
@@ -395,6 +397,14 @@ def test_work_machine_gets_an_hourly_persistent_timer(work: WorkMachine) -> None
 
 
 GH_MISSING = "the hourly job finds no working gh on its PATH"
+
+
+def test_work_machine_gets_the_context_sync_skill_once(work: WorkMachine) -> None:
+    skill = work.machine.home / ".claude" / "skills" / "context-sync" / "SKILL.md"
+    assert skill.read_text() == SKILL_MD
+    assert SKILL_TASK in work.first.changed_tasks, work.first
+    assert SKILL_TASK not in work.second.changed_tasks, work.second
+    assert f"TASK [session_sync : {SKILL_TASK}]" in work.second.out  # it ran, and found it
 
 
 def test_the_play_finds_the_gh_the_job_will_use(work: WorkMachine) -> None:

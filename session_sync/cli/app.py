@@ -22,6 +22,7 @@ from session_sync.agent.paths import claude_config_dir
 from session_sync.agent.protocol import Refusal
 from session_sync.agent.restore import restore_backup
 from session_sync.cli import backups as backups_cli
+from session_sync.cli import learnings as learnings_cli
 from session_sync.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -281,6 +282,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"sync": _cmd_sync, "status": _cmd_status, "backups": _cmd_backups, "demo": _cmd_demo}
+COMMANDS.update(learnings=learnings_cli.cmd_learnings, skill=learnings_cli.cmd_skill)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from session_sync.cli import learnings as learnings_cli
 from session_sync.cli.common import OneLineErrorParser, add_io_timeout, positive_number
 from session_sync.cli.knowledge import add_knowledge_flags
 from session_sync.github.gh import ROUTES
@@ -186,4 +187,5 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--keep", metavar="DIR", help="build the sandbox in DIR and keep it")
     demo.add_argument("--json", action="store_true", help="print both reports as JSON")
+    learnings_cli.add_parsers(sub)
     return parser

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from session_sync.cli import handoff as handoff_cli
 from session_sync.cli.common import OneLineErrorParser, add_io_timeout, positive_number
 from session_sync.github.gh import ROUTES
 
@@ -184,4 +185,5 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--keep", metavar="DIR", help="build the sandbox in DIR and keep it")
     demo.add_argument("--json", action="store_true", help="print both reports as JSON")
+    handoff_cli.add_parsers(sub)
     return parser

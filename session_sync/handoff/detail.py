@@ -53,7 +53,9 @@ class FileDetail:
 
 
 def _rel(project: str, name: str, cwd: str) -> str:
-    path = name if os.path.isabs(name) else os.path.join(cwd, name)
+    # Relative to where the user is when that is inside the project, else to the project.
+    inside = cwd == project or cwd.startswith(project.rstrip("/") + "/")
+    path = name if os.path.isabs(name) else os.path.join(cwd if inside else project, name)
     return relative_to_project(os.path.normpath(path), None, project)
 
 
@@ -89,9 +91,9 @@ def file_detail(
     cwd: str | None = None,
     sessions: Sequence[SessionSummary] | None = None,
 ) -> FileDetail:
-    """The detail of ``name`` (relative to ``cwd``, default the current directory,
-    or to the project; or absolute)."""
-    rel = _rel(project, name, cwd or os.getcwd())
+    """The detail of ``name``: absolute, or relative to ``cwd`` (default: the current
+    directory) when that is in the project, else to the project."""
+    rel = _rel(project, name, os.path.realpath(cwd or os.getcwd()))
     if sessions is None:
         sessions = project_sessions(config, project, repo)
     touches = []

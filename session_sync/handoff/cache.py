@@ -13,17 +13,13 @@ import json
 import os
 from typing import Any
 
-import cattrs
-
 from session_sync.agent.fsutil import write_atomic
-from session_sync.handoff.summary import SessionSummary
+from session_sync.handoff.summary import SessionSummary, summary_from_json, summary_to_json
 
 __all__ = ["CACHE_FORMAT", "SummaryCache", "handoff_root"]
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 """Bumped when a summary's shape or its reading changes: older caches are dropped."""
-
-_converter = cattrs.Converter(forbid_extra_keys=True)
 
 
 def handoff_root(config: str) -> str:
@@ -58,8 +54,8 @@ class SummaryCache:
             self.misses += 1
             return None
         try:
-            summary = _converter.structure(raw, SessionSummary)
-        except (cattrs.BaseValidationError, TypeError, ValueError, KeyError):
+            summary = summary_from_json(raw)
+        except (TypeError, ValueError, KeyError, AttributeError):
             self.misses += 1
             return None
         self._used.add(path)
@@ -68,9 +64,7 @@ class SummaryCache:
 
     def put(self, summary: SessionSummary) -> None:
         """Keep ``summary`` (its per-call fields are not stored)."""
-        raw = _converter.unstructure(summary)
-        raw.pop("machine", None)
-        raw.pop("open_here", None)
+        raw = summary_to_json(summary)
         self._entries[summary.path] = raw
         self._used.add(summary.path)
         self._dirty = True

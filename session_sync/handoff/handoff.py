@@ -17,7 +17,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
-import cattrs
 
 from session_sync.agent.gitinfo import git_origin_url
 from session_sync.agent.paths import normalize_github_repo
@@ -57,7 +56,6 @@ TEXT_CUT = 400
 LEARNINGS = os.path.join(".claude", "learnings.md")
 LEARNINGS_HEAD = 600
 
-_converter = cattrs.Converter()
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO in a file's place must not hang
 
@@ -172,8 +170,13 @@ class Handoff:
 
 
 def canonical(value: Any) -> bytes:
-    """The canonical JSON of an attrs value (or plain data): sorted keys, no spaces."""
-    data = _converter.unstructure(value)
+    """The canonical JSON of an attrs value (or plain data): sorted keys, no spaces.
+
+    ``attrs.asdict`` rather than cattrs: these values hold only text, numbers,
+    booleans, tuples and other such values, and cattrs' import would double the
+    hook's time.
+    """
+    data = attrs.asdict(value) if attrs.has(type(value)) else value
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

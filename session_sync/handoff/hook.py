@@ -82,6 +82,8 @@ def session_start(stdin: BinaryIO, stdout: TextIO, config: str | None = None) ->
     built = build(
         config, project, repo, budget=DEFAULT_BUDGET, save=False, source="hook", exclude=exclude
     )
+    if not built.handoff.delta.sessions:
+        return  # no work to hand over: the prefix alone says nothing the session cannot see
     store = built.store
     printed = store.last_printed() == built.handoff.combined_hash
     text = "" if printed else built.text

@@ -45,7 +45,6 @@ from session_sync.handoff.summary import (
     SessionSummary,
     Todo,
 )
-from session_sync.timestamps import latest_timestamp
 
 __all__ = [
     "EDIT_TOOLS",
@@ -314,6 +313,9 @@ def summarize_transcript(path: str, session_id: str, project_dir: str) -> Sessio
                 reader.line(raw)
             else:
                 reader.skipped += 1
+    # dateutil only here, on a cache miss: the warm hook never imports it.
+    from session_sync.timestamps import latest_timestamp
+
     last = latest_timestamp(stamps)
     return SessionSummary(
         id=session_id,
@@ -323,6 +325,7 @@ def summarize_transcript(path: str, session_id: str, project_dir: str) -> Sessio
         mtime_ns=st.st_mtime_ns,
         cwd=reader.cwd,
         last_message_at=_iso(last),
+        last_message_epoch=None if last is None else last.timestamp(),
         first_prompt=reader.first_prompt,
         last_prompt=reader.last_prompt,
         edited=tuple(reader.edits.values()),
@@ -397,7 +400,5 @@ def project_sessions(
 
 
 def _newest_first(summary: SessionSummary) -> tuple[float, str]:
-    from session_sync.timestamps import parse_timestamp
-
-    when = parse_timestamp(summary.last_message_at) if summary.last_message_at else None
-    return (-(when.timestamp() if when else summary.mtime_ns / 1e9), summary.id)
+    when = summary.last_message_epoch
+    return (-(when if when is not None else summary.mtime_ns / 1e9), summary.id)

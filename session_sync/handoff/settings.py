@@ -189,8 +189,7 @@ def install_hook(config: str, *, command: str | None = None, dry_run: bool = Fal
     new_obj = {**obj, "hooks": new_hooks}
     if dry_run:
         return HooksResult(path, True, command, None, True)
-    if not os.path.isdir(config):
-        raise UsageError(f"{config}: no such Claude config dir")
+    make_private_dirs(config)  # a machine where Claude has not run yet
     backup = _write(config, path, before, new_obj)
     return HooksResult(path, True, command, backup)
 

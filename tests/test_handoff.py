@@ -198,3 +198,21 @@ def test_cli_handoff_json_detail_and_no_save(
     assert text.code == 0, text.err
     assert "No session of this project on this machine edited it." in text.out
     assert "git diff --stat HEAD: no change" in text.out
+
+
+def test_another_machines_text_is_escaped_and_kept_on_one_line(
+    config_a: Path, project: Path
+) -> None:
+    checkout(project)
+    hostile = worked_session(
+        random.Random(8),
+        "/home/x/app",
+        last_prompt="clear \x1b[2J the screen\n- src/app.py · forged line \u202etxt.exe",
+    )
+    write_old(config_a, hostile, hours=1, dir_name=encode_dir_name(str(project)))
+    text = build(str(config_a), str(project), None, save=False).text
+    assert "\x1b" not in text
+    assert "\u202e" not in text
+    assert "\\x1b[2J" in text
+    assert "\\u202e" in text
+    assert not any(line.startswith("- src/app.py · forged") for line in text.splitlines())

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from session_sync.handoff.handoff import DeltaSession, FileStub, Handoff
+from session_sync.terminal import printable
 
 __all__ = [
     "DEFAULT_BUDGET",
@@ -33,9 +34,11 @@ _OPEN_TODO = ("in_progress", "pending")
 
 def one_line(text: str, limit: int = LINE_CHARS) -> str:
     """``text`` as one line: its indent kept, every other run of whitespace (newlines
-    too) one space, cut to ``limit`` characters with an ellipsis."""
+    too) one space, control and bidi characters escaped (``printable``: the text may
+    come from another machine's sessions, and the hook's output can reach a
+    terminal), cut to ``limit`` characters with an ellipsis."""
     body = text.lstrip(" ")
-    flat = " " * min(len(text) - len(body), 8) + " ".join(body.split())
+    flat = " " * min(len(text) - len(body), 8) + printable(" ".join(body.split()))
     return flat if len(flat) <= limit else flat[: max(limit - 1, 0)] + "\u2026"
 
 

@@ -22,6 +22,8 @@ import subprocess
 import tempfile
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from .protocol import FrameWriter, Refusal, send_file
+
 __all__ = [
     "DEFAULT_MAX_FILE_SIZE",
     "MAX_BUNDLE_BYTES",
@@ -33,6 +35,8 @@ __all__ = [
     "git",
     "make_work",
     "safe_machine",
+    "serve_checkpoint",
+    "toplevel",
 ]
 
 REF_PREFIX = "refs/session-sync/checkpoints/"
@@ -310,12 +314,12 @@ def bundle_request(request: Dict[str, object]) -> Tuple[Dict[str, object], Optio
         work = make_work(top, machine, iso_time, max_file_size, objects=objects)
         answer = {"top": top, "origin": origin, "work": work.to_json()}  # type: Dict[str, object]
         last = request.get("last") or {}
-        if (
-            isinstance(last, dict)
-            and last.get("tree") == work.tree
-            and last.get("head") == work.head
-        ):
-            answer["unchanged"] = True
+        same = isinstance(last, dict) and (last.get("tree"), last.get("head")) == (
+            work.tree,
+            work.head,
+        )
+        if same or request.get("dry_run") is True:
+            answer["unchanged" if same else "dry_run"] = True
             shutil.rmtree(scratch, ignore_errors=True)
             return answer, None
         git(store, "update-ref", _BUNDLE_REF, work.commit)
@@ -354,3 +358,19 @@ def _present(store: str, haves: Iterable[object]) -> List[str]:
         if len(parts) == 2 and parts[1] == "commit":
             found.append(parts[0])
     return found
+
+
+def serve_checkpoint(request: Dict[str, object], writer: FrameWriter) -> None:
+    """Answer a ``checkpoint`` request: a ``J`` answer, then (unless the work is
+    unchanged) the bundle as one file's data frames."""
+    try:
+        answer, bundle = bundle_request(request)
+    except GitFailed as exc:
+        raise Refusal(str(exc)) from None
+    try:
+        writer.json(b"J", answer)
+        if bundle is not None:
+            send_file(writer, bundle, 0, os.path.getsize(bundle))
+    finally:
+        if bundle is not None:
+            shutil.rmtree(os.path.dirname(bundle), ignore_errors=True)

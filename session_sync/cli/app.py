@@ -22,6 +22,7 @@ from session_sync.agent.paths import claude_config_dir
 from session_sync.agent.protocol import Refusal
 from session_sync.agent.restore import restore_backup
 from session_sync.cli import backups as backups_cli
+from session_sync.cli import checkpoints as checkpoints_cli
 from session_sync.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -278,7 +279,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.keep) if args.keep else None, json_output=args.json, out=sys.stdout)
 
 
-COMMANDS = {"sync": _cmd_sync, "status": _cmd_status, "backups": _cmd_backups, "demo": _cmd_demo}
+COMMANDS = {
+    "sync": _cmd_sync,
+    "status": _cmd_status,
+    "backups": _cmd_backups,
+    "demo": _cmd_demo,
+    "checkpoint": checkpoints_cli.cmd_checkpoint,
+    "checkpoints": checkpoints_cli.cmd_checkpoints,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

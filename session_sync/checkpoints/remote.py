@@ -146,8 +146,31 @@ def fetch_checkpoint(
 ) -> Taken:
     """Checkpoint the far checkout at ``remote_path`` into ``local_top``'s repository
     under ``machine``'s name."""
-    name = safe_machine(machine)
-    when = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
+    try:
+        return _fetch(
+            connection,
+            local_top,
+            safe_machine(machine),
+            remote_path,
+            max_file_size,
+            max_bundle,
+            (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0),
+            dry_run,
+        )
+    except GitFailed as exc:
+        raise CheckpointError(f"{local_top}: {exc}") from None
+
+
+def _fetch(
+    connection: AgentConnection,
+    local_top: Path,
+    name: str,
+    remote_path: str,
+    max_file_size: int,
+    max_bundle: int,
+    when: dt.datetime,
+    dry_run: bool,
+) -> Taken:
     newest = next(iter(list_checkpoints(local_top, name)), None)
     last = None
     if newest is not None:

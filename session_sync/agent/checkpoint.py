@@ -219,7 +219,9 @@ def _seed_index(top: str, head: Optional[str], env: Dict[str, str]) -> None:
     rehashing unchanged files, and files staged as new are kept), else as HEAD."""
     real = _abs_git_path(top, "index")
     if os.path.isfile(real) and not os.path.islink(real):
-        shutil.copyfile(real, env["GIT_INDEX_FILE"])
+        # copy2: the copy keeps the index's mtime, by which git tells a file changed
+        # in the same second as the index was written ("racy git") from a clean one.
+        shutil.copy2(real, env["GIT_INDEX_FILE"])
         # Unmerged entries would make write-tree fail; HEAD's version is the base.
         if not git(top, "ls-files", "-u", "-z", env=env)[1]:
             return

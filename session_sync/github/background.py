@@ -331,8 +331,10 @@ def _checkpoint(
 ) -> AfterSync | None:
     """A checkpoint of the codespace's checkout on the sync's connection, into the
     checkout here that its sessions belong to (none: no checkout to keep it in)."""
+    if options.dry_run:
+        return None
     top = checkout_for(codespace, [local_path] if local_path else [])
-    if top is None or options.dry_run:
+    if top is None:
         log.info("%s: no checkpoint: no checkout of %s here", codespace.name, codespace.repository)
         return None
     remote = workspace_path(codespace, options.workspace)

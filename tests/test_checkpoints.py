@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from conftest import RunCli, snapshot_tree
 from hypothesis import given
 from hypothesis import strategies as st
 
-from session_sync.agent.checkpoint import REF_PREFIX, bundle_request, safe_machine
+from session_sync.agent.checkpoint import REF_PREFIX, GitFailed, bundle_request, safe_machine
 from session_sync.checkpoints.remote import fetch_checkpoint
 from session_sync.checkpoints.store import list_checkpoints, parse_id, restore_line
 from session_sync.checkpoints.take import KEEP_NEWEST, prune, store_commit, take_local
@@ -336,7 +337,10 @@ def far_answer(far: Path, **request: Any) -> tuple[dict[str, Any], bytes]:
     }
     asked.update(request)
     answer, bundle = bundle_request(asked)
-    data = Path(bundle).read_bytes() if bundle else b""
+    data = b""
+    if bundle:
+        data = Path(bundle).read_bytes()
+        shutil.rmtree(Path(bundle).parent)
     return answer, data
 
 
@@ -418,3 +422,14 @@ def test_a_weird_far_machine_name_is_confined(pair: tuple[Path, Path]) -> None:
     assert taken.checkpoint is not None
     assert taken.checkpoint.ref.startswith(f"{REF_PREFIX}heads_main_2J/")
     assert git(here, "rev-parse", "main") == git(here, "rev-parse", "origin/main")
+
+
+def test_the_far_side_takes_only_a_checkouts_top_level_of_the_same_repository(
+    pair: tuple[Path, Path],
+) -> None:
+    _, far = pair
+    with pytest.raises(GitFailed, match="not a checkout's top level"):
+        far_answer(far / "notes")
+    with pytest.raises(GitFailed, match="is not of the repository"):
+        far_answer(far, origin="git@github.com:someone/else.git")
+    assert far_answer(far, origin="https://github.com/octo-org/app")[1]

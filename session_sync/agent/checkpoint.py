@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from .paths import repositories_match
 from .protocol import FrameWriter, Refusal, send_file
 
 __all__ = [
@@ -305,7 +306,16 @@ def bundle_request(request: Dict[str, object]) -> Tuple[Dict[str, object], Optio
         raise GitFailed("bad checkpoint time %r" % iso_time)
     max_file_size = int(request.get("max_file_size", DEFAULT_MAX_FILE_SIZE))  # type: ignore[call-overload]
     limit = min(int(request.get("max_bundle", MAX_BUNDLE_BYTES)), MAX_BUNDLE_BYTES)  # type: ignore[call-overload]
+    if os.path.realpath(top) != os.path.realpath(path):
+        # A checkout that merely holds the path (a dotfiles repo in the home) is not it.
+        raise GitFailed("%s is not a checkout's top level (it is inside %s)" % (path, top))
     origin = _maybe(top, "config", "--get", "remote.origin.url")
+    expected = request.get("origin")
+    if isinstance(expected, str) and not _same_origin(origin, expected):
+        raise GitFailed(
+            "the checkout %s (origin %s) is not of the repository of the checkout that"
+            " would keep its checkpoint (origin %s)" % (top, origin or "none", expected)
+        )
     scratch = tempfile.mkdtemp(prefix="session-sync-checkpoint-")
     try:
         store = os.path.join(scratch, "repo.git")
@@ -340,6 +350,10 @@ def bundle_request(request: Dict[str, object]) -> Tuple[Dict[str, object], Optio
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
+
+
+def _same_origin(a: Optional[str], b: str) -> bool:
+    return repositories_match(a, b) or (a or "").strip() == b.strip()
 
 
 def _present(store: str, haves: Iterable[object]) -> List[str]:

@@ -186,6 +186,8 @@ def _fetch(
         "have": _haves(local_top),
         "last": last,
         "dry_run": dry_run,
+        # The far side refuses a checkout of another repository before any work.
+        "origin": git_origin_url(str(local_top)),
     }
     far = check_answer(connection.request(request))
     where = connection.transport.description

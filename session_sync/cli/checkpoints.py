@@ -64,7 +64,11 @@ def add_parsers(sub: Any) -> None:
         ),
     )
     where = take.add_mutually_exclusive_group()
-    where.add_argument("--codespace", metavar="NAME", help="the checkout in this codespace")
+    where.add_argument(
+        "--codespace",
+        metavar="NAME",
+        help="the checkout in this codespace (a shut-down one is started, never by --dry-run)",
+    )
     where.add_argument(
         "--host", metavar="HOST", help="the checkout on this SSH host ([USER@]HOST[:PORT])"
     )

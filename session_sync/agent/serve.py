@@ -11,6 +11,7 @@ from typing import IO, Optional, Sequence, cast
 
 from .apply import apply_batch
 from .backups import DEFAULT_BACKUP_RETENTION_DAYS, list_backups
+from .checkpoint import serve_checkpoint
 from .faults import fault_point
 from .messages import ExchangeRequest, Hello, ScanRequest
 from .paths import claude_config_dir, op_base, op_target
@@ -101,6 +102,8 @@ def serve(
                 exchange(config, cast(ExchangeRequest, request), reader, writer)
             elif op == "backups":
                 writer.json(b"J", {"backups": list_backups(config)})
+            elif op == "checkpoint":
+                serve_checkpoint(request, writer)
             elif op == "restore":
                 writer.json(b"J", restore_request(config, request))
             else:

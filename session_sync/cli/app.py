@@ -22,6 +22,7 @@ from session_sync.agent.paths import claude_config_dir
 from session_sync.agent.protocol import Refusal
 from session_sync.agent.restore import restore_backup
 from session_sync.cli import backups as backups_cli
+from session_sync.cli import checkpoints as checkpoints_cli
 from session_sync.cli import handoff as handoff_cli
 from session_sync.cli.common import (
     EXIT_FAILED,
@@ -285,6 +286,8 @@ COMMANDS = {
     "backups": _cmd_backups,
     "demo": _cmd_demo,
     **handoff_cli.COMMANDS,
+    "checkpoint": checkpoints_cli.cmd_checkpoint,
+    "checkpoints": checkpoints_cli.cmd_checkpoints,
 }
 
 

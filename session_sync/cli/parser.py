@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from session_sync.cli import checkpoints as checkpoints_cli
 from session_sync.cli import handoff as handoff_cli
 from session_sync.cli.common import OneLineErrorParser, add_io_timeout, positive_number
 from session_sync.github.gh import ROUTES
@@ -173,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument(
         "--file", metavar="REL", help="restore only this file (path inside the project dir)"
     )
+
+    checkpoints_cli.add_parsers(sub)
 
     demo = sub.add_parser(
         "demo",

@@ -24,6 +24,7 @@ from session_sync.agent.restore import restore_backup
 from session_sync.cli import backups as backups_cli
 from session_sync.cli import checkpoints as checkpoints_cli
 from session_sync.cli import handoff as handoff_cli
+from session_sync.cli import resume as resume_cli
 from session_sync.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -286,6 +287,7 @@ COMMANDS = {
     "backups": _cmd_backups,
     "demo": _cmd_demo,
     **handoff_cli.COMMANDS,
+    **resume_cli.COMMANDS,
     "checkpoint": checkpoints_cli.cmd_checkpoint,
     "checkpoints": checkpoints_cli.cmd_checkpoints,
 }

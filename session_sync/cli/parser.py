@@ -6,6 +6,7 @@ import argparse
 
 from session_sync.cli import checkpoints as checkpoints_cli
 from session_sync.cli import handoff as handoff_cli
+from session_sync.cli import resume as resume_cli
 from session_sync.cli.common import OneLineErrorParser, add_io_timeout, positive_number
 from session_sync.github.gh import ROUTES
 
@@ -189,4 +190,5 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", metavar="DIR", help="build the sandbox in DIR and keep it")
     demo.add_argument("--json", action="store_true", help="print both reports as JSON")
     handoff_cli.add_parsers(sub)
+    resume_cli.add_parsers(sub)
     return parser

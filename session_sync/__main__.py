@@ -1,5 +1,5 @@
 import sys
 
-from session_sync.cli.app import main
+from session_sync.cli.entry import main
 
 sys.exit(main())

@@ -279,16 +279,21 @@ def run_syncs(
     progress: ProgressCallback | None = None,
     now: dt.datetime | None = None,
     io_timeout: float | None = DEFAULT_IO_TIMEOUT,
+    after: Callable[[AgentConnection], None] | None = None,
 ) -> list[SyncReport]:
     """Run several syncs with the same machine, one after the other, over one
-    connection (a dev env folder and the sessions, say); one report each."""
+    connection (a dev env folder and the sessions, say); one report each.
+    ``after``: then called with the connection (a checkpoint rides along)."""
     connection = AgentConnection(transport, io_timeout=io_timeout)
     try:
         moment = now or dt.datetime.now(dt.timezone.utc)
-        return [
+        reports = [
             _run(request, connection, progress, moment, first=i == 0)
             for i, request in enumerate(requests)
         ]
+        if after is not None:
+            after(connection)
+        return reports
     finally:
         connection.close()
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 __all__ = [
     "AgentError",
     "AmbiguousProjectError",
+    "CheckpointError",
     "CodespaceNotFoundError",
     "CodespaceUnavailableError",
     "GhError",
@@ -81,3 +82,7 @@ class CodespaceUnavailableError(TransportError):
 
 class AgentError(SessionSyncError):
     """The other machine's agent refused a whole request."""
+
+
+class CheckpointError(SessionSyncError):
+    """A checkpoint could not be made, fetched, listed or restored (git said why)."""

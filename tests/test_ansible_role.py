@@ -310,6 +310,7 @@ def work(
     variables = {
         "session_sync_job_args": ["--workspace", "~/workspaces/{repo}"],
         "session_sync_job_environment": {STATE_ENV: str(gh.state_file)},
+        "session_sync_hooks": True,
     }
     try:
         first = machine.provision("work", variables)
@@ -394,6 +395,23 @@ def test_work_machine_gets_an_hourly_persistent_timer(work: WorkMachine) -> None
     assert timer["WantedBy"] == ["timers.target"]
     for unit in (machine.service, machine.timer):
         assert stat.S_IMODE(unit.stat().st_mode) == 0o644, unit
+
+
+HOOK_TASK = "Add the session-start hook to Claude Code's settings.json"
+
+
+def test_work_machine_with_session_sync_hooks_gets_the_session_start_hook(
+    work: WorkMachine,
+) -> None:
+    assert HOOK_TASK in work.first.changed_tasks, work.first
+    settings = json.loads((work.machine.home / ".claude" / "settings.json").read_text())
+    [group] = settings["hooks"]["SessionStart"]
+    [entry] = group["hooks"]
+    # The linked command, so the hook runs with no venv activated.
+    assert entry["command"] == f"{work.machine.bin_dir / 'session-sync'} hook session-start"
+    # The second run and --check found it there (they changed nothing, see below).
+    assert HOOK_TASK not in work.second.changed_tasks
+    assert HOOK_TASK not in work.checked.changed_tasks
 
 
 GH_MISSING = "the hourly job finds no working gh on its PATH"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import glob
 import importlib
+import json
 import os
 import random
 import re
@@ -552,3 +553,28 @@ def test_public_names_resolve_lazily() -> None:
     assert session_sync.engine.run_sync is session_sync.run_sync
     with pytest.raises(AttributeError):
         _ = session_sync.no_such_name
+
+
+HOOK_FORBIDDEN = ("paramiko", "fabric", "rich", "cattrs", "session_sync.engine")
+"""What the session-start hook (run at the start of every Claude session) must not import."""
+
+
+def test_the_session_start_hook_imports_nothing_heavy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(config))
+    code = (
+        "import io, json, sys\n"
+        f"sys.stdin = io.TextIOWrapper(io.BytesIO(json.dumps({{'cwd': {str(tmp_path)!r}}})"
+        ".encode()))\n"
+        "from session_sync.cli.entry import main\n"
+        "assert main(['hook', 'session-start']) == 0\n"
+        f"print(json.dumps([m for m in {HOOK_FORBIDDEN!r} if m in sys.modules]))\n"
+    )
+    done = run_python("-c", code)
+    assert done.returncode == 0, f"the hook failed:\n{done.stdout}{done.stderr}"
+    assert done.stderr == "", done.stderr
+    imported = json.loads(done.stdout.strip().splitlines()[-1])
+    assert imported == [], f"the session-start hook imports {imported}"

@@ -11,6 +11,7 @@ from typing import IO, Optional, Sequence, cast
 
 from .apply import apply_batch
 from .backups import DEFAULT_BACKUP_RETENTION_DAYS, list_backups
+from .checkpoint import serve_checkpoint
 from .faults import fault_point
 from .knowledge import add_knowledge, apply_knowledge
 from .messages import ExchangeRequest, Hello, ScanRequest
@@ -106,6 +107,8 @@ def serve(
                 exchange(config, cast(ExchangeRequest, request), reader, writer)
             elif op == "backups":
                 writer.json(b"J", {"backups": list_backups(config)})
+            elif op == "checkpoint":
+                serve_checkpoint(request, writer)
             elif op == "restore":
                 writer.json(b"J", restore_request(config, request))
             else:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 
 from session_sync.cli import learnings as learnings_cli
+from session_sync.cli import checkpoints as checkpoints_cli
+from session_sync.cli import handoff as handoff_cli
+from session_sync.cli import resume as resume_cli
 from session_sync.cli.common import OneLineErrorParser, add_io_timeout, positive_number
 from session_sync.cli.knowledge import add_knowledge_flags
 from session_sync.github.gh import ROUTES
@@ -176,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--file", metavar="REL", help="restore only this file (path inside the project dir)"
     )
 
+    checkpoints_cli.add_parsers(sub)
+
     demo = sub.add_parser(
         "demo",
         help="run a sync between two sandboxed machines, twice",
@@ -188,4 +193,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", metavar="DIR", help="build the sandbox in DIR and keep it")
     demo.add_argument("--json", action="store_true", help="print both reports as JSON")
     learnings_cli.add_parsers(sub)
+    handoff_cli.add_parsers(sub)
+    resume_cli.add_parsers(sub)
     return parser

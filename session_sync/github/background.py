@@ -27,7 +27,9 @@ from typing import Any
 
 import attrs
 
-from session_sync.engine import run_sync
+from session_sync.checkpoints.codespaces import AfterSync, checkout_for, checkpoint_after
+from session_sync.checkpoints.take import Taken
+from session_sync.engine import run_syncs
 from session_sync.errors import CodespaceUnavailableError, SessionSyncError
 from session_sync.github.gh import READY_STATES, Codespace, GhCli
 from session_sync.github.syncs import (
@@ -35,6 +37,7 @@ from session_sync.github.syncs import (
     CodespaceOptions,
     codespace_transport,
     session_request,
+    workspace_path,
 )
 from session_sync.model.knowledge_report import knowledge_lines
 from session_sync.model.reconcile import Direction
@@ -115,6 +118,8 @@ class CodespaceOutcome:
     """The sync's report, when it ran."""
     error: str | None = None
     """Why the sync failed, when it did."""
+    checkpoint: str | None = None
+    """The id of the checkpoint of its work (new, or the newest when unchanged)."""
 
     @property
     def ok(self) -> bool:
@@ -131,6 +136,7 @@ class CodespaceOutcome:
             "ok": self.ok,
             "error": self.error or (_failed_files(self.report) if self.report else None),
             "report": self.report.to_json() if self.report else None,
+            "checkpoint": self.checkpoint,
         }
 
 
@@ -282,9 +288,13 @@ def _sync_one(
     log.info("%s (%s): syncing", codespace.name, codespace.repository)
     try:
         request = session_request(codespace, settings, days=options.days, direction=Direction.BOTH)
-        report = run_sync(
-            request, codespace_transport(codespace, settings), io_timeout=settings.io_timeout
-        )
+        taken: list[Taken] = []
+        report = run_syncs(
+            [request],
+            codespace_transport(codespace, settings),
+            io_timeout=settings.io_timeout,
+            after=_checkpoint(codespace, request.local_path, options, log, taken),
+        )[0]
     except CodespaceUnavailableError as exc:
         # It stopped (or began a rebuild) since the list: the transport re-read its
         # state before any `gh codespace ssh`, so it was left as it is.
@@ -313,8 +323,41 @@ def _sync_one(
     for line in knowledge_lines(report.knowledge):
         log.info("%s:%s", codespace.name, line)
     return CodespaceOutcome(
-        codespace.name, codespace.repository, codespace.state, synced=True, report=report
+        codespace.name,
+        codespace.repository,
+        codespace.state,
+        synced=True,
+        report=report,
+        checkpoint=_taken_id(taken),
     )
+
+
+def _checkpoint(
+    codespace: Codespace,
+    local_path: str | None,
+    options: AllCodespacesOptions,
+    log: logging.Logger,
+    taken: list[Taken],
+) -> AfterSync | None:
+    """A checkpoint of the codespace's checkout on the sync's connection, into the
+    checkout here that its sessions belong to (none: no checkout to keep it in)."""
+    if options.dry_run:
+        return None
+    top = checkout_for(codespace, [local_path] if local_path else [])
+    if top is None:
+        log.info("%s: no checkpoint: no checkout of %s here", codespace.name, codespace.repository)
+        return None
+    remote = workspace_path(codespace, options.workspace)
+    return checkpoint_after(
+        codespace, top, remote, lambda line: log.info("%s: %s", codespace.name, line), taken=taken
+    )
+
+
+def _taken_id(taken: list[Taken]) -> str | None:
+    for result in taken:
+        made = result.checkpoint or result.unchanged_since
+        return made.id if made else None
+    return None
 
 
 def _print_json(

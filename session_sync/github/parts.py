@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import attrs
@@ -27,6 +28,7 @@ from session_sync.github.syncs import (
 from session_sync.model.reconcile import Direction
 from session_sync.model.report import SyncReport, print_report
 from session_sync.terminal import line_safe, printable
+from session_sync.transports.connection import AgentConnection
 from session_sync.transports.watchdog import DEFAULT_IO_TIMEOUT
 
 __all__ = [
@@ -106,14 +108,16 @@ def sync_parts(
     options: CodespaceOptions,
     *,
     show: bool = True,
+    after: Callable[[AgentConnection], None] | None = None,
 ) -> tuple[dict[str, SyncReport], SessionSyncError | None]:
     """Run the parts over one connection; the reports, or the error that stopped them.
-    ``show``: a progress bar on stderr when it is a terminal."""
+    ``show``: a progress bar on stderr when it is a terminal; ``after``: then run on
+    the connection."""
     if not parts:
         return {}, None
     try:
         with transfer_progress(show) as progress:
-            return run_requests(codespace, parts, options, progress), None
+            return run_requests(codespace, parts, options, progress, after), None
     except SessionSyncError as exc:
         return {}, exc
 

@@ -29,6 +29,7 @@ from session_sync.model.reconcile import Direction, SyncPolicy
 from session_sync.model.report import SyncReport
 from session_sync.projects import LocalProject, git_toplevel, resolve_local_project
 from session_sync.transports.codespace import CodespaceTransport
+from session_sync.transports.connection import AgentConnection
 from session_sync.transports.watchdog import DEFAULT_IO_TIMEOUT
 
 __all__ = [
@@ -233,13 +234,15 @@ def run_requests(
     requests: Sequence[tuple[str, SyncRequest]],
     options: CodespaceOptions,
     progress: ProgressCallback | None = None,
+    after: Callable[[AgentConnection], None] | None = None,
 ) -> dict[str, SyncReport]:
-    """Run each ``(part, request)`` against ``codespace`` over one connection; the
-    reports by part."""
+    """Run each ``(part, request)`` against ``codespace`` over one connection (then
+    ``after`` on it); the reports by part."""
     reports = run_syncs(
         [r for _, r in requests],
         codespace_transport(codespace, options),
         progress=progress,
         io_timeout=options.io_timeout,
+        after=after,
     )
     return {part: report for (part, _), report in zip(requests, reports, strict=True)}

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import attrs
 
 from session_sync.agent.paths import normalize_github_repo
+from session_sync.checkpoints.codespaces import AfterSync, checkout_for, checkpoint_after
 from session_sync.cli.common import (
     EXIT_OK,
 )
@@ -41,6 +42,7 @@ from session_sync.github.syncs import (
     checkout_of,
     pick_codespace,
     session_request,
+    workspace_path,
 )
 from session_sync.model.reconcile import Direction
 
@@ -189,8 +191,13 @@ def connect_to_codespace(options: ConnectOptions) -> int:
         common.notice(f"would run: gh codespace ssh -c {codespace.name}")
         return EXIT_OK
     code = gh.interactive_ssh(codespace.name, options.ssh_args)
-    if in_checkout:
-        _warned_sync(codespace, settings, common, Direction.PULL, "after the session")
+    top = checkout_for(codespace, [settings.where]) if in_checkout else None
+    if top is not None:
+        # The work there too: a codespace that is deleted next takes it along.
+        after = checkpoint_after(
+            codespace, top, workspace_path(codespace, settings.workspace), common.notice
+        )
+        _warned_sync(codespace, settings, common, Direction.PULL, "after the session", after)
     return code
 
 
@@ -204,8 +211,10 @@ def _warned_sync(
     common: CommonOptions,
     direction: Direction,
     when: str,
+    after: AfterSync | None = None,
 ) -> None:
-    """A sync whose failure is a warning on stderr, never an exception."""
+    """A sync whose failure is a warning on stderr, never an exception (``after``:
+    then run on its connection)."""
     try:
         parts = parts_of(
             codespace, settings, dev_env=True, sessions=True, days=common.days, direction=direction
@@ -219,7 +228,7 @@ def _warned_sync(
         Direction.PUSH: "the dev env and sessions to",
     }[direction]
     common.notice(f"syncing {way} {codespace.name} {when}")
-    reports, error = sync_parts(codespace, parts, settings)
+    reports, error = sync_parts(codespace, parts, settings, after=after)
     write_reports(reports, sys.stderr)
     problem = failure_summary(error, reports)
     if problem is not None:

@@ -1,0 +1,31 @@
+"""The ``session-sync`` executable's first step: ``hook session-start`` goes
+straight to the hook, everything else to the full command line.
+
+Claude Code runs the hook at the start of every session, so its path stays
+light: this module imports nothing of the sync (the engine, cattrs models,
+paramiko, rich) before it knows which it is. Any other command, ``--help``
+included, is ``session_sync.cli.app.main``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``session-sync``; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["hook", "session-start"]:
+        from session_sync.handoff.hook import run_session_start
+
+        return run_session_start()
+    from session_sync.cli.app import main as full_main
+
+    return full_main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -16,9 +16,12 @@ import os
 import sys
 from typing import Any, BinaryIO, TextIO
 
+import attrs
+
 from session_sync.agent.gitinfo import git_origin_url
 from session_sync.agent.paths import claude_config_dir, normalize_github_repo
 from session_sync.handoff.render import DEFAULT_BUDGET
+from session_sync.terminal import printable
 
 __all__ = ["INPUT_LIMIT", "HookInput", "read_hook_input", "run_session_start"]
 
@@ -28,16 +31,16 @@ INPUT_LIMIT = 1024 * 1024
 PROG = "session-sync hook session-start"
 
 
+@attrs.frozen
 class HookInput:
     """What the hook needs of Claude's input."""
 
-    def __init__(self, cwd: str, session_id: str | None, source: str | None) -> None:
-        self.cwd = cwd
-        """The session's working directory (absolute)."""
-        self.session_id = session_id
-        """The session starting (left out of the handoff)."""
-        self.source = source
-        """``startup``, ``resume``, ``clear`` or ``compact``."""
+    cwd: str
+    """The session's working directory (absolute)."""
+    session_id: str | None
+    """The session starting (left out of the handoff)."""
+    source: str | None
+    """``startup``, ``resume``, ``clear`` or ``compact``."""
 
 
 def read_hook_input(stream: BinaryIO) -> HookInput:
@@ -109,5 +112,5 @@ def run_session_start(config: str | None = None) -> int:
             return 0
         message = " ".join(str(exc).split()) or type(exc).__name__
         with contextlib.suppress(OSError, ValueError):
-            sys.stderr.write(f"{PROG}: {message[:300]}\n")
+            sys.stderr.write(f"{PROG}: {printable(message[:300])}\n")
     return 0

@@ -22,9 +22,9 @@ from session_sync.agent.paths import claude_config_dir
 from session_sync.agent.protocol import Refusal
 from session_sync.agent.restore import restore_backup
 from session_sync.cli import backups as backups_cli
-from session_sync.cli import learnings as learnings_cli
 from session_sync.cli import checkpoints as checkpoints_cli
 from session_sync.cli import handoff as handoff_cli
+from session_sync.cli import learnings as learnings_cli
 from session_sync.cli import resume as resume_cli
 from session_sync.cli.common import (
     EXIT_FAILED,
@@ -284,8 +284,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.keep) if args.keep else None, json_output=args.json, out=sys.stdout)
 
 
-COMMANDS = {"sync": _cmd_sync, "status": _cmd_status, "backups": _cmd_backups, "demo": _cmd_demo}
-COMMANDS.update(learnings=learnings_cli.cmd_learnings, skill=learnings_cli.cmd_skill)
 COMMANDS = {
     "sync": _cmd_sync,
     "status": _cmd_status,
@@ -295,6 +293,8 @@ COMMANDS = {
     **resume_cli.COMMANDS,
     "checkpoint": checkpoints_cli.cmd_checkpoint,
     "checkpoints": checkpoints_cli.cmd_checkpoints,
+    "learnings": learnings_cli.cmd_learnings,
+    "skill": learnings_cli.cmd_skill,
 }
 
 

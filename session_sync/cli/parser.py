@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from session_sync.cli import learnings as learnings_cli
 from session_sync.cli import checkpoints as checkpoints_cli
 from session_sync.cli import handoff as handoff_cli
+from session_sync.cli import learnings as learnings_cli
 from session_sync.cli import resume as resume_cli
 from session_sync.cli.common import OneLineErrorParser, add_io_timeout, positive_number
 from session_sync.cli.knowledge import add_knowledge_flags

@@ -191,12 +191,14 @@ def connect_to_codespace(options: ConnectOptions) -> int:
         common.notice(f"would run: gh codespace ssh -c {codespace.name}")
         return EXIT_OK
     code = gh.interactive_ssh(codespace.name, options.ssh_args)
-    top = checkout_for(codespace, [settings.where]) if in_checkout else None
-    if top is not None:
-        # The work there too: a codespace that is deleted next takes it along.
-        after = checkpoint_after(
-            codespace, top, workspace_path(codespace, settings.workspace), common.notice
-        )
+    if in_checkout:
+        top = checkout_for(codespace, [settings.where])
+        # The work there too (a codespace deleted next takes it along), when this
+        # checkout's repository can keep it.
+        after = None
+        if top is not None:
+            remote = workspace_path(codespace, settings.workspace)
+            after = checkpoint_after(codespace, top, remote, common.notice)
         _warned_sync(codespace, settings, common, Direction.PULL, "after the session", after)
     return code
 

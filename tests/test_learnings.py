@@ -6,14 +6,23 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 from conftest import RunCli
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from learnings_support import FakeLlm, Project, fake_llm, git, make_project, not_said, said
 
-from session_sync.learnings.persist import DIRECTIVE_HEADING, PUSH_BACKOFF_ENV
-from session_sync.learnings.prompt import EXTRACTION_PROMPT
+from session_sync.learnings.persist import (
+    DIRECTIVE_HEADING,
+    PUSH_BACKOFF_ENV,
+    new_bullets,
+    plan_writes,
+    write_planned,
+)
+from session_sync.learnings.prompt import EXTRACTION_PROMPT, parse_answer
 from session_sync.learnings.read import marks_dir
 
 PROGRESS = ("session-sync learnings: asking", "session-sync learnings: read ")
@@ -412,3 +421,40 @@ def test_an_ignored_learnings_file_stops_the_run_before_asking(
     assert ".claude/learnings.md is ignored by git here" in err
     assert fake.prompts() == []
     assert not (proj.checkout / ".claude").exists()
+
+
+def test_an_answer_that_is_no_bullet_list_stops_with_one_line(
+    proj: Project, run_cli: RunCli
+) -> None:
+    a_session(proj, "question", "answer")
+
+    code, _, err = run(run_cli, llm(proj, "Sure, I can help with that!\n"), "--no-push")
+
+    assert code == 1
+    (line,) = [ln for ln in err.splitlines() if not ln.startswith(PROGRESS)]
+    assert "the LLM answered neither a bullet list nor 'No new learnings.'" in line
+    assert "'Sure, I can help with that!'" in line
+    assert not (proj.checkout / ".claude").exists()
+    assert not marks_dir(proj.config).exists()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=60),
+        max_size=8,
+    )
+)
+def test_bullets_once_written_are_never_new_again(texts: list[str]) -> None:
+    answer = "".join(f"- {t}\n" for t in texts if t.strip()) or "No new learnings."
+    bullets = parse_answer(answer)
+    with tempfile.TemporaryDirectory() as tmp:
+        checkout = Path(tmp)
+        writes = plan_writes(checkout, new_bullets("", bullets), "## 2026-12-02 (vm)")
+        write_planned(checkout, writes)
+        text = (checkout / ".claude" / "learnings.md").read_text() if writes else ""
+
+        assert new_bullets(text, bullets) == []
+        assert plan_writes(checkout, new_bullets(text, bullets), "## 2026-12-02 (vm)") == []
+        # Each bullet is one line of its own: nothing it says becomes a heading.
+        assert text.count("\n## ") + text.startswith("## ") == (1 if writes else 0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from session_sync.errors import SessionSyncError
 from session_sync.learnings.read import Turn
 
 __all__ = [
@@ -98,7 +99,7 @@ def build_prompt(turns: Sequence[Turn], project: str) -> str:
     return "\n".join(parts) + "\n"
 
 
-class AnswerError(ValueError):
+class AnswerError(SessionSyncError):
     """The LLM's answer is neither a bullet list nor "No new learnings."."""
 
 

@@ -330,3 +330,35 @@ def test_memory_and_history_over_ssh(remote: Remote) -> None:
     no_memory = r.run("sync", "--host", "box", "--json", "--no-memory")
     assert no_memory.code == 0
     assert no_memory.json()["knowledge"]["memory"] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "directory"),
+    [
+        ("../escape.md", None),
+        ("sub/x.md", None),
+        (".hidden.md", None),
+        ("x.txt", None),
+        (".session-sync-abc.tmp", None),
+        ("ok.md", "../../outside"),
+        ("ok.md", "a/b"),
+    ],
+)
+def test_the_writing_agent_confines_memory_names(
+    machines: Machines, name: str, directory: str | None
+) -> None:
+    text = "- planted\n"
+    write = {
+        "name": name,
+        "content": text,
+        "sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "mode": 0o644,
+        "mtime_ns": 1,
+        "expect": None,
+    }
+    part = {"dir": directory or machines.dir_name, "writes": [write]}
+    landed = apply_knowledge(str(machines.a), part, None, "test")
+    results: list[Json] = landed["memory_results"]  # type: ignore[assignment]
+    assert [r["ok"] for r in results] == [False]
+    planted = [p for p in machines.root.rglob("*") if p.is_file() and p.read_text() == text]
+    assert planted == []

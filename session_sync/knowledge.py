@@ -207,6 +207,8 @@ def land_knowledge(
             )
             if landed is not None:
                 change = change.with_result(landed.get("history_result"))
+                if change.outcome == "done" and not change.added:
+                    continue  # all there already when it landed: nothing to say
             history.append(change)
     refused = tuple(
         f"{side}: {name}: {why}"

@@ -362,3 +362,26 @@ def test_the_writing_agent_confines_memory_names(
     assert [r["ok"] for r in results] == [False]
     planted = [p for p in machines.root.rglob("*") if p.is_file() and p.read_text() == text]
     assert planted == []
+
+
+def test_a_history_claude_starts_during_the_sync_is_not_replaced(
+    run_cli: RunCli, machines: Machines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = machines
+    (m.b / "history.jsonl").write_text(history_line("from b", 2000, m.project))
+    first = history_line("Claude's first prompt here", 3000, m.project)
+
+    def claude_starts_one(point: str, where: str) -> None:
+        if point == "apply.rechecked" and where == str(m.a) and not fired:
+            fired.append(point)
+            (m.a / "history.jsonl").write_text(first)
+
+    fired: list[str] = []
+
+    monkeypatch.setattr(history_module, "fault_point", claude_starts_one)
+    report = sync(run_cli, m, code=1)
+    (change,) = [h for h in report["knowledge"]["history"] if h["came_in"]]
+    assert "appeared meanwhile" in change["error"]
+    assert (m.a / "history.jsonl").read_text() == first
+    sync(run_cli, m)  # the next sync appends to it
+    assert [e["display"] for e in history_of(m.a)] == ["Claude's first prompt here", "from b"]

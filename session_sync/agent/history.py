@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from .faults import fault_point
 from .fsutil import fsync_dir, read_range, temp_path
+from .memory import link_new
 from .messages import HistoryEntry, HistoryResult, HistoryScan
 from .protocol import Refusal
 from .swap import catch_up, open_destination
@@ -164,10 +165,12 @@ def _append(config: str, path: str, project: str, entries: List[HistoryEntry]) -
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o600)
         if dest is None:
-            if os.path.lexists(path):
-                raise Refusal("history.jsonl appeared since it was read; nothing appended")
             fault_point("apply.rechecked", config)
-            os.replace(tmp, path)  # RACE: a file made between the check and here is replaced
+            # Linked in, never over a history Claude started meanwhile.
+            try:
+                link_new(tmp, path)
+            except Refusal:
+                raise Refusal("history.jsonl appeared meanwhile; nothing appended") from None
         else:
             dest.recheck(size)
             fault_point("apply.rechecked", config)

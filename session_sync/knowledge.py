@@ -91,6 +91,8 @@ def _save_base(config: Path, peer: str, base: Mapping[str, str]) -> None:
             data = {}
     except (OSError, ValueError):
         data = {}
+    if data.get(peer) == dict(base):
+        return  # in step as last time: no write
     data[peer] = dict(sorted(base.items()))
     write_atomic(str(path), json.dumps(data, indent=1).encode(), 0o600)
 

@@ -91,6 +91,8 @@ def _save_base(config: Path, peer: str, base: Mapping[str, str]) -> None:
             data = {}
     except (OSError, ValueError):
         data = {}
+    if data.get(peer) == dict(base):
+        return  # in step as last time: no write
     data[peer] = dict(sorted(base.items()))
     write_atomic(str(path), json.dumps(data, indent=1).encode(), 0o600)
 
@@ -207,6 +209,8 @@ def land_knowledge(
             )
             if landed is not None:
                 change = change.with_result(landed.get("history_result"))
+                if change.outcome == "done" and not change.added:
+                    continue  # all there already when it landed: nothing to say
             history.append(change)
     refused = tuple(
         f"{side}: {name}: {why}"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from session_sync.model.history import Prompt, plan_history, prompts_from_scan
+from session_sync.model.history import HistorySide, Prompt, plan_history, prompts_from_scan
 from session_sync.model.memory import (
     CASES,
     INDEX,
@@ -229,6 +229,15 @@ def test_history_after_one_sync_both_have_every_prompt_and_a_second_adds_none(
     assert again.to_local == again.to_remote == ()
 
 
+def test_history_older_than_a_cut_short_scan_is_not_offered_to_it() -> None:
+    # Here: only the newest prompts were sent (from t=10 on); older ones may be here.
+    here = HistorySide((_prompt(10, "j"), _prompt(11, "k")), truncated=True)
+    there = HistorySide((_prompt(3, "c"), _prompt(12, "l")))
+    plan = plan_history(here, there)
+    assert [p.display for p in plan.to_local] == ["l"]
+    assert [p.display for p in plan.to_remote] == ["j", "k"]
+
+
 @pytest.mark.parametrize(
     "entry",
     [
@@ -240,4 +249,6 @@ def test_history_after_one_sync_both_have_every_prompt_and_a_second_adds_none(
     ],
 )
 def test_far_history_lines_of_the_wrong_shape_are_left_out(entry: object) -> None:
-    assert prompts_from_scan({"entries": [entry], "truncated": False}) == ()
+    side = prompts_from_scan({"entries": [entry], "truncated": False})
+    assert side is not None
+    assert side.prompts == ()

@@ -330,3 +330,58 @@ def test_memory_and_history_over_ssh(remote: Remote) -> None:
     no_memory = r.run("sync", "--host", "box", "--json", "--no-memory")
     assert no_memory.code == 0
     assert no_memory.json()["knowledge"]["memory"] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "directory"),
+    [
+        ("../escape.md", None),
+        ("sub/x.md", None),
+        (".hidden.md", None),
+        ("x.txt", None),
+        (".session-sync-abc.tmp", None),
+        ("ok.md", "../../outside"),
+        ("ok.md", "a/b"),
+    ],
+)
+def test_the_writing_agent_confines_memory_names(
+    machines: Machines, name: str, directory: str | None
+) -> None:
+    text = "- planted\n"
+    write = {
+        "name": name,
+        "content": text,
+        "sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "mode": 0o644,
+        "mtime_ns": 1,
+        "expect": None,
+    }
+    part = {"dir": directory or machines.dir_name, "writes": [write]}
+    landed = apply_knowledge(str(machines.a), part, None, "test")
+    results: list[Json] = landed["memory_results"]  # type: ignore[assignment]
+    assert [r["ok"] for r in results] == [False]
+    planted = [p for p in machines.root.rglob("*") if p.is_file() and p.read_text() == text]
+    assert planted == []
+
+
+def test_a_history_claude_starts_during_the_sync_is_not_replaced(
+    run_cli: RunCli, machines: Machines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = machines
+    (m.b / "history.jsonl").write_text(history_line("from b", 2000, m.project))
+    first = history_line("Claude's first prompt here", 3000, m.project)
+
+    def claude_starts_one(point: str, where: str) -> None:
+        if point == "apply.rechecked" and where == str(m.a) and not fired:
+            fired.append(point)
+            (m.a / "history.jsonl").write_text(first)
+
+    fired: list[str] = []
+
+    monkeypatch.setattr(history_module, "fault_point", claude_starts_one)
+    report = sync(run_cli, m, code=1)
+    (change,) = [h for h in report["knowledge"]["history"] if h["came_in"]]
+    assert "appeared meanwhile" in change["error"]
+    assert (m.a / "history.jsonl").read_text() == first
+    sync(run_cli, m)  # the next sync appends to it
+    assert [e["display"] for e in history_of(m.a)] == ["Claude's first prompt here", "from b"]

@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from .faults import fault_point
 from .fsutil import fsync_dir, read_range, temp_path
+from .memory import link_new
 from .messages import HistoryEntry, HistoryResult, HistoryScan
 from .protocol import Refusal
 from .swap import catch_up, open_destination
@@ -47,10 +48,22 @@ def history_key(entry: Dict[str, object]) -> Tuple[object, object]:
     return entry.get("timestamp"), entry.get("display")
 
 
+def _needles(projects: Set[str]) -> List[bytes]:
+    """Byte strings one of which a line of those projects holds (as JSON writes it)."""
+    out = []
+    for project in projects:
+        for ascii_only in (False, True):
+            out.append(json.dumps(project, ensure_ascii=ascii_only)[1:-1].encode("utf-8"))
+    return out
+
+
 def _project_lines(data: bytes, projects: Set[str]) -> List[Tuple[int, Dict[str, object]]]:
     """(length, entry) of each complete line whose ``project`` is one of ``projects``."""
     out = []
+    needles = _needles(projects)
     for raw in data.split(b"\n")[:-1]:  # the last piece is an unterminated line or b""
+        if not any(n in raw for n in needles):
+            continue  # another project's line: not parsed at all
         try:
             entry = json.loads(raw)
         except ValueError:
@@ -73,13 +86,19 @@ def _read(path: str) -> Optional[bytes]:
         os.close(fd)
 
 
+def _stamp(item: Tuple[int, Dict[str, object]]) -> int:
+    stamp = item[1].get("timestamp")
+    return stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else 0
+
+
 def scan_history(config: str, project_paths: List[str]) -> HistoryScan:
-    """This project's lines (``project`` one of ``project_paths``), oldest first,
-    the newest ``MAX_HISTORY_ENTRIES`` within ``MAX_HISTORY_BYTES``."""
+    """This project's lines (``project`` one of ``project_paths``), oldest first:
+    the newest by time, ``MAX_HISTORY_ENTRIES`` within ``MAX_HISTORY_BYTES`` (by
+    time, not file order, so two machines with the same prompts send the same)."""
     data = _read(os.path.join(config, HISTORY_FILE))
     if data is None:
         return {"entries": [], "truncated": False}
-    lines = _project_lines(data, set(project_paths))
+    lines = sorted(_project_lines(data, set(project_paths)), key=_stamp)
     kept: List[HistoryEntry] = []
     total = 0
     for length, entry in reversed(lines):
@@ -146,10 +165,12 @@ def _append(config: str, path: str, project: str, entries: List[HistoryEntry]) -
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o600)
         if dest is None:
-            if os.path.lexists(path):
-                raise Refusal("history.jsonl appeared since it was read; nothing appended")
             fault_point("apply.rechecked", config)
-            os.replace(tmp, path)  # RACE: a file made between the check and here is replaced
+            # Linked in, never over a history Claude started meanwhile.
+            try:
+                link_new(tmp, path)
+            except Refusal:
+                raise Refusal("history.jsonl appeared meanwhile; nothing appended") from None
         else:
             dest.recheck(size)
             fault_point("apply.rechecked", config)

@@ -32,6 +32,7 @@ __all__ = [
     "MEMORY_DIR",
     "apply_memory",
     "is_memory_name",
+    "link_new",
     "scan_memory",
 ]
 
@@ -167,7 +168,7 @@ def _apply_one(config: str, dir_name: str, write: MemoryWrite, backups: BackupSe
         os.utime(tmp, ns=(time.time_ns(), int(write["mtime_ns"])))
         if expect is None:
             os.chmod(tmp, (int(write["mode"]) & 0o755) | 0o600)
-            _link_new(tmp, target)
+            link_new(tmp, target)
             landed = True
             fsync_dir(folder)
             return {"ok": True, "bytes": len(data), "backup": None}
@@ -181,8 +182,9 @@ def _apply_one(config: str, dir_name: str, write: MemoryWrite, backups: BackupSe
             remove_made_dirs(made)
 
 
-def _link_new(tmp: str, target: str) -> None:
-    """The staged file takes the name, never over a file that appeared."""
+def link_new(tmp: str, target: str) -> None:
+    """The staged file ``tmp`` takes the name ``target``, never over a file that
+    appeared (``Refusal``); ``tmp`` is left for the caller to remove."""
     try:
         os.link(tmp, target)
     except FileExistsError:

@@ -16,6 +16,7 @@ from session_sync.agent.history import MAX_HISTORY_ENTRIES
 __all__ = [
     "MAX_PROMPT_CHARS",
     "HistoryPlan",
+    "HistorySide",
     "Prompt",
     "plan_history",
     "prompts_from_scan",
@@ -71,14 +72,34 @@ def _prompt(raw: Any) -> Prompt | None:
     return Prompt(display, stamp, text, session if isinstance(session, str) else None)
 
 
-def prompts_from_scan(raw: Any) -> tuple[Prompt, ...] | None:
+@attrs.frozen
+class HistorySide:
+    """One machine's prompts of the project, as checked from its scan."""
+
+    prompts: tuple[Prompt, ...]
+    """Oldest first."""
+    truncated: bool = False
+    """Older prompts were left out of the scan (its bound): below the oldest
+    one here, nothing is known of that side."""
+
+    @property
+    def since(self) -> int | None:
+        """The oldest time this side's scan speaks for (None: all of them)."""
+        if not self.truncated:
+            return None
+        return min((p.timestamp for p in self.prompts), default=None)
+
+
+def prompts_from_scan(raw: Any) -> HistorySide | None:
     """The prompts in a (wire-checked) scan answer's ``history``; a far line of
     the wrong shape or too long is left out."""
     if not isinstance(raw, dict):
         return None
+    entries = raw["entries"]
     # Bounded as the agent bounds its own answer: the newest lines only.
-    found = (_prompt(e) for e in raw["entries"][-MAX_HISTORY_ENTRIES:])
-    return tuple(p for p in found if p is not None)
+    found = (_prompt(e) for e in entries[-MAX_HISTORY_ENTRIES:])
+    prompts = tuple(p for p in found if p is not None)
+    return HistorySide(prompts, bool(raw["truncated"]) or len(entries) > MAX_HISTORY_ENTRIES)
 
 
 @attrs.frozen
@@ -91,15 +112,27 @@ class HistoryPlan:
     """Typed here, to be added there."""
 
 
-def _missing(source: Sequence[Prompt], target: Sequence[Prompt]) -> tuple[Prompt, ...]:
+def _missing(
+    source: Sequence[Prompt], target: Sequence[Prompt], since: int | None
+) -> tuple[Prompt, ...]:
     have = {p.key for p in target}
     out: dict[tuple[int, str], Prompt] = {}
     for prompt in source:
+        if since is not None and prompt.timestamp < since:
+            continue  # older than what the target's scan covered: it may have it
         if prompt.key not in have and prompt.key not in out:
             out[prompt.key] = prompt
     return tuple(sorted(out.values(), key=lambda p: p.key))
 
 
-def plan_history(local: Sequence[Prompt], remote: Sequence[Prompt]) -> HistoryPlan:
-    """Each side's missing prompts (deduplicated by time and text)."""
-    return HistoryPlan(_missing(remote, local), _missing(local, remote))
+def plan_history(
+    local: Sequence[Prompt] | HistorySide, remote: Sequence[Prompt] | HistorySide
+) -> HistoryPlan:
+    """Each side's missing prompts (deduplicated by time and text; of a side whose
+    scan was cut short, only those from its oldest one on)."""
+    here = local if isinstance(local, HistorySide) else HistorySide(tuple(local))
+    there = remote if isinstance(remote, HistorySide) else HistorySide(tuple(remote))
+    return HistoryPlan(
+        _missing(there.prompts, here.prompts, here.since),
+        _missing(here.prompts, there.prompts, there.since),
+    )

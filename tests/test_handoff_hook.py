@@ -72,6 +72,31 @@ def test_the_hook_prints_the_handoff_once(config_a: Path, project: Path) -> None
     assert third.stdout.count("- README.md ") == 1
 
 
+def test_the_hook_prints_utf_8_whatever_the_locale_and_then_stays_quiet(
+    config_a: Path, project: Path
+) -> None:
+    """Claude reads the hook's stdout as UTF-8: an ASCII or Latin-1 locale must not
+    turn the handoff (its "·", a prompt in another script) into an error after the
+    hash was recorded as printed, which would silence it for good."""
+    checkout(project)
+    two_machines(config_a, project)
+    env = {**os.environ, "CLAUDE_CONFIG_DIR": str(config_a), "PYTHONIOENCODING": "ascii"}
+    done = subprocess.run(
+        [SESSION_SYNC, "hook", "session-start"],
+        input=hook_input(project).encode("utf-8"),
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, b"")
+    text = done.stdout.decode("utf-8")
+    assert text.startswith("# session-sync handoff: me/app")
+    assert " \u00b7 " in text
+    again = hook(config_a, hook_input(project))
+    assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
+
+
 def test_the_session_starting_is_left_out(config_a: Path, project: Path) -> None:
     checkout(project)
     here, there = two_machines(config_a, project)

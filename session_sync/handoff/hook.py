@@ -99,8 +99,16 @@ def session_start(stdin: BinaryIO, stdout: TextIO, config: str | None = None) ->
         return
     # Recorded before it is printed: a failure to record prints nothing at all.
     store.record_printed(built.handoff.combined_hash)
-    stdout.write(text)
+    # UTF-8 bytes whatever the locale: Claude reads them so, and an encoding error
+    # here (after the hash was recorded) would silence the handoff for good.
+    raw: BinaryIO | None = getattr(stdout, "buffer", None)
+    if raw is None:
+        stdout.write(text)
+        stdout.flush()
+        return
     stdout.flush()
+    raw.write(text.encode("utf-8"))
+    raw.flush()
 
 
 def run_session_start(config: str | None = None) -> int:

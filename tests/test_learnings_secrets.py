@@ -42,6 +42,11 @@ HITS = [
     ("password-assignment", '"api_key": "' + 'k-123456"'),
     ("password-assignment", "client_secret: " + "9f8e7d6c5b"),
     ("high-entropy", "the signing salt is " + RANDOM40),
+    ("url-credentials", "staging runs on postgres://app:" + "Tr0ub4dor@db.internal:5432/app"),
+    ("url-credentials", "DATABASE_URL=mysql://root:" + "rootpass@127.0.0.1/shop"),
+    ("url-credentials", "the mirror is https://deploy:" + "hunter22@git.example.com/x.git"),
+    ("basic-auth", "curl -H 'Authorization: Basic " + "YWRtaW46aHVudGVyMg=='"),
+    ("password-flag", "log in with `psql --password " + "hunter2x`"),
 ]
 
 NEAR_MISSES = [
@@ -81,6 +86,18 @@ NEAR_MISSES = [
     "MyVeryLongClassNameForHandling2FAAuthentication wraps it",
     "/usr/lib/x86_64-linux-gnu/libstdc++.so.6 must be on the image",
     "a_really_long_snake_case_function_name_that_goes_on_and_on",
+    # token counts are numbers, not tokens (an LLM project's learnings say them often).
+    "call the API with max_tokens=4096 or the answer is cut",
+    "token_count=12345 per call is the budget",
+    "tokens: 12000 fit one call",
+    "the reader keeps token_limit=100_000",
+    # a URL with a user, a port or a placeholder password, not a password.
+    "clone with ssh://git@github.com:22/me/app.git",
+    "use postgres://app:${DB_PASSWORD}@localhost/app in the unit file",
+    "the DSN is postgres://user:<password>@host:5432/db",
+    "see https://user@example.com:8443/path for the docs",
+    "the API wants Basic authentication, and Authorization: Basic headers are logged",
+    "docker login --password-stdin reads it; use --password when prompted",
 ]
 
 

@@ -6,7 +6,10 @@ plan's own patterns are kept in spirit and fixed where they would flag prose:
 * its "API keys" ``[A-Za-z0-9_-]{20,}`` flags every long identifier or path; it
   is replaced by the ``high-entropy`` rule below;
 * its ``bearer\\s+[A-Za-z0-9_-]+`` flags the phrase "Bearer token": a bearer
-  credential must be 16 characters or more.
+  credential must be 16 characters or more;
+* added: a password in a URL (``postgres://app:PASSWORD@host``), in
+  ``Authorization: Basic``, or after ``--password``; a number assigned to a
+  ``token`` key is a count of LLM tokens (``max_tokens=4096``), not a secret.
 
 ``high-entropy``: a run of 32 or more base64/url-safe characters whose Shannon
 entropy is at least 4.2 bits per character and that mixes lower case, upper case
@@ -97,13 +100,38 @@ _RULES: tuple[_Rule, ...] = (
         ),
     ),
     _Rule("bearer-token", re.compile(r"(?i)\bbearer\s+([A-Za-z0-9._~+/-]{16,}=*)"), group=1),
+    # scheme://user:PASSWORD@host (a DSN, a clone URL); not a placeholder ($VAR, <pw>, ***).
+    _Rule(
+        "url-credentials",
+        re.compile(
+            r"(?i)\b[a-z][a-z0-9+.-]{1,30}://[^\s/:@'\"`]+:"
+            r"(?![$<{%*]|\.\.\.|x+@)([^\s/@'\"`]{3,200})@[A-Za-z0-9\[]"
+        ),
+        group=1,
+    ),
+    _Rule(
+        "basic-auth",
+        re.compile(r"(?i)\bauthorization:\s*basic\s+([A-Za-z0-9+/]{8,}={0,2})"),
+        group=1,
+    ),
+    # ``--password VALUE`` on a command line: a value with a digit or a symbol (not prose).
+    _Rule(
+        "password-flag",
+        re.compile(
+            r"(?i)(?<![\w-])--?(?:password|passwd)(?:=|\s+)(?![$<{%*]|\.\.\.)"
+            r"((?=[^\s'\"`]*[0-9!@#%^&*+=?~])[^\s'\"`]{4,200})"
+        ),
+        group=1,
+    ),
 )
 
 _ASSIGNMENT = re.compile(
-    r"(?i)\b(?:[A-Za-z0-9_]*?)(?:password|passwd|pwd|secret|token|api[_-]?key|apikey"
-    r"|access[_-]?key|auth[_-]?key|client[_-]?secret)[A-Za-z0-9_]*"
-    r"[\"']?\s*(:|=)\s*(?:([\"'])([^\"'\n]{1,200}?)\2|([^\s\"'`,;)]+))"
+    r"(?i)\b([A-Za-z0-9_]*?(?:password|passwd|pwd|secret|token|api[_-]?key|apikey"
+    r"|access[_-]?key|auth[_-]?key|client[_-]?secret)[A-Za-z0-9_]*)"
+    r"[\"']?\s*(:|=)\s*(?:([\"'])([^\"'\n]{1,200}?)\3|([^\s\"'`,;)]+))"
 )
+_NUMBER = re.compile(r"[0-9][0-9_,.]*")
+_NOT_A_COUNT = re.compile(r"(?i)password|passwd|pwd|secret|key")
 _HIGH_ENTROPY_RUN = re.compile(rf"[A-Za-z0-9+/=_-]{{{ENTROPY_MIN_LENGTH},}}")
 
 
@@ -128,11 +156,13 @@ def _looks_random(run: str) -> bool:
     )
 
 
-def _assignment_value_is_secret(separator: str, quote: str, value: str) -> bool:
-    """Whether ``key<sep>value`` assigns a real value (not a placeholder, a type or a
-    reference to where the value comes from)."""
+def _assignment_value_is_secret(key: str, separator: str, quote: str, value: str) -> bool:
+    """Whether ``key<sep>value`` assigns a real value (not a placeholder, a type, a
+    reference to where the value comes from, or a count of tokens)."""
     if len(value) < 4 or _PLACEHOLDER.match(value):
         return False
+    if _NUMBER.fullmatch(value) and not _NOT_A_COUNT.search(key):
+        return False  # ``max_tokens=4096``, ``token_count: 12000``: LLM tokens counted
     if separator == ":" and not quote:
         # YAML, JSON or a type annotation: only a value with a digit or a symbol,
         # not a plain word or a dotted name (``token: str``, ``secret: settings.KEY``).
@@ -151,13 +181,14 @@ def _spans(line: str) -> list[tuple[int, int, str]]:
             spans.append((match.start(rule.group), match.end(rule.group), rule.name))
     named = list(spans)
     for match in _ASSIGNMENT.finditer(line):
-        group = 3 if match.group(2) else 4
+        group = 4 if match.group(3) else 5
         value = match.group(group)
         start, end = match.span(group)
+        secret = _assignment_value_is_secret(
+            match.group(1), match.group(2), match.group(3) or "", value
+        )
         # A value a named rule already caught is reported by that rule's name only.
-        if _assignment_value_is_secret(match.group(1), match.group(2) or "", value) and not any(
-            s < end and start < e for s, e, _ in named
-        ):
+        if secret and not any(s < end and start < e for s, e, _ in named):
             spans.append((start, end, "password-assignment"))
     named = list(spans)
     for match in _HIGH_ENTROPY_RUN.finditer(line):

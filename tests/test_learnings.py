@@ -134,6 +134,28 @@ def test_a_push_that_keeps_failing_keeps_the_commit_and_exits_1(
     assert again.prompts() == []
 
 
+def test_a_push_behind_the_remote_is_not_retried_and_says_to_pull(
+    proj: Project, run_cli: RunCli
+) -> None:
+    """A non-fast-forward refusal does not change by waiting: no retry, one line."""
+    other = proj.root / "other"
+    git(proj.root, "clone", "--quiet", str(proj.remote), str(other))
+    (other / "NEWS.md").write_text("news\n")
+    git(other, "add", "NEWS.md")
+    git(other, "commit", "--quiet", "-m", "elsewhere")
+    git(other, "push", "--quiet", "origin", "main")
+    a_session(proj, "question", "answer")
+
+    code, _, err = run(run_cli, llm(proj))
+
+    assert code == 1
+    (line,) = err.strip().splitlines()[-1:]
+    assert "after 1 attempt" in line
+    assert "git pull" in line
+    assert "is kept" in line
+    assert "learnings.md" in git(proj.checkout, "show", "--name-only", "HEAD")
+
+
 def test_the_second_run_reads_only_new_turns(proj: Project, run_cli: RunCli) -> None:
     path = a_session(proj, "first question", "first answer")
     assert run(run_cli, llm(proj), "--no-push")[0] == 0

@@ -169,7 +169,9 @@ def cmd_learnings(args: argparse.Namespace) -> int:
     if result.push_error:
         sys.stderr.write(
             f"session-sync learnings: {printable(result.push_error)}; the commit"
-            f" {result.commit} is kept: push it with git push\n"
+            f" {result.commit} is kept"
+            + ("" if "git pull" in result.push_error else ": push it with git push")
+            + "\n"
         )
         return EXIT_FAILED
     return EXIT_OK

@@ -63,11 +63,34 @@ class PushError(GitError):
     """The push still failed after the retries (the commit is kept)."""
 
 
+class _BehindRemote(GitError):
+    """The remote has commits this checkout lacks: waiting does not change that."""
+
+
+_GIT_TIMEOUT = 300.0
+
+
 def _git(checkout: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", *args], cwd=checkout, capture_output=True, text=True, check=False, timeout=300
-    )
+    try:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=checkout,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=_GIT_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        raise GitError(f"git {args[0]} did not finish in {_GIT_TIMEOUT:g} s") from None
     if done.returncode != 0:
+        if "[rejected]" in done.stderr and (
+            "non-fast-forward" in done.stderr or "fetch first" in done.stderr
+        ):
+            raise _BehindRemote(
+                f"git {args[0]} was refused: the remote has commits this checkout has not"
+                " (git pull --rebase, then git push)"
+            )
         lines = [
             ln
             for ln in (done.stderr or done.stdout).splitlines()
@@ -216,7 +239,10 @@ def push(checkout: Path, target: Sequence[str], *, backoff: float | None = None)
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(PUSH_ATTEMPTS),
         wait=tenacity.wait_exponential(multiplier=first, min=first, max=first * 8),
-        retry=tenacity.retry_if_exception_type(GitError),
+        # A refusal because the remote moved on stays a refusal: not retried.
+        retry=tenacity.retry_if_exception(
+            lambda exc: isinstance(exc, GitError) and not isinstance(exc, _BehindRemote)
+        ),
         reraise=True,
     )
     attempts = 0
@@ -226,5 +252,6 @@ def push(checkout: Path, target: Sequence[str], *, backoff: float | None = None)
                 attempts += 1
                 _git(checkout, "push", "--quiet", *target)
     except GitError as exc:
-        raise PushError(f"{exc} (after {attempts} attempts)") from None
+        noun = "attempt" if attempts == 1 else "attempts"
+        raise PushError(f"{exc} (after {attempts} {noun})") from None
     return attempts

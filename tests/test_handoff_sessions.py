@@ -124,6 +124,31 @@ def test_the_cache_reads_a_transcript_once_per_version(config_a: Path, project: 
     assert (later.hits, later.misses) == (2, 1)
 
 
+def test_the_cache_of_one_project_survives_a_hook_in_another(
+    config_a: Path, project: Path, tmp_path: Path
+) -> None:
+    """One cache file serves every project: a run in one must not drop the others'
+    summaries (the next hook there would read every transcript again)."""
+    other = tmp_path / "src" / "other"
+    other.mkdir()
+    rng = random.Random(7)
+    for root in (project, other):
+        for i in range(2):
+            write_session(config_a, worked_session(rng, str(root), last_prompt=f"p{i}"))
+    project_sessions(str(config_a), str(project), None)
+    project_sessions(str(config_a), str(other), None)
+    warm = SummaryCache(str(config_a))
+    project_sessions(str(config_a), str(project), None, cache=warm)
+    assert (warm.hits, warm.misses) == (2, 0)
+    # A transcript gone from disk does drop out.
+    gone = next((config_a / "projects").glob("*other*/*.jsonl"))
+    gone.unlink()
+    project_sessions(str(config_a), str(project), None)
+    assert (
+        str(gone) not in (config_a / "session-sync" / "handoff" / "sessions.cache.json").read_text()
+    )
+
+
 def test_a_link_in_a_sessions_place_is_not_followed(config_a: Path, project: Path) -> None:
     spec = worked_session(random.Random(6), str(project), last_prompt="real")
     path = write_session(config_a, spec)

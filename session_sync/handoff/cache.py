@@ -3,8 +3,8 @@
 One JSON file, ``<config>/session-sync/handoff/sessions.cache.json``, maps a
 transcript's path to its summary and the ``(size, mtime_ns)`` it was read at.
 A summary is reused only while both match; the file is rewritten (atomically)
-only when something changed. A cache that does not load is ignored: it only
-saves time.
+only when something changed (an entry whose transcript is gone drops out). A
+cache that does not load is ignored: it only saves time.
 """
 
 from __future__ import annotations
@@ -70,11 +70,13 @@ class SummaryCache:
         self._dirty = True
 
     def save(self) -> None:
-        """Write the cache if it changed, keeping only the entries used this run
-        (a transcript gone from disk drops out). A failed write is ignored."""
-        if not self._dirty and self._used == set(self._entries):
+        """Write the cache if it changed. One file serves every project, so an entry
+        not used this run (another project's) is kept while its transcript is on
+        disk; one whose transcript is gone drops out. A failed write is ignored."""
+        gone = {p for p in self._entries if p not in self._used and not os.path.lexists(p)}
+        if not self._dirty and not gone:
             return
-        kept = {p: self._entries[p] for p in sorted(self._used) if p in self._entries}
+        kept = {p: self._entries[p] for p in sorted(self._entries) if p not in gone}
         data = json.dumps({"format": CACHE_FORMAT, "sessions": kept}, sort_keys=True)
         try:
             write_atomic(self.path, data.encode("utf-8"), 0o600)

@@ -8,6 +8,7 @@ import random
 import subprocess
 from pathlib import Path
 
+import attrs
 from conftest import RunCli, write_old
 from handoff_work import worked_session
 from hypothesis import given, settings
@@ -216,3 +217,23 @@ def test_another_machines_text_is_escaped_and_kept_on_one_line(
     assert "\\x1b[2J" in text
     assert "\\u202e" in text
     assert not any(line.startswith("- src/app.py · forged") for line in text.splitlines())
+
+
+def test_a_lone_surrogate_from_a_transcript_is_saved_and_printed_escaped(
+    config_a: Path, project: Path, run_cli: RunCli
+) -> None:
+    """The client's JSON may hold a lone surrogate (a JS string cut mid-emoji): the
+    handoff still builds, saves and prints, and two builds give the same bytes."""
+    checkout(project)
+    spec = worked_session(random.Random(10), str(project), last_prompt="fix the SURROGATE bug")
+    lines = tuple(line.replace(b"SURROGATE", b"\\ud83d") for line in spec.lines)
+    cut = attrs.evolve(spec, lines=lines)
+    write_old(config_a, cut, hours=1)
+    done = run_cli("handoff", "--local-path", str(project))
+    assert done.code == 0, done.err
+    assert "fix the \\ud83d bug" in done.out
+    first = build(str(config_a), str(project), None)
+    saved = {n: (Path(first.store.dir) / n).read_bytes() for n in SAVED}
+    second = build(str(config_a), str(project), None)
+    assert second.handoff.combined_hash == first.handoff.combined_hash
+    assert {n: (Path(second.store.dir) / n).read_bytes() for n in SAVED} == saved

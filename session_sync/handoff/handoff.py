@@ -177,7 +177,9 @@ def canonical(value: Any) -> bytes:
     hook's time.
     """
     data = attrs.asdict(value) if attrs.has(type(value)) else value
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    # ASCII (``\\uXXXX``): a transcript's text may hold a lone surrogate (a JS string
+    # cut mid-emoji), which no UTF-8 encoder takes.
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode("ascii")
 
 
 def sha256_hex(data: bytes) -> str:

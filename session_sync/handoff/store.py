@@ -83,8 +83,8 @@ def _read_json(path: str) -> Any:
 
 
 def _dump(data: Any) -> bytes:
-    text = json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False)
-    return (text + "\n").encode("utf-8")
+    text = json.dumps(data, sort_keys=True, indent=1)  # ASCII: see ``canonical``
+    return (text + "\n").encode("ascii")
 
 
 class HandoffStore:

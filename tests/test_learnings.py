@@ -445,6 +445,24 @@ def test_an_ignored_learnings_file_stops_the_run_before_asking(
     assert not (proj.checkout / ".claude").exists()
 
 
+def test_a_linked_claude_dir_is_not_followed(proj: Project, run_cli: RunCli) -> None:
+    """A checkout whose .claude is a link (a cloned repo can hold one) gets nothing
+    written through it: one line, before the LLM is asked."""
+    a_session(proj, "question", "answer")
+    elsewhere = proj.root / "elsewhere"
+    elsewhere.mkdir()
+    (proj.checkout / ".claude").symlink_to(elsewhere)
+    fake = llm(proj)
+
+    code, _, err = run(run_cli, fake, "--no-push")
+
+    assert code == 1
+    (line,) = err.strip().splitlines()[-1:]
+    assert "symbolic link" in line
+    assert fake.prompts() == []
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_an_answer_that_is_no_bullet_list_stops_with_one_line(
     proj: Project, run_cli: RunCli
 ) -> None:

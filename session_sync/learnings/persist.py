@@ -130,8 +130,9 @@ class PlannedWrite:
 
 
 def _read(path: Path) -> bytes | None:
-    if path.is_symlink():
-        raise GitError(f"{path} is a symbolic link: not followed, nothing written")
+    for link in (path.parent, path):
+        if link.is_symlink():
+            raise GitError(f"{link} is a symbolic link: not followed, nothing written")
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -193,8 +194,9 @@ def commit_files(checkout: Path, rels: Sequence[str], message: str) -> str:
 
 def check_committable(checkout: Path) -> None:
     """Raise ``GitError`` when git would not take the two files (ignored by a
-    ``.gitignore``): said before anything is asked or written."""
+    ``.gitignore``) or is behind a link: said before anything is asked or written."""
     for rel in (LEARNINGS_MD, CLAUDE_MD):
+        _read(checkout / rel)  # a linked .claude (or file) is never written through
         done = subprocess.run(
             ["git", "check-ignore", "-q", "--", rel],
             cwd=checkout,

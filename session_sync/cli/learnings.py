@@ -99,7 +99,7 @@ def add_parsers(sub: Any) -> None:
         metavar="N",
         help=(
             f"LLM calls per run at most (default: {DEFAULT_MAX_CALLS}); older turns beyond them"
-            " are not sent"
+            " are not sent, by this run or a later one (they count as read)"
         ),
     )
     learn.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
@@ -186,7 +186,10 @@ def _print_result(result: LearningsResult, options: LearningsOptions) -> None:
     if result.skipped_open:
         out.write(f"skipped {len(result.skipped_open)} session(s) open in Claude\n")
     if result.dropped_turns:
-        out.write(f"{result.dropped_turns} older turn(s) over the budget were not sent\n")
+        out.write(
+            f"{result.dropped_turns} older turn(s) over the budget were not sent"
+            " (nor will be: they count as read)\n"
+        )
     if not result.turns:
         out.write("No new turns to read since the last run: nothing to do.\n")
         return

@@ -395,6 +395,23 @@ def test_a_secret_in_the_answer_stops_everything(proj: Project, run_cli: RunCli)
     assert not marks_dir(proj.config).exists()
 
 
+def test_a_secret_split_over_a_bullets_lines_is_caught_as_it_would_be_written(
+    proj: Project, run_cli: RunCli
+) -> None:
+    """A bullet's indented continuation is joined to it: the scan sees what would be
+    written, not only the answer's lines one by one."""
+    a_session(proj, "question", "answer")
+    answer = "- Deploys use make deploy.\n- The staging DB takes password=\n  " + "hunter22x\n"
+
+    code, _, err = run(run_cli, llm(proj, answer))
+
+    assert code == 1
+    assert "hunter22x" not in err
+    assert "password-assignment" in err
+    assert not (proj.checkout / ".claude").exists()
+    assert not marks_dir(proj.config).exists()
+
+
 def test_json_output_is_one_object(proj: Project, run_cli: RunCli) -> None:
     a_session(proj, "question", "answer")
     result = run_cli("learnings", "--llm", llm(proj).command, "--no-push", "--json")

@@ -163,7 +163,9 @@ def run_learnings(
         learnings=tuple(learnings),
         new=(),
     )
-    hits = tuple(scan_text("\n".join(answers)))
+    # The answers line by line, then the learnings as they would be written (a
+    # bullet's continuation lines joined to it can make a secret the lines hid).
+    hits = tuple(scan_text("\n".join(answers))) or tuple(scan_text("\n".join(learnings)))
     if hits:
         return attrs.evolve(base, secrets=hits)
     existing = checkout / persist.LEARNINGS_MD

@@ -97,6 +97,32 @@ def test_the_hook_prints_utf_8_whatever_the_locale_and_then_stays_quiet(
     assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
 
 
+
+def test_a_reader_gone_before_the_handoff_is_printed_is_still_exit_0(
+    config_a: Path, project: Path
+) -> None:
+    """Claude gone (its end of stdout closed): one stderr line, exit 0, never the
+    interpreter's exit 120 for an unflushable stdout."""
+    checkout(project)
+    two_machines(config_a, project)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [SESSION_SYNC, "hook", "session-start"],
+            input=hook_input(project).encode("utf-8"),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "CLAUDE_CONFIG_DIR": str(config_a)},
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+
+
 def test_the_session_starting_is_left_out(config_a: Path, project: Path) -> None:
     checkout(project)
     here, there = two_machines(config_a, project)

@@ -134,6 +134,23 @@ def test_a_push_that_keeps_failing_keeps_the_commit_and_exits_1(
     assert again.prompts() == []
 
 
+
+def test_the_push_names_its_branch_whatever_push_default_says(
+    proj: Project, run_cli: RunCli
+) -> None:
+    """Only the learnings' branch goes, to its upstream: push.default=nothing (or
+    matching, which would push every branch) does not decide it."""
+    git(proj.checkout, "config", "push.default", "nothing")
+    git(proj.checkout, "branch", "side")
+    a_session(proj, "question", "answer")
+
+    code, _, err = run(run_cli, llm(proj))
+
+    assert code == 0, err
+    assert proj.remote_head() == proj.head()
+    assert git(proj.remote, "branch", "--list", "side") == ""
+
+
 def test_a_push_behind_the_remote_is_not_retried_and_says_to_pull(
     proj: Project, run_cli: RunCli
 ) -> None:

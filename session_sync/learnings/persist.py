@@ -208,17 +208,24 @@ def check_committable(checkout: Path) -> None:
             raise GitError(f"{rel} is ignored by git here (a .gitignore): it cannot be committed")
 
 
+def _config(checkout: Path, key: str) -> str | None:
+    try:
+        return _git(checkout, "config", "--get", key).strip() or None
+    except GitError:
+        return None
+
+
 def push_target(checkout: Path) -> list[str]:
-    """The ``git push`` arguments: the upstream when one is set, else the branch to
+    """The ``git push`` arguments: the upstream (remote and branch named) when one is set, else the branch to
     ``origin`` (or the one remote). Raises ``GitError`` when there is nowhere to push."""
     branch = _git(checkout, "rev-parse", "--abbrev-ref", "HEAD").strip()
     if branch == "HEAD":
         raise GitError("HEAD is detached: check out a branch, or pass --no-push")
-    try:
-        _git(checkout, "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}")
-        return []
-    except GitError:
-        pass
+    # The upstream, named: push.default (nothing, matching...) never decides what goes.
+    remote = _config(checkout, f"branch.{branch}.remote")
+    merge = _config(checkout, f"branch.{branch}.merge")
+    if remote and remote != "." and merge and merge.startswith("refs/heads/"):
+        return [remote, f"HEAD:{merge}"]
     remotes = _git(checkout, "remote").split()
     if not remotes:
         raise GitError("this checkout has no git remote to push to: pass --no-push")

@@ -216,8 +216,9 @@ def _config(checkout: Path, key: str) -> str | None:
 
 
 def push_target(checkout: Path) -> list[str]:
-    """The ``git push`` arguments: the upstream (remote and branch named) when one is set, else the branch to
-    ``origin`` (or the one remote). Raises ``GitError`` when there is nowhere to push."""
+    """The ``git push`` arguments: the upstream (remote and branch named) when one is
+    set, else the branch to ``origin`` (or the one remote). Raises ``GitError`` when
+    there is nowhere to push."""
     branch = _git(checkout, "rev-parse", "--abbrev-ref", "HEAD").strip()
     if branch == "HEAD":
         raise GitError("HEAD is detached: check out a branch, or pass --no-push")

@@ -97,7 +97,6 @@ def test_the_hook_prints_utf_8_whatever_the_locale_and_then_stays_quiet(
     assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
 
 
-
 def test_a_reader_gone_before_the_handoff_is_printed_is_still_exit_0(
     config_a: Path, project: Path
 ) -> None:

@@ -134,7 +134,6 @@ def test_a_push_that_keeps_failing_keeps_the_commit_and_exits_1(
     assert again.prompts() == []
 
 
-
 def test_the_push_names_its_branch_whatever_push_default_says(
     proj: Project, run_cli: RunCli
 ) -> None:

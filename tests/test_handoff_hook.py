@@ -273,3 +273,18 @@ def test_a_malformed_settings_json_is_refused_never_overwritten(
         assert "not touched" in done.err
         assert (config_a / "settings.json").read_text() == body
     assert backups(config_a) == []
+
+
+def test_a_hook_that_cannot_even_load_still_exits_0_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A half-upgraded install (the hook's module does not import) must not fail
+    every session start either."""
+    from session_sync.cli import entry
+
+    monkeypatch.setitem(sys.modules, "session_sync.handoff.hook", None)  # import fails
+    assert entry.main(["hook", "session-start"]) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert len(err.splitlines()) == 1
+    assert err.startswith("session-sync hook session-start: ")

@@ -19,8 +19,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``session-sync``; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["hook", "session-start"]:
-        from session_sync.handoff.hook import run_session_start
-
+        try:
+            from session_sync.handoff.hook import run_session_start
+        except BaseException as exc:  # a broken install must not fail every session start
+            message = " ".join(str(exc).split())[:300] or type(exc).__name__
+            sys.stderr.write(f"session-sync hook session-start: {message!a}\n")
+            return 0
         return run_session_start()
     from session_sync.cli.app import main as full_main
 

@@ -41,6 +41,8 @@ HITS = [
     ("password-assignment", 'DB_PASSWORD="' + 'correct horse"'),
     ("password-assignment", '"api_key": "' + 'k-123456"'),
     ("password-assignment", "client_secret: " + "9f8e7d6c5b"),
+    ("password-assignment", "the admin login is password=" + "/Tr0ub4dor&3"),
+    ("password-assignment", "SECRET_KEY_BASE=" + "9f8e7d6c5b4a"),
     ("high-entropy", "the signing salt is " + RANDOM40),
     ("url-credentials", "staging runs on postgres://app:" + "Tr0ub4dor@db.internal:5432/app"),
     ("url-credentials", "DATABASE_URL=mysql://root:" + "rootpass@127.0.0.1/shop"),
@@ -98,6 +100,13 @@ NEAR_MISSES = [
     "see https://user@example.com:8443/path for the docs",
     "the API wants Basic authentication, and Authorization: Basic headers are logged",
     "docker login --password-stdin reads it; use --password when prompted",
+    # booleans, paths and names of keys that hold no secret themselves.
+    "pass include_secrets=True to the dumper; verify_token=False skips the check",
+    "token_file=~/.config/gh/hosts.yml and key_path=./certs/dev.pem are read at start",
+    "the password file is pwd_file=/etc/app/pass",
+    "set tokenizer_path=models/tok.json and token_type=bearer",
+    "Use secret_name=prod-db-creds in AWS Secrets Manager",
+    "PASSWORD_MIN_LENGTH=12 is enforced by the form",
 ]
 
 

@@ -9,7 +9,9 @@ plan's own patterns are kept in spirit and fixed where they would flag prose:
   credential must be 16 characters or more;
 * added: a password in a URL (``postgres://app:PASSWORD@host``), in
   ``Authorization: Basic``, or after ``--password``; a number assigned to a
-  ``token`` key is a count of LLM tokens (``max_tokens=4096``), not a secret.
+  ``token`` key is a count of LLM tokens (``max_tokens=4096``), not a secret;
+  nor is a boolean, a file's path, or the value of a key about a secret
+  (``secret_name``, ``token_file``, ``password_min_length``).
 
 ``high-entropy``: a run of 32 or more base64/url-safe characters whose Shannon
 entropy is at least 4.2 bits per character and that mixes lower case, upper case
@@ -132,6 +134,30 @@ _ASSIGNMENT = re.compile(
 )
 _NUMBER = re.compile(r"[0-9][0-9_,.]*")
 _NOT_A_COUNT = re.compile(r"(?i)password|passwd|pwd|secret|key")
+_NOT_SECRET_WORDS = frozenset(
+    [
+        "true",
+        "false",
+        "none",
+        "null",
+        "nil",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "enabled",
+        "disabled",
+        "required",
+        "optional",
+    ]
+)
+_PATH = re.compile(r"(?:~|\.{1,2})?/[A-Za-z0-9_.\-/]+")
+"""A file's place (``token_file=~/.config/gh/hosts.yml``), not its contents."""
+_ABOUT_A_SECRET = re.compile(
+    r"(?i)_(?:path|file|dir|name|type|ttl|url|uri|length|len|count|limit|size|format"
+    r"|mode|required|enabled|header|prefix|field)$"
+)
+"""Key endings that name something about a secret, not the secret (``secret_name``)."""
 _HIGH_ENTROPY_RUN = re.compile(rf"[A-Za-z0-9+/=_-]{{{ENTROPY_MIN_LENGTH},}}")
 
 
@@ -163,6 +189,10 @@ def _assignment_value_is_secret(key: str, separator: str, quote: str, value: str
         return False
     if _NUMBER.fullmatch(value) and not _NOT_A_COUNT.search(key):
         return False  # ``max_tokens=4096``, ``token_count: 12000``: LLM tokens counted
+    if value.casefold() in _NOT_SECRET_WORDS or _PATH.fullmatch(value):
+        return False
+    if _ABOUT_A_SECRET.search(key.rstrip("\"'")):
+        return False
     if separator == ":" and not quote:
         # YAML, JSON or a type annotation: only a value with a digit or a symbol,
         # not a plain word or a dotted name (``token: str``, ``secret: settings.KEY``).

@@ -40,3 +40,16 @@ def test_skill_install_writes_the_skill_once_and_keeps_an_edited_copy(
     assert skill_file(config).read_text() == text
     names = sorted(p.name for p in skill_file(config).parent.iterdir())
     assert names == ["SKILL.md", backup.name]  # no temp file left
+
+
+def test_two_edited_copies_replaced_in_the_same_second_are_both_kept(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    config = tmp_path / "claude"
+    skill_file(config).parent.mkdir(parents=True)
+    for edit in ("first edit\n", "second edit\n"):
+        skill_file(config).write_text(edit)
+        assert run_cli("skill", "install", "--config-dir", str(config)).code == 0
+    kept = sorted(p.read_text() for p in skill_file(config).parent.glob("SKILL.md.*.bak"))
+    # Both, however fast the two installs were (the backup name has a second's precision).
+    assert kept == ["first edit\n", "second edit\n"]

@@ -89,7 +89,12 @@ def install_skill(config: Path, *, dry_run: bool = False) -> SkillInstall:
         return SkillInstall(path, False, None)
     backup = None
     if current is not None:
-        backup = path.with_name(f"SKILL.md.{time.strftime('%Y%m%dT%H%M%S')}.bak")
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        backup = path.with_name(f"SKILL.md.{stamp}.bak")
+        number = 1
+        while backup.exists() or backup.is_symlink():  # an earlier backup is never replaced
+            number += 1
+            backup = path.with_name(f"SKILL.md.{stamp}.{number}.bak")
     if dry_run:
         return SkillInstall(path, True, backup)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,10 @@ HITS = [
     ("password-assignment", "client_secret: " + "9f8e7d6c5b"),
     ("password-assignment", "the admin login is password=" + "/Tr0ub4dor&3"),
     ("password-assignment", "SECRET_KEY_BASE=" + "9f8e7d6c5b4a"),
+    # YAML: a value led by letters is still a value.
+    ("password-assignment", "config/db.yml has  password: " + "hunter22"),
+    ("password-assignment", "the fixture's token: " + "abc123def456 works"),
+    ("password-assignment", "staging.yml says password: " + "correcthorsebattery"),
     ("high-entropy", "the signing salt is " + RANDOM40),
     ("url-credentials", "staging runs on postgres://app:" + "Tr0ub4dor@db.internal:5432/app"),
     ("url-credentials", "DATABASE_URL=mysql://root:" + "rootpass@127.0.0.1/shop"),
@@ -107,6 +111,10 @@ NEAR_MISSES = [
     "set tokenizer_path=models/tok.json and token_type=bearer",
     "Use secret_name=prod-db-creds in AWS Secrets Manager",
     "PASSWORD_MIN_LENGTH=12 is enforced by the form",
+    "declare password: SecretStr (the pydantic type) in the model",
+    "the schema marks password: required for sign-up",
+    "token: Optional[str] = None is the default",
+    "set secret: settings.SECRET_KEY in the app",
 ]
 
 

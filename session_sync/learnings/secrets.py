@@ -133,6 +133,7 @@ _ASSIGNMENT = re.compile(
     r"[\"']?\s*(:|=)\s*(?:([\"'])([^\"'\n]{1,200}?)\3|([^\s\"'`,;)]+))"
 )
 _NUMBER = re.compile(r"[0-9][0-9_,.]*")
+_PASSWORD_KEY = re.compile(r"(?i)password|passwd|pwd")
 _NOT_A_COUNT = re.compile(r"(?i)password|passwd|pwd|secret|key")
 _NOT_SECRET_WORDS = frozenset(
     [
@@ -194,11 +195,15 @@ def _assignment_value_is_secret(key: str, separator: str, quote: str, value: str
     if _ABOUT_A_SECRET.search(key.rstrip("\"'")):
         return False
     if separator == ":" and not quote:
-        # YAML, JSON or a type annotation: only a value with a digit or a symbol,
-        # not a plain word or a dotted name (``token: str``, ``secret: settings.KEY``).
-        return bool(re.search(r"[0-9!@#%^&*+=?~]", value)) and not re.fullmatch(
-            r"[A-Za-z_][A-Za-z0-9_.\[\]]*", value
-        )
+        # YAML, JSON or a type annotation. A dotted name, a type or a call is code
+        # (``secret: settings.KEY``, ``token: Optional[str]``); a value with a digit
+        # or a symbol is a value (``password: hunter22``); a plain word is one only
+        # for a password, in lower case (``password: changeme``, not ``SecretStr``).
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*[.\[(].*", value):
+            return False
+        if re.search(r"[0-9!@#%^&*+=?~]", value):
+            return True
+        return bool(_PASSWORD_KEY.search(key)) and value.islower()
     # key=value: anything but a code reference (``secret=settings.SECRET_KEY``).
     return quote != "" or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(?:[.(\[][^\s]*)", value)
 

@@ -428,6 +428,21 @@ def test_a_secret_split_over_a_bullets_lines_is_caught_as_it_would_be_written(
     assert not marks_dir(proj.config).exists()
 
 
+def test_a_secret_with_json_points_at_the_json_not_at_lines_above(
+    proj: Project, run_cli: RunCli
+) -> None:
+    a_session(proj, "question", "answer")
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0" * 2
+
+    code, out, err = run(run_cli, llm(proj, f"- The CI token is {token}.\n"), "--json")
+
+    assert code == 1
+    assert json.loads(out)["secrets"][0]["rule"] == "github-token"
+    assert token not in out + err
+    assert "above" not in err
+    assert '"secrets"' in err
+
+
 def test_json_output_is_one_object(proj: Project, run_cli: RunCli) -> None:
     a_session(proj, "question", "answer")
     result = run_cli("learnings", "--llm", llm(proj).command, "--no-push", "--json")

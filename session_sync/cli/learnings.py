@@ -160,7 +160,9 @@ def cmd_learnings(args: argparse.Namespace) -> int:
     if result.secrets:
         sys.stderr.write(
             "session-sync learnings: the LLM's answer holds what looks like a secret (the"
-            f" {len(result.secrets)} line(s) above, masked); nothing was written and no session"
+            f" {len(result.secrets)} line(s) "
+            + ('in "secrets"' if args.json else "above")
+            + ", masked); nothing was written and no session"
             " was marked read. Run again (the answer differs each time) or with --dry-run to"
             " review; to keep a learning, write it into .claude/learnings.md yourself without"
             " the value\n"

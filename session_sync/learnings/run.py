@@ -167,7 +167,10 @@ def run_learnings(
     # bullet's continuation lines joined to it can make a secret the lines hid).
     hits = tuple(scan_text("\n".join(answers))) or tuple(scan_text("\n".join(learnings)))
     if hits:
-        return attrs.evolve(base, secrets=hits)
+        # Never the secret itself, not even in --json's list of learnings.
+        masked = tuple(next(iter(scan_text(b)), None) for b in learnings)
+        shown = tuple(h.masked_line if h else b for h, b in zip(masked, learnings, strict=True))
+        return attrs.evolve(base, secrets=hits, learnings=shown)
     existing = checkout / persist.LEARNINGS_MD
     text = existing.read_text("utf-8", "replace") if existing.is_file() else ""
     new = persist.new_bullets(text, learnings)

@@ -511,6 +511,30 @@ def test_a_linked_claude_dir_is_not_followed(proj: Project, run_cli: RunCli) -> 
     assert list(elsewhere.iterdir()) == []
 
 
+def test_a_merge_in_progress_stops_the_run_before_asking(proj: Project, run_cli: RunCli) -> None:
+    """git takes no partial commit during a merge: said first, not after the files
+    were written (which would leave them written and not committed)."""
+    git(proj.checkout, "checkout", "--quiet", "-b", "side")
+    (proj.checkout / "side.txt").write_text("side\n")
+    git(proj.checkout, "add", "side.txt")
+    git(proj.checkout, "commit", "--quiet", "-m", "side")
+    git(proj.checkout, "checkout", "--quiet", "main")
+    (proj.checkout / "main.txt").write_text("main\n")
+    git(proj.checkout, "add", "main.txt")
+    git(proj.checkout, "commit", "--quiet", "-m", "main")
+    git(proj.checkout, "merge", "--quiet", "--no-commit", "--no-ff", "side")
+    a_session(proj, "question", "answer")
+    fake = llm(proj)
+
+    code, _, err = run(run_cli, fake, "--no-push")
+
+    assert code == 1
+    (line,) = err.strip().splitlines()[-1:]
+    assert "merge" in line
+    assert fake.prompts() == []
+    assert not (proj.checkout / ".claude").exists()
+
+
 def test_an_answer_that_is_no_bullet_list_stops_with_one_line(
     proj: Project, run_cli: RunCli
 ) -> None:

@@ -194,7 +194,12 @@ def commit_files(checkout: Path, rels: Sequence[str], message: str) -> str:
 
 def check_committable(checkout: Path) -> None:
     """Raise ``GitError`` when git would not take the two files (ignored by a
-    ``.gitignore``) or is behind a link: said before anything is asked or written."""
+    ``.gitignore``), is behind a link, or a merge, cherry-pick or revert is under way
+    (git takes no partial commit then): said before anything is asked or written."""
+    for state in ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD"):
+        if Path(checkout, _git(checkout, "rev-parse", "--git-path", state).strip()).exists():
+            what = state.split("_HEAD")[0].lower().replace("_", "-")
+            raise GitError(f"a {what} is under way here: finish it (or abort it) first")
     for rel in (LEARNINGS_MD, CLAUDE_MD):
         _read(checkout / rel)  # a linked .claude (or file) is never written through
         done = subprocess.run(

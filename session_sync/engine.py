@@ -10,30 +10,25 @@ the same agent functions in-process.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from session_sync.agent.apply import apply_batch
 from session_sync.agent.backups import DEFAULT_BACKUP_RETENTION_DAYS
-from session_sync.agent.faults import fault_point
 from session_sync.agent.messages import ScanAnswer, ScanRequest
-from session_sync.agent.paths import op_base, op_target
 from session_sync.agent.protocol import Refusal
-from session_sync.agent.reading import send_below
 from session_sync.agent.scan import scan
 from session_sync.errors import AgentError, ProtocolError, UsageError
+from session_sync.exchange import LOCAL_APPLY, ProgressCallback, exchange_files
 from session_sync.knowledge import KnowledgePlan, land_knowledge, plan_knowledge
 from session_sync.model.knowledge_report import KnowledgeReport
 from session_sync.model.manifest import SessionManifest, manifest_from_scan
-from session_sync.model.ops import apply_op, send_op
 from session_sync.model.reconcile import Action, SyncPlan, SyncPolicy, plan_sync
 from session_sync.model.report import ItemReport, SyncReport
-from session_sync.model.wire import check_exchange_answer, check_scan_answer
+from session_sync.model.wire import check_scan_answer
 from session_sync.model.withheld import unreadable_reports, withhold
 from session_sync.projects import remote_project_path
 from session_sync.transports.base import Transport
@@ -49,12 +44,6 @@ __all__ = [
     "scan_local",
     "survey",
 ]
-
-_LOCAL_APPLY = threading.Lock()
-"""Held while this process scans or applies on this machine."""
-
-ProgressCallback = Callable[[int, int], None]
-"""Called with (bytes done, bytes total) while file data moves."""
 
 
 @attrs.frozen
@@ -120,27 +109,10 @@ def scan_local(request: SyncRequest, peer: SessionManifest | None = None) -> Ses
 
 def _local_answer(request: SyncRequest, peer: SessionManifest | None) -> ScanAnswer:
     try:
-        with _LOCAL_APPLY:  # a scan may clear temp files under the machine's lock too
+        with LOCAL_APPLY:  # a scan may clear temp files under the machine's lock too
             return scan(str(request.local_config), _scan_request(request.local_path, request, peer))
     except Refusal as exc:
         raise AgentError(f"this machine: {exc}") from None
-
-
-class _Progress:
-    def __init__(self, total: int, callback: ProgressCallback | None) -> None:
-        self.total = total
-        self.done = 0
-        self.callback = callback
-
-    def add(self, n: int) -> None:
-        self.done += n
-        if self.callback is not None:
-            self.callback(self.done, self.total)
-
-    def counted(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
-        for chunk in chunks:
-            self.add(len(chunk))
-            yield chunk
 
 
 def _item_reports(plan: SyncPlan, dry_run: bool) -> list[ItemReport]:
@@ -315,17 +287,17 @@ def _run(
     trips_before = connection.round_trips
     found = _survey(request, connection, moment)
     plan = found.plan
-    # Plan items first (``_exchange`` finds them by index), then the files
+    # Plan items first (``exchange_files`` finds them by index), then the files
     # that could not be read.
     reports = _item_reports(plan, request.dry_run) + unreadable_reports(found.local, found.remote)
     knowledge = found.knowledge
     parts = knowledge.remote_parts() if knowledge is not None and not request.dry_run else {}
     landed: dict[str, Any] | None = None if request.dry_run else {}
     if not request.dry_run and (plan.transfers or parts):
-        landed = _exchange(request, plan, connection, reports, progress, parts)
+        landed = exchange_files(request, plan, connection, reports, progress, parts)
     learned = KnowledgeReport()
     if knowledge is not None:
-        with _LOCAL_APPLY:
+        with LOCAL_APPLY:
             learned = land_knowledge(
                 request.local_config,
                 knowledge,
@@ -350,91 +322,3 @@ def _run(
         seconds=time.monotonic() - started,
         knowledge=learned,
     )
-
-
-def _exchange(
-    request: SyncRequest,
-    plan: SyncPlan,
-    connection: AgentConnection,
-    reports: list[ItemReport],
-    progress: ProgressCallback | None,
-    parts: dict[str, Any],
-) -> dict[str, Any]:
-    """Push and pull the plan's files (and send ``parts``, the far side's memory
-    and history writes); return the far agent's answer."""
-    index_of = {id(item): i for i, item in enumerate(plan.items)}
-    pushes, pulls = plan.pushes, plan.pulls
-    meter = _Progress(sum(i.length for i in plan.transfers), progress)
-    label = f"sync with {connection.transport.description} at {plan.now.isoformat()}"
-    connection.send(
-        {
-            "op": "exchange",
-            "label": label,
-            "apply": [apply_op(i, request.folder_sync) for i in pushes],
-            "send": [send_op(i, request.folder_sync) for i in pulls],
-            "backup_retention_days": request.backup_retention_days,
-            **parts,
-        }
-    )
-    config = str(request.local_config)
-
-    def sent(count: int) -> None:
-        meter.add(count)
-        fault_point("send.chunk", config)
-
-    for item in pushes:
-        op = send_op(item, request.folder_sync)
-        try:
-            op_target(config, op)
-            base = op_base(config, op)
-        except Refusal as exc:
-            with connection.stream_errors():
-                connection.writer.json(b"E", {"ok": False, "error": str(exc)})
-            continue
-        # Reading our own file fails into its E frame (a link on the way is not
-        # followed); only the stream can raise.
-        with connection.stream_errors():
-            send_below(connection.writer, base, str(op["rel"]), item.offset, item.length, sent)
-    connection.flush()
-    answer = connection.receive()
-    check_exchange_answer(answer, connection.transport.description, len(pushes))
-    for item, result in zip(pushes, answer["results"], strict=True):
-        reports[index_of[id(item)]] = reports[index_of[id(item)]].with_result(result)
-
-    # Pulls: the agent is now streaming their data; apply each as it arrives.
-    ops = [apply_op(i, request.folder_sync) for i in pulls]
-    # apply_batch asks for each op's data once, in order: each is held to its length.
-    lengths = iter([i.length for i in pulls])
-
-    def next_file() -> Iterator[bytes]:
-        return meter.counted(connection.file_data(next(lengths)))
-
-    # Syncs in parallel threads of this process (one per codespace) take turns
-    # here, so none of them spends the machine's bounded lock wait on a sibling.
-    with _LOCAL_APPLY:
-        outcome = apply_batch(config, ops, next_file, label, request.backup_retention_days)
-    for item, result in zip(pulls, outcome["results"], strict=True):
-        reports[index_of[id(item)]] = reports[index_of[id(item)]].with_result(result)
-    _forks_follow_their_replace(plan, reports, index_of)
-    return dict(answer)
-
-
-def _forks_follow_their_replace(
-    plan: SyncPlan, reports: list[ItemReport], index_of: dict[int, int]
-) -> None:
-    """A fork's copy whose replace failed was never needed (the branch is still
-    in place where it was): a skip that says why, not a second failure."""
-    failed_forks = {
-        item.fork_file
-        for item in plan.transfers
-        if item.fork_file is not None and reports[index_of[id(item)]].outcome == "failed"
-    }
-    for item in plan.transfers:
-        at = index_of[id(item)]
-        if item.case == "forked" and item.file in failed_forks and reports[at].outcome == "failed":
-            reports[at] = attrs.evolve(
-                reports[at],
-                outcome="skipped",
-                error=None,
-                reason=f"{item.reason}; not needed: the replace of its session failed",
-            )

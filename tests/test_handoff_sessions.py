@@ -7,13 +7,20 @@ import os
 import random
 from pathlib import Path
 
+import attrs
 import pytest
 from handoff_work import worked_session
 
 from session_sync.handoff import sessions as sessions_mod
 from session_sync.handoff.cache import SummaryCache
+from session_sync.handoff.handoff import relative_to_project
 from session_sync.handoff.sessions import project_sessions, summarize_transcript
-from session_sync.testing.sessions import encode_dir_name, make_session, write_session
+from session_sync.testing.sessions import (
+    continue_session,
+    encode_dir_name,
+    make_session,
+    write_session,
+)
 
 HOUR = 3600.0
 
@@ -158,3 +165,25 @@ def test_a_link_in_a_sessions_place_is_not_followed(config_a: Path, project: Pat
     link.symlink_to(target)
     found = project_sessions(str(config_a), str(project), None)
     assert [s.id for s in found] == [spec.session_id]
+
+
+def test_a_session_resumed_in_a_codespace_counts_as_the_codespace_s(
+    config_a: Path, project: Path
+) -> None:
+    rng = random.Random(21)
+    started = worked_session(rng, str(project), edits=[("Edit", f"{project}/src/app.py")])
+    # Resumed in the codespace: the same file grows there with the codespace's cwd.
+    resumed = continue_session(rng, attrs.evolve(started, cwd="/workspaces/app"))
+    write_session(
+        config_a, resumed, project_dir_name=encode_dir_name(str(project)), mtime=1_700_000_000
+    )
+
+    (found,) = project_sessions(str(config_a), str(project), None)
+
+    assert found.machine == "codespace"
+    assert found.cwd == "/workspaces/app"
+    assert found.first_cwd == str(project)
+    # An edit made before it moved is still the project's file.
+    assert relative_to_project(found.edited[0].path, found.cwd, str(project), found.first_cwd) == (
+        "src/app.py"
+    )

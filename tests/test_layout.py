@@ -63,6 +63,8 @@ MODEL_FORBIDDEN_STDLIB = frozenset(
 MODEL_FORBIDDEN_PACKAGES = (
     "session_sync.transports",
     "session_sync.engine",
+    "session_sync.exchange",
+    "session_sync.knowledge",
     "session_sync.github",
     "session_sync.cli",
 )

@@ -99,7 +99,7 @@ def file_detail(
     touches = []
     for s in sessions:
         for edit in s.edited:
-            if relative_to_project(edit.path, s.cwd, project) == rel:
+            if relative_to_project(edit.path, s.cwd, project, s.first_cwd) == rel:
                 touches.append(
                     FileTouch(
                         s.id, s.machine, s.cwd, edit.tools, edit.count, edit.first_at, edit.last_at

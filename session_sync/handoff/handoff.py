@@ -253,10 +253,12 @@ def build_prefix(project: str, sessions: Sequence[SessionSummary]) -> Prefix:
     )
 
 
-def relative_to_project(path: str, cwd: str | None, project: str) -> str:
+def relative_to_project(
+    path: str, cwd: str | None, project: str, first_cwd: str | None = None
+) -> str:
     """A path a session's tool call gave, relative to the project (its ``cwd`` there,
     or the project here); an absolute path outside both stays as it is."""
-    for root in (cwd, project):
+    for root in (cwd, first_cwd, project):
         if root and path.startswith(root.rstrip("/") + "/"):
             rel = os.path.normpath(path[len(root.rstrip("/")) + 1 :])
             if rel != ".." and not rel.startswith("../"):
@@ -337,7 +339,7 @@ def build_delta(
     for s in chosen:
         files = []
         for edit in s.edited:
-            rel = relative_to_project(edit.path, s.cwd, project)
+            rel = relative_to_project(edit.path, s.cwd, project, s.first_cwd)
             if rel not in files:
                 files.append(rel)
                 touched.setdefault(rel, []).append(s.id)

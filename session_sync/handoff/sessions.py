@@ -8,8 +8,9 @@ once per version of its file: ``SummaryCache`` keeps them keyed by
 ``(size, mtime_ns)`` under ``<config>/session-sync/handoff/``, so a hook on a
 project with hundreds of sessions reads only what changed.
 
-Which machine wrote a session is told from the ``cwd`` its lines record (the
-truth, see claude-code-sessions.md): this machine's project path (or a path
+Which machine a session was last worked on is told from the last ``cwd`` its
+lines record (the truth, see claude-code-sessions.md; a session resumed on
+another machine goes on there): this machine's project path (or a path
 under it) is ``here``; ``/workspaces/<repo>`` is a codespace; any other path is
 another machine, named by that path. Two checkouts of one repo on this machine
 therefore count as two machines; nothing better is recorded on disk.
@@ -180,6 +181,7 @@ class _Reader:
 
     def __init__(self) -> None:
         self.cwd: str | None = None
+        self.first_cwd: str | None = None
         self.first_prompt: str | None = None
         self.last_prompt: str | None = None
         self.last_text: str | None = None
@@ -201,8 +203,10 @@ class _Reader:
             return
         if not isinstance(obj, dict) or obj.get("isSidechain") is True:
             return
-        if self.cwd is None and isinstance(obj.get("cwd"), str):
+        if isinstance(obj.get("cwd"), str):
+            # The last one wins: a session resumed on another machine was last worked on there.
             self.cwd = obj["cwd"]
+            self.first_cwd = self.first_cwd or obj["cwd"]
         message = obj.get("message")
         if not isinstance(message, dict):
             return
@@ -224,6 +228,7 @@ class _Reader:
             return
         if isinstance(obj, dict) and isinstance(obj.get("cwd"), str):
             self.cwd = obj["cwd"]
+            self.first_cwd = self.first_cwd or obj["cwd"]
 
     def _assistant(self, blocks: list[Any], stamp: str | None) -> None:
         texts = []
@@ -324,6 +329,7 @@ def summarize_transcript(path: str, session_id: str, project_dir: str) -> Sessio
         size=st.st_size,
         mtime_ns=st.st_mtime_ns,
         cwd=reader.cwd,
+        first_cwd=reader.first_cwd,
         last_message_at=_iso(last),
         last_message_epoch=None if last is None else last.timestamp(),
         first_prompt=reader.first_prompt,

@@ -71,7 +71,7 @@ class SessionSummary:
     mtime_ns: int
     """Its mtime then: with ``size``, the cache's key."""
     cwd: str | None
-    """The first ``cwd`` its lines record: where it was written."""
+    """The last ``cwd`` its user and assistant lines record: where it was last worked on."""
     last_message_at: str | None
     """The latest timestamp near its end (UTC, ``...T03:27:26.866Z``)."""
     last_message_epoch: float | None
@@ -86,6 +86,8 @@ class SessionSummary:
     """Its last ``TodoWrite`` list (None: it never wrote one)."""
     last_assistant_text: str | None
     """The text of the last assistant message that had any."""
+    first_cwd: str | None = None
+    """The first ``cwd`` its lines record: where it was started."""
     skipped_lines: int = 0
     """Lines passed over: not JSON, or over the line limit."""
     machine: str = ""
@@ -135,6 +137,7 @@ def summary_from_json(raw: Any) -> SessionSummary:
         size=int(raw["size"]),
         mtime_ns=int(raw["mtime_ns"]),
         cwd=_text(raw["cwd"]),
+        first_cwd=_text(raw["first_cwd"]),
         last_message_at=_text(raw["last_message_at"]),
         last_message_epoch=None if epoch is None else float(epoch),
         first_prompt=_text(raw["first_prompt"]),

@@ -4,7 +4,8 @@ The sandbox holds two Claude config dirs, ``laptop/.claude`` and
 ``codespace/.claude``, with realistic sessions of one project (checked out at
 ``laptop/src/my-app`` and ``codespace/workspaces/my-app``): some only on one
 side, one resumed in the codespace, one continued on the laptop, one that
-diverged, one too old to sync. It never reads or writes the user's own config.
+diverged, one too old to sync, and Claude's memory and a typed prompt on each
+side. It never reads or writes the user's own config.
 """
 
 from __future__ import annotations
@@ -93,7 +94,40 @@ def build_sandbox(root: Path, seed: int = 2026) -> tuple[DemoMachines, list[str]
     old = make_session(rng, laptop, turns=2, start=now - 24 * 20 * hours)
     on(box.laptop_config, old, now - 24 * 20 * hours, laptop)
     story.append(f"{old.session_id}  20 days old on the laptop: outside --days 7, left alone")
+    _knowledge(box, now)
+    story.append("MEMORY.md   Claude's memory of the project: one entry new on each side")
+    story.append("history     a prompt typed on each machine (up-arrow recall)")
     return box, story
+
+
+def _knowledge(box: DemoMachines, now: dt.datetime) -> None:
+    """Claude's memory index and a typed prompt on each machine, each side with
+    something the other lacks."""
+    shared = "- [Testing](testing.md) \u2014 run `uv run pytest -q`; sshd tests need OpenSSH\n"
+    entries = {
+        box.laptop_config: (
+            box.laptop_project,
+            "- Deploys go through `make deploy`, never by hand\n",
+        ),
+        box.codespace_config: (
+            box.codespace_project,
+            "- The codespace has no GPU: skip CUDA tests\n",
+        ),
+    }
+    for i, (config, (project, entry)) in enumerate(entries.items()):
+        memory = config / "projects" / encode_project_path(str(project)) / "memory"
+        memory.mkdir(parents=True, exist_ok=True)
+        (memory / "MEMORY.md").write_text(shared + entry, encoding="utf-8")
+        stamp = int((now - dt.timedelta(hours=6 - i)).timestamp() * 1000)
+        line: dict[str, object] = {
+            "display": "run the slow tests too" if i else "why does the sync skip open sessions?",
+            "pastedContents": {},
+            "timestamp": stamp,
+            "project": str(project),
+        }
+        history = config / "history.jsonl"
+        history.write_text(json.dumps(line) + "\n", encoding="utf-8")
+        history.chmod(0o600)
 
 
 def _sync(box: DemoMachines) -> SyncReport:
@@ -118,7 +152,9 @@ def run_demo(keep: Path | None, *, json_output: bool, out: TextIO) -> int:
         box, story = build_sandbox(root)
         first = _sync(box)
         second = _sync(box)
-        quiet = not any(i.action != "skip" for i in second.items)
+        quiet = not any(i.action != "skip" for i in second.items) and not (
+            second.knowledge.memory or second.knowledge.history
+        )
         if json_output:
             json.dump(
                 {"sandbox": str(root), "first": first.to_json(), "second": second.to_json()},

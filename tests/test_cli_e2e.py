@@ -969,6 +969,11 @@ def test_demo_runs_in_a_sandbox(tmp_path: Path, run_subprocess: RunSubprocess) -
     second = result.out.split("nothing left to move", 1)[1]
     assert "0 pushed, 0 pulled, 0 skipped, 0 failed" in second
     assert "everything is in step" in second
+    # Each side's memory entry reached the other, and a prompt typed on each.
+    first = result.out.split("nothing left to move", 1)[0]
+    assert "memory came in: memory/MEMORY.md" in first
+    assert "+ - The codespace has no GPU: skip CUDA tests" in first
+    assert "> run the slow tests too" in first
     assert list(home.iterdir()) == []
     assert list(scratch.iterdir()) == []  # the sandbox was removed
 

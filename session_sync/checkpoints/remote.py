@@ -41,6 +41,10 @@ MAX_HAVES = 2000
 
 _HEX = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _LEFT_OUT_LIMIT = 1000
+# The bundle's one ref, as the far side names it: a plain ref under refs/ (never an
+# option, a refspec with a destination, a glob or a `..`), so `git fetch` reads it as
+# nothing but the name of what to take.
+_BUNDLE_REF_NAME = re.compile(r"^refs(/[A-Za-z0-9_][A-Za-z0-9._-]*)+$")
 
 
 @attrs.frozen
@@ -235,6 +239,11 @@ def _fetch_bundle(top: Path, bundle: Path, far: FarWork, where: str) -> None:
             raise CheckpointError(
                 f"the checkpoint bundle from {where} does not hold just the announced commit"
             )
+        name = listed[0][1]
+        if not _BUNDLE_REF_NAME.match(name) or ".." in name or name.endswith(".lock"):
+            raise CheckpointError(
+                f"the checkpoint bundle from {where} names its ref {name!r}, not a plain ref"
+            )
         git(
             str(top),
             "-c",
@@ -243,8 +252,9 @@ def _fetch_bundle(top: Path, bundle: Path, far: FarWork, where: str) -> None:
             "-q",
             "--no-tags",
             "--no-write-fetch-head",
+            "--",
             str(bundle),
-            listed[0][1],
+            name,
         )
         kind = git(str(top), "cat-file", "-t", far.commit)[1].decode().strip()
         shown = git(str(top), "rev-list", "--parents", "-n", "1", far.commit)[1].decode().split()

@@ -69,6 +69,8 @@ class FarWork:
     """Untracked files over the limit."""
     unchanged: bool
     """The far side found the work the same as our newest checkpoint of it."""
+    dry_run: bool
+    """The far side made the commit for a dry run only: no bundle follows."""
     bundle_bytes: int
     """Bytes of the bundle that follows (0: none follows)."""
 
@@ -110,7 +112,8 @@ def check_answer(answer: dict[str, Any]) -> FarWork:
             raise ProtocolError("the checkpoint answer's left_out holds a non-object")
         path = _text(entry.get("path"), "left-out path")
         left_out.append((path, _count(entry.get("size"), "size")))
-    unchanged = answer.get("unchanged", False) is True or answer.get("dry_run", False) is True
+    unchanged = answer.get("unchanged", False) is True
+    dry_run = answer.get("dry_run", False) is True
     origin = answer.get("origin")
     return FarWork(
         top=_text(answer.get("top"), "checkout"),
@@ -122,7 +125,10 @@ def check_answer(answer: dict[str, Any]) -> FarWork:
         bytes=_count(work.get("bytes"), "bytes"),
         left_out=tuple(left_out),
         unchanged=unchanged,
-        bundle_bytes=0 if unchanged else _count(answer.get("bundle_bytes"), "bundle size"),
+        dry_run=dry_run and not unchanged,
+        bundle_bytes=0
+        if unchanged or dry_run
+        else _count(answer.get("bundle_bytes"), "bundle size"),
     )
 
 
@@ -218,7 +224,19 @@ def _fetch(
             )
         base = Taken(name, far.top, str(local_top), None, None, far.files, far.bytes, far.left_out)
         if far.unchanged:
-            return attrs.evolve(base, unchanged_since=None if dry_run else newest, dry_run=dry_run)
+            if newest is None:
+                raise ProtocolError(
+                    f"{where} calls the work unchanged, but there is no checkpoint of it yet",
+                    where=where,
+                )
+            # As a dry run here says too: nothing new would be stored.
+            return attrs.evolve(base, unchanged_since=newest, dry_run=dry_run)
+        if far.dry_run and not dry_run:
+            raise ProtocolError(f"{where} answered a dry run that was not asked for", where=where)
+        if dry_run:
+            if newest is not None and same_work(local_top, newest, far.tree, far.head):
+                return attrs.evolve(base, unchanged_since=newest, dry_run=True)
+            return attrs.evolve(base, dry_run=True)
         if newest is not None and same_work(local_top, newest, far.tree, far.head):
             return attrs.evolve(base, unchanged_since=newest)
         _fetch_bundle(local_top, bundle, far, where)

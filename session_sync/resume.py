@@ -13,6 +13,7 @@ What to do next is decided by ``next_step``, a pure function of those facts.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shlex
 import subprocess
 from collections.abc import Sequence
@@ -112,6 +113,9 @@ def _git(project: str, *args: str) -> str | None:
             capture_output=True,
             timeout=30,
             check=False,
+            # A look only: `git status` must not rewrite the index (nor hold its lock
+            # against a git command the user, or a Claude, runs at that moment).
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
         )
     except (OSError, subprocess.SubprocessError):
         return None

@@ -9,15 +9,20 @@ rewrite the index it only looks at.
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_checkpoints import FakeConnection, far_answer, git, pair  # noqa: F401
 
+from session_sync.checkpoints.codespaces import checkpoint_after
 from session_sync.checkpoints.remote import fetch_checkpoint
 from session_sync.checkpoints.store import list_checkpoints
 from session_sync.errors import CheckpointError, ProtocolError
+from session_sync.github.gh import Codespace
+from session_sync.resume import git_state
 
 _AGENT_REF = b"refs/session-sync/bundle"
 
@@ -117,3 +122,42 @@ def test_a_far_side_cannot_answer_unchanged_or_dry_run_unasked(
         with pytest.raises(ProtocolError, match=r"unchanged|not asked for"):
             fetch_checkpoint(FakeConnection(lie), here, "cs", str(far))  # type: ignore[arg-type]
     assert list_checkpoints(here) == []
+
+
+def test_the_warning_of_a_failed_checkpoint_is_one_line(
+    pair: tuple[Path, Path],  # noqa: F811
+) -> None:
+    here, far = pair
+    answer, bundle = far_answer(far)
+    answer["top"] = "/w\n2026-12-01 10:00:00 INFO cs: checkpoint ok\x1b[2J"
+    answer["origin"] = "git@github.com:someone/else.git"
+    said: list[str] = []
+    after = checkpoint_after(
+        Codespace("cs", "octo-org/app", "Available"), here, str(far), said.append
+    )
+
+    after(FakeConnection(answer, bundle))  # type: ignore[arg-type]
+
+    [line] = said
+    assert line.startswith("warning: no checkpoint of cs:")
+    assert "\n" not in line
+    assert "\x1b" not in line
+
+
+def test_resume_looks_at_git_without_rewriting_the_index(tmp_path: Path) -> None:
+    top = tmp_path / "app"
+    git(tmp_path, "init", "-q", "-b", "main", str(top))
+    (top / "a.txt").write_text("a\n")
+    git(top, "add", "a.txt")
+    git(top, "commit", "-q", "-m", "a")
+    # Same content, new mtime: a `git status` that may write would refresh the index.
+    later = time.time() + 5
+    os.utime(top / "a.txt", (later, later))
+    index = top / ".git" / "index"
+    before = (index.read_bytes(), index.stat().st_mtime_ns)
+
+    state = git_state(str(top))
+
+    assert state is not None
+    assert state.changed == 0
+    assert (index.read_bytes(), index.stat().st_mtime_ns) == before

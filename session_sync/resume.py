@@ -16,7 +16,7 @@ import datetime as dt
 import os
 import shlex
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import attrs
 
@@ -32,6 +32,7 @@ __all__ = [
     "git_state",
     "newest_per_machine",
     "next_step",
+    "restored_branch",
 ]
 
 
@@ -74,7 +75,8 @@ class NextStep:
     """The command that continues the newest work here, and why that one."""
 
     kind: str
-    """``resume`` (a session here), ``restore`` (work only in a checkpoint), ``sync``
+    """``resume`` (a session here), ``restore`` (work only in a checkpoint), ``switch``
+    (that checkpoint was restored already, as a branch not checked out here), ``sync``
     (the newest session is only on the machine looked at), ``open`` (the newest
     session is open in a Claude here already) or ``none``."""
     command: str | None
@@ -170,6 +172,23 @@ def checkpoint_work_is_here(project: str, checkpoint: Checkpoint) -> bool:
     return merged.returncode == 0
 
 
+def restored_branch(project: str, checkpoint: Checkpoint) -> tuple[str, str | None] | None:
+    """A branch here whose tip is the checkpoint's commit (a restore made it), and
+    the worktree it is checked out in (None: none); None when there is no such branch."""
+    out = _git(
+        project,
+        "for-each-ref",
+        f"--points-at={checkpoint.commit}",
+        "--format=%(refname:short)%00%(worktreepath)",
+        "refs/heads/",
+    )
+    for line in (out or "").splitlines():
+        branch, _, worktree = line.partition("\0")
+        if branch:
+            return branch, worktree or None
+    return None
+
+
 def newest_per_machine(checkpoints: Sequence[Checkpoint]) -> tuple[Checkpoint, ...]:
     """The newest checkpoint of each machine, newest first."""
     seen: dict[str, Checkpoint] = {}
@@ -194,12 +213,15 @@ def next_step(
     far_machine: str | None = None,
     far_sessions: Sequence[FarSession] = (),
     sync_command: str | None = None,
+    restored: Mapping[str, tuple[str, str | None]] | None = None,
 ) -> NextStep:
     """What continues the newest work here. Pure: every fact comes in.
 
     Cases, in order:
     - ``restore``: another machine's newest checkpoint is newer than every session
       here and its work is not in this checkout (``work_is_here[id]`` is False);
+      ``switch`` when it was restored already (``restored[id]``: its branch, and the
+      worktree that has it checked out), as running the restore again would fail;
     - ``sync``: the live look found a session there newer than every one here (or
       grown there), so it must come over first;
     - ``open``: the newest session here is open in a Claude here already;
@@ -213,9 +235,25 @@ def next_step(
         cp = max(foreign, key=lambda c: (c.time, c.id))
         newer = newest_time is None or cp.time.timestamp() > newest_time
         if newer and not work_is_here.get(cp.id, False):
+            made = (restored or {}).get(cp.id)
+            if made is not None:
+                branch, worktree = made
+                if worktree is not None:
+                    return NextStep(
+                        "switch",
+                        f"cd {shlex.quote(worktree)}",
+                        f"the newest work is checkpoint {cp.id}, restored already as branch"
+                        f" {branch}, checked out in {worktree}: continue there",
+                    )
+                return NextStep(
+                    "switch",
+                    f"cd {shlex.quote(project)} && git switch {shlex.quote(branch)}",
+                    f"the newest work is checkpoint {cp.id}, restored already as branch"
+                    f" {branch}: switch to it (git refuses over conflicting local changes)",
+                )
             return NextStep(
                 "restore",
-                restore_line(cp),
+                f"cd {shlex.quote(project)} && {restore_line(cp)}",
                 f"the newest work is checkpoint {cp.id} ({cp.files} changed file(s) on branch"
                 f" {cp.branch}), newer than every session here, and this checkout lacks it",
             )

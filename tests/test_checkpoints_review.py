@@ -4,7 +4,9 @@ Each test here failed before the fix it came with: a bundle whose one ref is
 named like an option or a refspec reached ``git fetch``; a dry run of an
 unchanged far checkout said it would store one; a far side's words made the
 hourly job's warning more than one log line; ``resume`` let ``git status``
-rewrite the index it only looks at.
+rewrite the index it only looks at; ``resume`` advised a restore that had been
+run already (and that then fails: its branch exists), and a restore line without
+the ``cd`` into the checkout that ``--local-path`` named.
 """
 
 from __future__ import annotations
@@ -15,11 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_checkpoints import FakeConnection, far_answer, git, pair  # noqa: F401
+from conftest import RunCli
+from test_checkpoints import (  # noqa: F401
+    FakeConnection,
+    clone_with_work,
+    far_answer,
+    git,
+    make_upstream,
+    pair,
+)
 
 from session_sync.checkpoints.codespaces import checkpoint_after
 from session_sync.checkpoints.remote import fetch_checkpoint
-from session_sync.checkpoints.store import list_checkpoints
+from session_sync.checkpoints.store import default_branch, list_checkpoints
+from session_sync.checkpoints.take import take_local
 from session_sync.errors import CheckpointError, ProtocolError
 from session_sync.github.gh import Codespace
 from session_sync.resume import git_state
@@ -161,3 +172,44 @@ def test_resume_looks_at_git_without_rewriting_the_index(tmp_path: Path) -> None
     assert state is not None
     assert state.changed == 0
     assert (index.read_bytes(), index.stat().st_mtime_ns) == before
+
+
+def test_resume_says_to_switch_to_a_checkpoint_restored_already(
+    config_a: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli
+) -> None:
+    upstream = make_upstream(tmp_path)
+    laptop = tmp_path / "laptop"
+    git(tmp_path, "clone", "-q", str(upstream), str(laptop))
+    far = clone_with_work(upstream, tmp_path / "far")
+    taken = take_local(far, machine="cs-one")
+    assert taken.checkpoint is not None
+    git(laptop, "fetch", "-q", str(far), "refs/session-sync/*:refs/session-sync/*")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # resume --local-path: its commands must not run here
+    resume = ("resume", "--local-path", str(laptop), "--json")
+
+    step = run_cli(*resume).json()["next"]
+    assert step["kind"] == "restore"
+    assert step["command"].startswith(f"cd {laptop} && session-sync checkpoints restore ")
+    # Run what it says (in the checkout, as its `cd` does).
+    monkeypatch.chdir(laptop)
+    assert run_cli(*step["command"].split(" && ")[1].split()[1:]).code == 0
+    monkeypatch.chdir(elsewhere)
+
+    # The restore, run again, would fail (the branch exists): the advice is to switch.
+    step = run_cli(*resume).json()["next"]
+    branch = default_branch(taken.checkpoint)
+    assert step["kind"] == "switch"
+    assert step["command"] == f"cd {laptop} && git switch {branch}"
+    git(laptop, "switch", "-q", branch)
+    assert run_cli(*resume).json()["next"]["kind"] == "none"  # no session: nothing to resume
+
+    # Restored into a worktree instead: continue in that worktree.
+    git(laptop, "switch", "-q", "main")
+    git(laptop, "branch", "-q", "-D", branch)
+    worktree = tmp_path / "wt"
+    git(laptop, "worktree", "add", "-q", "-b", "cs-work", str(worktree), taken.checkpoint.commit)
+    step = run_cli(*resume).json()["next"]
+    assert step["kind"] == "switch"
+    assert step["command"] == f"cd {worktree}"

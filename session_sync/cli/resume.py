@@ -109,6 +109,7 @@ def gather(args: argparse.Namespace) -> ResumePage:
         git_state,
         newest_per_machine,
         next_step,
+        restored_branch,
     )
 
     config = Path(claude_config_dir())
@@ -123,6 +124,11 @@ def gather(args: argparse.Namespace) -> ResumePage:
         except CheckpointError:
             checkpoints = ()
     here = {cp.id: checkpoint_work_is_here(project, cp) for cp in checkpoints}
+    restored = {
+        cp.id: made
+        for cp in checkpoints
+        if not here[cp.id] and (made := restored_branch(project, cp)) is not None
+    }
     far_machine: str | None = None
     far_sessions: tuple[FarSession, ...] = ()
     sync: str | None = None
@@ -137,6 +143,7 @@ def gather(args: argparse.Namespace) -> ResumePage:
         far_machine=far_machine,
         far_sessions=far_sessions,
         sync_command=sync,
+        restored=restored,
     )
     return ResumePage(project, repo, state, sessions, checkpoints, far_machine, far_sessions, step)
 

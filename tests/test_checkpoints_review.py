@@ -213,3 +213,32 @@ def test_resume_says_to_switch_to_a_checkpoint_restored_already(
     step = run_cli(*resume).json()["next"]
     assert step["kind"] == "switch"
     assert step["command"] == f"cd {worktree}"
+
+
+def test_a_bundle_with_a_broken_object_is_refused(pair: tuple[Path, Path]) -> None:  # noqa: F811
+    """git 2.39 does not apply ``fetch.fsckObjects`` to a fetch from a bundle: the
+    objects must be checked as they come in all the same."""
+    here, far = pair
+    answer, real = far_answer(far)
+    work = answer["work"]
+    scratch = far.parent / "scratch.git"
+    git(far.parent, "init", "-q", "--bare", str(scratch))
+    (scratch / "real.bundle").write_bytes(real)
+    git(scratch, "fetch", "-q", str(scratch / "real.bundle"), "refs/session-sync/bundle:refs/w")
+    # The announced tree on the announced parent, with author lines git rejects.
+    raw = f"tree {work['tree']}\nparent {work['head']}\nauthor nobody\ncommitter nobody\n\nx\n"
+    bad = git(
+        scratch, "hash-object", "-t", "commit", "-w", "--literally", "--stdin", data=raw.encode()
+    ).strip()
+    git(scratch, "update-ref", "refs/session-sync/bundle", bad)
+    git(scratch, "bundle", "create", "-q", "bad.bundle", "refs/session-sync/bundle")
+    bundle = (scratch / "bad.bundle").read_bytes()
+    answer["work"]["commit"] = bad
+    answer["bundle_bytes"] = len(bundle)
+    before = _repo_state(here)
+
+    with pytest.raises(CheckpointError, match="could not be taken in"):
+        fetch_checkpoint(FakeConnection(answer, bundle), here, "cs", str(far))  # type: ignore[arg-type]
+
+    assert _repo_state(here) == before
+    assert list_checkpoints(here) == []

@@ -242,3 +242,22 @@ def test_a_bundle_with_a_broken_object_is_refused(pair: tuple[Path, Path]) -> No
 
     assert _repo_state(here) == before
     assert list_checkpoints(here) == []
+
+
+def _objects(top: Path) -> set[str]:
+    root = top / ".git" / "objects"
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_local_dry_run_writes_no_object_into_the_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli
+) -> None:
+    top = clone_with_work(make_upstream(tmp_path), tmp_path / "app")
+    monkeypatch.chdir(top)
+    before = _objects(top)
+
+    result = run_cli("checkpoint", "--dry-run", "--json")
+
+    assert result.code == 0, result
+    assert result.json()["files"] == 4  # README.md, app.py, notes/plan.md, data.bin
+    assert _objects(top) == before

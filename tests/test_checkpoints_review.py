@@ -261,3 +261,20 @@ def test_a_local_dry_run_writes_no_object_into_the_repository(
     assert result.code == 0, result
     assert result.json()["files"] == 4  # README.md, app.py, notes/plan.md, data.bin
     assert _objects(top) == before
+
+
+def test_a_worktree_named_like_an_option_is_a_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli
+) -> None:
+    top = clone_with_work(make_upstream(tmp_path), tmp_path / "app")
+    monkeypatch.chdir(top)
+    taken = take_local(top, machine="cs")
+    assert taken.checkpoint is not None
+    monkeypatch.chdir(tmp_path)
+
+    result = run_cli(
+        "checkpoints", "--local-path", str(top), "restore", taken.checkpoint.id, "--worktree=-f"
+    )
+
+    assert result.code == 0, result
+    assert (tmp_path / "-f" / "notes" / "plan.md").read_text() == "the plan\n"

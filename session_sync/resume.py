@@ -270,7 +270,8 @@ def next_step(
         where = far_machine or "the other machine"
         return NextStep(
             "sync",
-            sync_command,
+            # In the checkout: a sync picks its project by the directory it runs in.
+            f"cd {shlex.quote(project)} && {sync_command}" if sync_command else None,
             f"the newest session, {far_newest.id}, is on {where} and newer than every session"
             " here: sync first, then resume it here",
         )

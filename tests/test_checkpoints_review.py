@@ -11,6 +11,7 @@ the ``cd`` into the checkout that ``--local-path`` named.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from pathlib import Path
@@ -31,9 +32,10 @@ from session_sync.checkpoints.codespaces import checkpoint_after
 from session_sync.checkpoints.remote import fetch_checkpoint
 from session_sync.checkpoints.store import default_branch, list_checkpoints
 from session_sync.checkpoints.take import take_local
+from session_sync.cli.resume import sync_command
 from session_sync.errors import CheckpointError, ProtocolError
 from session_sync.github.gh import Codespace
-from session_sync.resume import git_state
+from session_sync.resume import FarSession, git_state, next_step
 
 _AGENT_REF = b"refs/session-sync/bundle"
 
@@ -278,3 +280,26 @@ def test_a_worktree_named_like_an_option_is_a_directory(
 
     assert result.code == 0, result
     assert (tmp_path / "-f" / "notes" / "plan.md").read_text() == "the plan\n"
+
+
+def test_the_advised_sync_reaches_back_to_the_far_newest_session() -> None:
+    now = dt.datetime(2026, 12, 2, 12, tzinfo=dt.timezone.utc)
+    old = now - dt.timedelta(days=20, hours=3)
+    assert sync_command("--host", "box", None, old, now) == (
+        "session-sync sync --host box --pull --days 22"
+    )
+    assert sync_command("--codespace", "cs 1", "~/w/app", now, now) == (
+        "session-sync sync --codespace 'cs 1' --pull --remote-path '~/w/app'"
+    )
+    step = next_step(
+        "/src/my app",
+        [],
+        [],
+        {},
+        this_machine="laptop",
+        far_machine="box",
+        far_sessions=[FarSession("s", old, open_there=False, here=False)],
+        sync_command=sync_command("--host", "box", None, old, now),
+    )
+    # Run in the project: a sync picks its project by its directory.
+    assert step.command == "cd '/src/my app' && session-sync sync --host box --pull --days 22"

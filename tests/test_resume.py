@@ -113,7 +113,7 @@ def test_a_newer_session_seen_only_there_is_synced_first() -> None:
         sync_command="session-sync sync --host box --pull",
     )
     assert step.kind == "sync"
-    assert step.command == "session-sync sync --host box --pull"
+    assert step.command == "cd /p && session-sync sync --host box --pull"
     assert SID_OLD in step.reason
 
 
@@ -272,7 +272,7 @@ def test_a_live_look_lists_the_far_sessions_and_says_to_sync_first(remote: Remot
     assert far[there.session_id]["here"] is False
     assert [s["id"] for s in page["sessions"]] == [here.session_id]
     assert page["next"]["kind"] == "sync"
-    assert page["next"]["command"] == "session-sync sync --host box --pull"
+    assert page["next"]["command"] == f"cd {remote.project} && session-sync sync --host box --pull"
     assert there.session_id in page["next"]["reason"]
 
     # Once synced, the far session is the one to resume here.

@@ -217,29 +217,48 @@ def test_resume_says_to_switch_to_a_checkpoint_restored_already(
     assert step["command"] == f"cd {worktree}"
 
 
-def test_a_bundle_with_a_broken_object_is_refused(pair: tuple[Path, Path]) -> None:  # noqa: F811
-    """git 2.39 does not apply ``fetch.fsckObjects`` to a fetch from a bundle: the
-    objects must be checked as they come in all the same."""
-    here, far = pair
-    answer, real = far_answer(far)
-    work = answer["work"]
+def _forged(far: Path, answer: dict[str, Any], real: bytes, raw: str) -> bytes:
+    """A bundle of the commit object ``raw`` (announced in ``answer``) and all it needs."""
     scratch = far.parent / "scratch.git"
     git(far.parent, "init", "-q", "--bare", str(scratch))
     (scratch / "real.bundle").write_bytes(real)
     git(scratch, "fetch", "-q", str(scratch / "real.bundle"), "refs/session-sync/bundle:refs/w")
-    # The announced tree on the announced parent, with author lines git rejects.
-    raw = f"tree {work['tree']}\nparent {work['head']}\nauthor nobody\ncommitter nobody\n\nx\n"
-    bad = git(
+    forged = git(
         scratch, "hash-object", "-t", "commit", "-w", "--literally", "--stdin", data=raw.encode()
     ).strip()
-    git(scratch, "update-ref", "refs/session-sync/bundle", bad)
-    git(scratch, "bundle", "create", "-q", "bad.bundle", "refs/session-sync/bundle")
-    bundle = (scratch / "bad.bundle").read_bytes()
-    answer["work"]["commit"] = bad
+    git(scratch, "update-ref", "refs/session-sync/bundle", forged)
+    git(scratch, "bundle", "create", "-q", "forged.bundle", "refs/session-sync/bundle")
+    bundle = (scratch / "forged.bundle").read_bytes()
+    answer["work"]["commit"] = forged
     answer["bundle_bytes"] = len(bundle)
+    return bundle
+
+
+@pytest.mark.parametrize(
+    ("who", "message", "said"),
+    [
+        # git 2.39 does not apply fetch.fsckObjects to a fetch from a bundle: the
+        # objects must be checked as they come in all the same.
+        ("nobody", "x\n", "could not be taken in"),
+        # Every `checkpoints list` and `resume` reads each checkpoint's message.
+        ("A <a@b> 1 +0000", "x" * 200_000 + "\n", "message of"),
+    ],
+)
+def test_a_forged_checkpoint_commit_is_refused(
+    pair: tuple[Path, Path],  # noqa: F811
+    who: str,
+    message: str,
+    said: str,
+) -> None:
+    here, far = pair
+    answer, real = far_answer(far)
+    work = answer["work"]
+    # The announced tree on the announced parent.
+    raw = f"tree {work['tree']}\nparent {work['head']}\nauthor {who}\ncommitter {who}\n\n{message}"
+    bundle = _forged(far, answer, real, raw)
     before = _repo_state(here)
 
-    with pytest.raises(CheckpointError, match="could not be taken in"):
+    with pytest.raises(CheckpointError, match=said):
         fetch_checkpoint(FakeConnection(answer, bundle), here, "cs", str(far))  # type: ignore[arg-type]
 
     assert _repo_state(here) == before

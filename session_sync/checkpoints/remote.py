@@ -34,10 +34,20 @@ from session_sync.checkpoints.take import Taken, iso_time, prune, same_work, sto
 from session_sync.errors import CheckpointError, ProtocolError
 from session_sync.transports.connection import AgentConnection
 
-__all__ = ["MAX_HAVES", "FarWork", "check_answer", "fetch_checkpoint", "same_repository"]
+__all__ = [
+    "MAX_COMMIT_BYTES",
+    "MAX_HAVES",
+    "FarWork",
+    "check_answer",
+    "fetch_checkpoint",
+    "same_repository",
+]
 
 MAX_HAVES = 2000
 """Commit ids of ours sent along, so the bundle can leave out what we have."""
+
+MAX_COMMIT_BYTES = 64 * 1024
+"""The largest checkpoint commit object taken in (ours are a few hundred bytes)."""
 
 _HEX = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _LEFT_OUT_LIMIT = 1000
@@ -280,10 +290,16 @@ def _fetch_bundle(top: Path, bundle: Path, far: FarWork, where: str) -> None:
             fh.seek(_pack_offset(fh, where))
             git(str(top), "index-pack", "--strict", "--fix-thin", "--stdin", stdin=fh)
         kind = git(str(top), "cat-file", "-t", far.commit)[1].decode().strip()
+        size = int(git(str(top), "cat-file", "-s", far.commit)[1].decode().strip() or 0)
         shown = git(str(top), "rev-list", "--parents", "-n", "1", far.commit)[1].decode().split()
         tree = git(str(top), "rev-parse", f"{far.commit}^{{tree}}")[1].decode().strip()
     except GitFailed as exc:
         raise CheckpointError(f"the checkpoint from {where} could not be taken in: {exc}") from None
+    if size > MAX_COMMIT_BYTES:
+        # Every `checkpoints list` and `resume` reads each checkpoint's whole message.
+        raise CheckpointError(
+            f"the checkpoint from {where} has a message of {size} bytes, over {MAX_COMMIT_BYTES}"
+        )
     parents = shown[1:]
     if kind != "commit" or tree != far.tree or parents != ([far.head] if far.head else []):
         raise CheckpointError(f"the checkpoint from {where} is not the commit it announced")

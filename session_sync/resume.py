@@ -173,12 +173,13 @@ def checkpoint_work_is_here(project: str, checkpoint: Checkpoint) -> bool:
 
 
 def restored_branch(project: str, checkpoint: Checkpoint) -> tuple[str, str | None] | None:
-    """A branch here whose tip is the checkpoint's commit (a restore made it), and
-    the worktree it is checked out in (None: none); None when there is no such branch."""
+    """A branch here that holds the checkpoint's commit (a restore made it; work may
+    have gone on on it), and the worktree it is checked out in (None: none); None
+    when there is no such branch."""
     out = _git(
         project,
         "for-each-ref",
-        f"--points-at={checkpoint.commit}",
+        f"--contains={checkpoint.commit}",
         "--format=%(refname:short)%00%(worktreepath)",
         "refs/heads/",
     )

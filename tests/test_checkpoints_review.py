@@ -215,6 +215,9 @@ def test_resume_says_to_switch_to_a_checkpoint_restored_already(
     step = run_cli(*resume).json()["next"]
     assert step["kind"] == "switch"
     assert step["command"] == f"cd {worktree}"
+    # Work goes on there: still the place to continue.
+    git(worktree, "commit", "-q", "--allow-empty", "-m", "more")
+    assert run_cli(*resume).json()["next"]["command"] == f"cd {worktree}"
 
 
 def _forged(far: Path, answer: dict[str, Any], real: bytes, raw: str) -> bytes:

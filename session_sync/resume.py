@@ -13,9 +13,10 @@ What to do next is decided by ``next_step``, a pure function of those facts.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shlex
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import attrs
 
@@ -31,6 +32,7 @@ __all__ = [
     "git_state",
     "newest_per_machine",
     "next_step",
+    "restored_branch",
 ]
 
 
@@ -73,7 +75,8 @@ class NextStep:
     """The command that continues the newest work here, and why that one."""
 
     kind: str
-    """``resume`` (a session here), ``restore`` (work only in a checkpoint), ``sync``
+    """``resume`` (a session here), ``restore`` (work only in a checkpoint), ``switch``
+    (that checkpoint was restored already, as a branch not checked out here), ``sync``
     (the newest session is only on the machine looked at), ``open`` (the newest
     session is open in a Claude here already) or ``none``."""
     command: str | None
@@ -112,6 +115,9 @@ def _git(project: str, *args: str) -> str | None:
             capture_output=True,
             timeout=30,
             check=False,
+            # A look only: `git status` must not rewrite the index (nor hold its lock
+            # against a git command the user, or a Claude, runs at that moment).
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -166,6 +172,24 @@ def checkpoint_work_is_here(project: str, checkpoint: Checkpoint) -> bool:
     return merged.returncode == 0
 
 
+def restored_branch(project: str, checkpoint: Checkpoint) -> tuple[str, str | None] | None:
+    """A branch here that holds the checkpoint's commit (a restore made it; work may
+    have gone on on it), and the worktree it is checked out in (None: none); None
+    when there is no such branch."""
+    out = _git(
+        project,
+        "for-each-ref",
+        f"--contains={checkpoint.commit}",
+        "--format=%(refname:short)%00%(worktreepath)",
+        "refs/heads/",
+    )
+    for line in (out or "").splitlines():
+        branch, _, worktree = line.partition("\0")
+        if branch:
+            return branch, worktree or None
+    return None
+
+
 def newest_per_machine(checkpoints: Sequence[Checkpoint]) -> tuple[Checkpoint, ...]:
     """The newest checkpoint of each machine, newest first."""
     seen: dict[str, Checkpoint] = {}
@@ -190,12 +214,15 @@ def next_step(
     far_machine: str | None = None,
     far_sessions: Sequence[FarSession] = (),
     sync_command: str | None = None,
+    restored: Mapping[str, tuple[str, str | None]] | None = None,
 ) -> NextStep:
     """What continues the newest work here. Pure: every fact comes in.
 
     Cases, in order:
     - ``restore``: another machine's newest checkpoint is newer than every session
       here and its work is not in this checkout (``work_is_here[id]`` is False);
+      ``switch`` when it was restored already (``restored[id]``: its branch, and the
+      worktree that has it checked out), as running the restore again would fail;
     - ``sync``: the live look found a session there newer than every one here (or
       grown there), so it must come over first;
     - ``open``: the newest session here is open in a Claude here already;
@@ -209,9 +236,25 @@ def next_step(
         cp = max(foreign, key=lambda c: (c.time, c.id))
         newer = newest_time is None or cp.time.timestamp() > newest_time
         if newer and not work_is_here.get(cp.id, False):
+            made = (restored or {}).get(cp.id)
+            if made is not None:
+                branch, worktree = made
+                if worktree is not None:
+                    return NextStep(
+                        "switch",
+                        f"cd {shlex.quote(worktree)}",
+                        f"the newest work is checkpoint {cp.id}, restored already as branch"
+                        f" {branch}, checked out in {worktree}: continue there",
+                    )
+                return NextStep(
+                    "switch",
+                    f"cd {shlex.quote(project)} && git switch {shlex.quote(branch)}",
+                    f"the newest work is checkpoint {cp.id}, restored already as branch"
+                    f" {branch}: switch to it (git refuses over conflicting local changes)",
+                )
             return NextStep(
                 "restore",
-                restore_line(cp),
+                f"cd {shlex.quote(project)} && {restore_line(cp)}",
                 f"the newest work is checkpoint {cp.id} ({cp.files} changed file(s) on branch"
                 f" {cp.branch}), newer than every session here, and this checkout lacks it",
             )
@@ -228,7 +271,8 @@ def next_step(
         where = far_machine or "the other machine"
         return NextStep(
             "sync",
-            sync_command,
+            # In the checkout: a sync picks its project by the directory it runs in.
+            f"cd {shlex.quote(project)} && {sync_command}" if sync_command else None,
             f"the newest session, {far_newest.id}, is on {where} and newer than every session"
             " here: sync first, then resume it here",
         )

@@ -85,7 +85,7 @@ def test_a_newer_checkpoint_of_another_machine_whose_work_is_not_here_is_restore
     cp = _checkpoint("cs-one", T0 + dt.timedelta(minutes=5))
     step = next_step("/p", [_summary(SID_NEW, T0)], [cp], {cp.id: False}, this_machine="laptop")
     assert step.kind == "restore"
-    assert step.command == restore_line(cp)
+    assert step.command == f"cd /p && {restore_line(cp)}"
     # The same work already here, an older checkpoint, or this machine's own: resume.
     assert next_step("/p", [_summary(SID_NEW, T0)], [cp], {cp.id: True}, this_machine="x").kind == (
         "resume"
@@ -113,7 +113,7 @@ def test_a_newer_session_seen_only_there_is_synced_first() -> None:
         sync_command="session-sync sync --host box --pull",
     )
     assert step.kind == "sync"
-    assert step.command == "session-sync sync --host box --pull"
+    assert step.command == "cd /p && session-sync sync --host box --pull"
     assert SID_OLD in step.reason
 
 
@@ -220,7 +220,7 @@ def test_resume_page_names_sessions_checkpoints_and_the_next_command(
     page = run_cli("resume", "--local-path", str(laptop), "--json").json()
     assert [c["id"] for c in page["checkpoints"]] == [taken.checkpoint.id]
     assert page["next"]["kind"] == "restore"
-    assert page["next"]["command"] == restore_line(taken.checkpoint)
+    assert page["next"]["command"] == f"cd {laptop} && {restore_line(taken.checkpoint)}"
 
     text = run_cli("resume", "--local-path", str(laptop))
     assert text.code == 0
@@ -272,7 +272,7 @@ def test_a_live_look_lists_the_far_sessions_and_says_to_sync_first(remote: Remot
     assert far[there.session_id]["here"] is False
     assert [s["id"] for s in page["sessions"]] == [here.session_id]
     assert page["next"]["kind"] == "sync"
-    assert page["next"]["command"] == "session-sync sync --host box --pull"
+    assert page["next"]["command"] == f"cd {remote.project} && session-sync sync --host box --pull"
     assert there.session_id in page["next"]["reason"]
 
     # Once synced, the far session is the one to resume here.

@@ -20,7 +20,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import BinaryIO, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .paths import repositories_match
 from .protocol import FrameWriter, Refusal, send_file
@@ -77,9 +77,11 @@ def git(
     env: Optional[Dict[str, str]] = None,
     data: Optional[bytes] = None,
     ok: Sequence[int] = (0,),
+    stdin: Optional[BinaryIO] = None,
 ) -> Tuple[int, bytes]:
     """``git ARGS`` in ``cwd``: (exit status, stdout); raises ``GitFailed`` for a
-    status not in ``ok`` (with git's last line of stderr)."""
+    status not in ``ok`` (with git's last line of stderr). ``data`` or ``stdin``
+    (an open file, read from where it stands) is its input."""
     full = dict(os.environ)
     for name in ("GIT_INDEX_FILE", "GIT_DIR", "GIT_WORK_TREE", "GIT_OBJECT_DIRECTORY"):
         full.pop(name, None)
@@ -90,7 +92,7 @@ def git(
             ["git", "-c", "gc.auto=0", "-c", "core.fsmonitor=false", *args],
             cwd=cwd,
             input=data,
-            stdin=None if data is not None else subprocess.DEVNULL,
+            stdin=stdin if stdin is not None else None if data is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=full,

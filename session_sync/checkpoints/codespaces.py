@@ -19,6 +19,7 @@ from session_sync.checkpoints.report import taken_lines
 from session_sync.checkpoints.take import Taken, checkout_top
 from session_sync.errors import SessionSyncError
 from session_sync.github.gh import Codespace
+from session_sync.terminal import printable
 from session_sync.transports.connection import AgentConnection
 
 __all__ = ["AfterSync", "checkout_for", "checkpoint_after"]
@@ -65,7 +66,8 @@ def checkpoint_after(
                 now=now,
             )
         except (SessionSyncError, OSError) as exc:
-            say(f"warning: no checkpoint of {codespace.name}: {exc}")
+            # The far side's words may be in it (a path, git's last line): one safe line.
+            say(printable(f"warning: no checkpoint of {codespace.name}: {exc}"))
             return
         for line in taken_lines(result):
             say(line)

@@ -4,7 +4,7 @@ The agent makes the commit in a scratch object store there (the far
 repository is not changed at all) and sends a git bundle of it, leaving out
 the commits this repository already has. The far side may be hostile: its
 answer is checked field by field, the bundle is bounded, ``git bundle
-verify``-ed and fetched with ``fetch.fsckObjects``, the commit must be the
+verify``-ed and its pack taken in by ``index-pack --strict``, the commit must be the
 one announced (its tree and parent too), and the ref it goes under is built
 here from our own machine name and our own clock.
 """
@@ -16,7 +16,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import attrs
 
@@ -34,13 +34,28 @@ from session_sync.checkpoints.take import Taken, iso_time, prune, same_work, sto
 from session_sync.errors import CheckpointError, ProtocolError
 from session_sync.transports.connection import AgentConnection
 
-__all__ = ["MAX_HAVES", "FarWork", "check_answer", "fetch_checkpoint", "same_repository"]
+__all__ = [
+    "MAX_COMMIT_BYTES",
+    "MAX_HAVES",
+    "FarWork",
+    "check_answer",
+    "fetch_checkpoint",
+    "same_repository",
+]
 
 MAX_HAVES = 2000
 """Commit ids of ours sent along, so the bundle can leave out what we have."""
 
+MAX_COMMIT_BYTES = 64 * 1024
+"""The largest checkpoint commit object taken in (ours are a few hundred bytes)."""
+
 _HEX = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _LEFT_OUT_LIMIT = 1000
+_HEADER_LIMIT = 1 << 20
+# The bundle's one ref, as the far side names it: a plain ref under refs/ (never an
+# option, a refspec with a destination, a glob or a `..`), should it ever be handed
+# to git.
+_BUNDLE_REF_NAME = re.compile(r"^refs(/[A-Za-z0-9_][A-Za-z0-9._-]*)+$")
 
 
 @attrs.frozen
@@ -65,6 +80,8 @@ class FarWork:
     """Untracked files over the limit."""
     unchanged: bool
     """The far side found the work the same as our newest checkpoint of it."""
+    dry_run: bool
+    """The far side made the commit for a dry run only: no bundle follows."""
     bundle_bytes: int
     """Bytes of the bundle that follows (0: none follows)."""
 
@@ -106,7 +123,8 @@ def check_answer(answer: dict[str, Any]) -> FarWork:
             raise ProtocolError("the checkpoint answer's left_out holds a non-object")
         path = _text(entry.get("path"), "left-out path")
         left_out.append((path, _count(entry.get("size"), "size")))
-    unchanged = answer.get("unchanged", False) is True or answer.get("dry_run", False) is True
+    unchanged = answer.get("unchanged", False) is True
+    dry_run = answer.get("dry_run", False) is True
     origin = answer.get("origin")
     return FarWork(
         top=_text(answer.get("top"), "checkout"),
@@ -118,7 +136,10 @@ def check_answer(answer: dict[str, Any]) -> FarWork:
         bytes=_count(work.get("bytes"), "bytes"),
         left_out=tuple(left_out),
         unchanged=unchanged,
-        bundle_bytes=0 if unchanged else _count(answer.get("bundle_bytes"), "bundle size"),
+        dry_run=dry_run and not unchanged,
+        bundle_bytes=0
+        if unchanged or dry_run
+        else _count(answer.get("bundle_bytes"), "bundle size"),
     )
 
 
@@ -214,7 +235,19 @@ def _fetch(
             )
         base = Taken(name, far.top, str(local_top), None, None, far.files, far.bytes, far.left_out)
         if far.unchanged:
-            return attrs.evolve(base, unchanged_since=None if dry_run else newest, dry_run=dry_run)
+            if newest is None:
+                raise ProtocolError(
+                    f"{where} calls the work unchanged, but there is no checkpoint of it yet",
+                    where=where,
+                )
+            # As a dry run here says too: nothing new would be stored.
+            return attrs.evolve(base, unchanged_since=newest, dry_run=dry_run)
+        if far.dry_run and not dry_run:
+            raise ProtocolError(f"{where} answered a dry run that was not asked for", where=where)
+        if dry_run:
+            if newest is not None and same_work(local_top, newest, far.tree, far.head):
+                return attrs.evolve(base, unchanged_since=newest, dry_run=True)
+            return attrs.evolve(base, dry_run=True)
         if newest is not None and same_work(local_top, newest, far.tree, far.head):
             return attrs.evolve(base, unchanged_since=newest)
         _fetch_bundle(local_top, bundle, far, where)
@@ -223,6 +256,16 @@ def _fetch(
         return attrs.evolve(base, checkpoint=stored, pruned=tuple(prune(local_top, name, when)))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _pack_offset(fh: BinaryIO, where: str) -> int:
+    """Where the pack starts in a bundle: after the header's first empty line (as git
+    reads it)."""
+    head = fh.read(_HEADER_LIMIT)
+    end = head.find(b"\n\n")
+    if end < 0:
+        raise CheckpointError(f"the checkpoint bundle from {where} has no end to its header")
+    return end + 2
 
 
 def _fetch_bundle(top: Path, bundle: Path, far: FarWork, where: str) -> None:
@@ -235,22 +278,28 @@ def _fetch_bundle(top: Path, bundle: Path, far: FarWork, where: str) -> None:
             raise CheckpointError(
                 f"the checkpoint bundle from {where} does not hold just the announced commit"
             )
-        git(
-            str(top),
-            "-c",
-            "fetch.fsckObjects=true",
-            "fetch",
-            "-q",
-            "--no-tags",
-            "--no-write-fetch-head",
-            str(bundle),
-            listed[0][1],
-        )
+        name = listed[0][1]
+        if not _BUNDLE_REF_NAME.match(name) or ".." in name or name.endswith(".lock"):
+            raise CheckpointError(
+                f"the checkpoint bundle from {where} names its ref {name!r}, not a plain ref"
+            )
+        # Not `git fetch`: git (2.39 at least) does not fsck what it fetches from a
+        # bundle, whatever fetch.fsckObjects says. index-pack --strict checks every
+        # object and that all it points to is here; no ref and no config is written.
+        with bundle.open("rb") as fh:
+            fh.seek(_pack_offset(fh, where))
+            git(str(top), "index-pack", "--strict", "--fix-thin", "--stdin", stdin=fh)
         kind = git(str(top), "cat-file", "-t", far.commit)[1].decode().strip()
+        size = int(git(str(top), "cat-file", "-s", far.commit)[1].decode().strip() or 0)
         shown = git(str(top), "rev-list", "--parents", "-n", "1", far.commit)[1].decode().split()
         tree = git(str(top), "rev-parse", f"{far.commit}^{{tree}}")[1].decode().strip()
     except GitFailed as exc:
         raise CheckpointError(f"the checkpoint from {where} could not be taken in: {exc}") from None
+    if size > MAX_COMMIT_BYTES:
+        # Every `checkpoints list` and `resume` reads each checkpoint's whole message.
+        raise CheckpointError(
+            f"the checkpoint from {where} has a message of {size} bytes, over {MAX_COMMIT_BYTES}"
+        )
     parents = shown[1:]
     if kind != "commit" or tree != far.tree or parents != ([far.head] if far.head else []):
         raise CheckpointError(f"the checkpoint from {where} is not the commit it announced")

@@ -105,7 +105,7 @@ def restore_checkpoint(
                 "--no-track",
                 "-b",
                 branch,
-                str(worktree),
+                str(worktree.absolute()),  # a relative `-w` is a directory, not an option
                 checkpoint.commit,
             )
         else:

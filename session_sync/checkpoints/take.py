@@ -9,7 +9,9 @@ per machine and every one of the last ``KEEP_DAYS`` days.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -122,10 +124,16 @@ def take_local(
     top = checkout_top(path)
     name = safe_machine(machine) if machine else this_machine()
     when = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
+    # A dry run writes its objects (the untracked files' blobs among them) into a
+    # scratch store, so the repository gains nothing at all.
+    scratch = tempfile.mkdtemp(prefix="session-sync-dry-run-") if dry_run else None
     try:
-        work = make_work(str(top), name, iso_time(when), max_file_size)
+        work = make_work(str(top), name, iso_time(when), max_file_size, objects=scratch)
     except GitFailed as exc:
         raise CheckpointError(f"{top}: {exc}") from None
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     left_out = tuple((str(f["path"]), int(str(f["size"]))) for f in work.left_out)
     newest = next(iter(list_checkpoints(top, name)), None)
     base = Taken(name, str(top), str(top), None, None, work.files, work.bytes, left_out)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import math
 import shlex
 import sys
 from collections.abc import Callable
@@ -15,7 +17,7 @@ import attrs
 from session_sync.cli.common import EXIT_OK, add_io_timeout
 from session_sync.resume import FarSession, NextStep, ResumePage
 
-__all__ = ["COMMANDS", "add_parsers", "gather", "page_json", "page_lines"]
+__all__ = ["COMMANDS", "add_parsers", "gather", "page_json", "page_lines", "sync_command"]
 
 _PROMPT_CHARS = 70
 
@@ -92,8 +94,27 @@ def _live_look(
     far.sort(key=lambda f: f.last_message_time.timestamp() if f.last_message_time else 0.0)
     far.reverse()
     flag = "--codespace" if args.codespace is not None else "--host"
-    sync = f"session-sync sync {flag} {shlex.quote(machine)} --pull"
+    newest = far[0].last_message_time if far else None
+    sync = sync_command(flag, machine, args.remote_path, newest, dt.datetime.now(dt.timezone.utc))
     return target.transport.description, tuple(far), sync
+
+
+def sync_command(
+    flag: str, machine: str, remote_path: str | None, newest: dt.datetime | None, now: dt.datetime
+) -> str:
+    """The sync that brings the far machine's newest session here: ``--days`` reaching
+    back to it when it is older than a sync's default window, and the ``--remote-path``
+    that found the project there."""
+    from session_sync.github.syncs import DEFAULT_DAYS
+
+    command = f"session-sync sync {flag} {shlex.quote(machine)} --pull"
+    if newest is not None:
+        days = math.ceil((now - newest).total_seconds() / 86400) + 1
+        if days > DEFAULT_DAYS:
+            command += f" --days {days}"
+    if remote_path:
+        command += f" --remote-path {shlex.quote(remote_path)}"
+    return command
 
 
 def gather(args: argparse.Namespace) -> ResumePage:
@@ -109,6 +130,7 @@ def gather(args: argparse.Namespace) -> ResumePage:
         git_state,
         newest_per_machine,
         next_step,
+        restored_branch,
     )
 
     config = Path(claude_config_dir())
@@ -123,6 +145,11 @@ def gather(args: argparse.Namespace) -> ResumePage:
         except CheckpointError:
             checkpoints = ()
     here = {cp.id: checkpoint_work_is_here(project, cp) for cp in checkpoints}
+    restored = {
+        cp.id: made
+        for cp in checkpoints
+        if not here[cp.id] and (made := restored_branch(project, cp)) is not None
+    }
     far_machine: str | None = None
     far_sessions: tuple[FarSession, ...] = ()
     sync: str | None = None
@@ -137,6 +164,7 @@ def gather(args: argparse.Namespace) -> ResumePage:
         far_machine=far_machine,
         far_sessions=far_sessions,
         sync_command=sync,
+        restored=restored,
     )
     return ResumePage(project, repo, state, sessions, checkpoints, far_machine, far_sessions, step)
 

@@ -186,6 +186,11 @@ def land_knowledge(
     in a dry run, which writes nothing), save the base, and report."""
     dry_run = remote_landed is None
     local_landed: Mapping[str, Any] = {}
+    if remote_landed is not None and plan.memory is not None:
+        # The far answer is checked before anything lands here: a far side that
+        # hides its results must not get its memory in here unreported.
+        sent = sum(w.side == "remote" for w in plan.memory.writes)
+        _checked_results(remote_landed, sent, where)
     if not dry_run:
         parts = plan.local_parts()
         local_landed = apply_knowledge(

@@ -20,6 +20,7 @@ from session_sync.agent.knowledge import apply_knowledge
 from session_sync.agent.memory import MAX_MEMORY_FILE_BYTES
 from session_sync.agent.paths import encode_project_path
 from session_sync.engine import run_sync
+from session_sync.errors import ProtocolError
 from session_sync.testing.hostile_agent import FarSide, HostileTransport
 
 Json = dict[str, Any]
@@ -385,3 +386,24 @@ def test_a_history_claude_starts_during_the_sync_is_not_replaced(
     assert (m.a / "history.jsonl").read_text() == first
     sync(run_cli, m)  # the next sync appends to it
     assert [e["display"] for e in history_of(m.a)] == ["Claude's first prompt here", "from b"]
+
+
+class _HidesItsMemoryResults(FarSide):
+    """Lands its memory writes but answers without their results."""
+
+    def apply(self, request: dict[str, Any], reader: Any) -> Any:
+        answer = super().apply(request, reader)
+        answer.pop("memory_results", None)
+        return answer
+
+
+def test_a_far_side_that_hides_its_results_lands_nothing_here_unreported(
+    machines: Machines,
+) -> None:
+    m = machines
+    write_memory(m.a, m.project, "MEMORY.md", INDEX_A)
+    write_memory(m.b, m.project, "MEMORY.md", INDEX_B)
+    with pytest.raises(ProtocolError, match="memory results"):
+        run_sync(_request(m), HostileTransport(_HidesItsMemoryResults(m.b)))
+    # Nothing entered this machine's memory without the report saying so.
+    assert files_of(memory_dir(m.a, m.project)) == {"MEMORY.md": INDEX_A}

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from session_sync.agent.history import MAX_HISTORY_BYTES
 from session_sync.model.history import HistorySide, Prompt, plan_history, prompts_from_scan
 from session_sync.model.memory import (
     CASES,
@@ -252,3 +253,21 @@ def test_far_history_lines_of_the_wrong_shape_are_left_out(entry: object) -> Non
     side = prompts_from_scan({"entries": [entry], "truncated": False})
     assert side is not None
     assert side.prompts == ()
+
+
+def test_far_history_is_bounded_in_bytes_as_the_agent_bounds_its_own() -> None:
+    # 2000 lines of 60 KB each would be 120 MB appended to our history.jsonl.
+    entries = [{"display": f"{t}" + "x" * 60_000, "timestamp": t} for t in range(2000)]
+    side = prompts_from_scan({"entries": entries, "truncated": False})
+    assert side is not None
+    assert side.truncated
+    assert sum(len(p.display) for p in side.prompts) <= MAX_HISTORY_BYTES
+    assert side.prompts[-1].timestamp == 1999  # the newest are the ones kept
+    assert [p.timestamp for p in side.prompts] == sorted(p.timestamp for p in side.prompts)
+
+
+def test_a_far_session_id_that_is_no_id_is_not_kept() -> None:
+    entry = {"display": "x", "timestamp": 1, "sessionId": "s" * 10_000}
+    side = prompts_from_scan({"entries": [entry], "truncated": False})
+    assert side is not None
+    assert [p.session_id for p in side.prompts] == [None]

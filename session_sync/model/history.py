@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from session_sync.agent.history import MAX_HISTORY_ENTRIES
+from session_sync.agent.history import MAX_HISTORY_BYTES, MAX_HISTORY_ENTRIES
 
 __all__ = [
     "MAX_PROMPT_CHARS",
@@ -24,6 +24,8 @@ __all__ = [
 
 MAX_PROMPT_CHARS = 64 * 1024
 """A far line whose prompt (or pasted contents) is longer than this is left out."""
+
+_MAX_SESSION_ID_CHARS = 64
 
 
 @attrs.frozen
@@ -69,7 +71,9 @@ def _prompt(raw: Any) -> Prompt | None:
     if len(text) > MAX_PROMPT_CHARS:
         return None
     session = raw.get("sessionId")
-    return Prompt(display, stamp, text, session if isinstance(session, str) else None)
+    if not isinstance(session, str) or len(session) > _MAX_SESSION_ID_CHARS:
+        session = None  # a uuid, as Claude writes it; anything else is not kept
+    return Prompt(display, stamp, text, session)
 
 
 @attrs.frozen
@@ -96,10 +100,27 @@ def prompts_from_scan(raw: Any) -> HistorySide | None:
     if not isinstance(raw, dict):
         return None
     entries = raw["entries"]
-    # Bounded as the agent bounds its own answer: the newest lines only.
+    # Bounded as the agent bounds its own answer: the newest lines only, in
+    # count and in bytes (else a far side could grow our history.jsonl by
+    # hundreds of megabytes a sync, all of it read again by every scan).
     found = (_prompt(e) for e in entries[-MAX_HISTORY_ENTRIES:])
-    prompts = tuple(p for p in found if p is not None)
-    return HistorySide(prompts, bool(raw["truncated"]) or len(entries) > MAX_HISTORY_ENTRIES)
+    checked = sorted((p for p in found if p is not None), key=lambda p: p.timestamp)
+    kept: list[Prompt] = []
+    total = 0
+    for prompt in reversed(checked):
+        total += _line_bytes(prompt)
+        if total > MAX_HISTORY_BYTES:
+            break
+        kept.append(prompt)
+    cut = len(entries) > MAX_HISTORY_ENTRIES or len(kept) < len(checked)
+    return HistorySide(tuple(reversed(kept)), bool(raw["truncated"]) or cut)
+
+
+def _line_bytes(prompt: Prompt) -> int:
+    """About the bytes of its line in ``history.jsonl`` (the project path aside)."""
+    session = len(prompt.session_id or "")
+    # 64: fewer than its keys take, so a line the agent kept is never cut here.
+    return len(prompt.display.encode("utf-8", "surrogatepass")) + len(prompt.pasted) + session + 64
 
 
 @attrs.frozen

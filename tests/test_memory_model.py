@@ -271,3 +271,14 @@ def test_a_far_session_id_that_is_no_id_is_not_kept() -> None:
     side = prompts_from_scan({"entries": [entry], "truncated": False})
     assert side is not None
     assert [p.session_id for p in side.prompts] == [None]
+
+
+def test_a_topic_whose_beside_name_would_be_too_long_is_left_alone_on_both() -> None:
+    # Kept beside, it would be named <stem>.<sha8>.md, past the longest memory name:
+    # the writing agent would refuse that copy after the newer one replaced it.
+    name = "t" * 190 + ".md"
+    local = _side(_file(INDEX, "- a\n"), _file(name, "mine\n", mtime=1))
+    remote = _side(_file(INDEX, "- a\n"), _file(name, "theirs\n", mtime=2))
+    plan = plan_memory(local, remote)
+    assert plan.writes == ()
+    assert name not in plan.final

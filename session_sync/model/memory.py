@@ -231,6 +231,7 @@ def plan_memory(
                 beside = _beside_name(name, older.sha256)
                 if (
                     INDEX in blocked
+                    or not is_memory_name(beside)  # too long: the agent would refuse it
                     or beside in blocked
                     or any(
                         beside in side.files and side.files[beside].sha256 != older.sha256

@@ -407,3 +407,33 @@ def test_a_far_side_that_hides_its_results_lands_nothing_here_unreported(
         run_sync(_request(m), HostileTransport(_HidesItsMemoryResults(m.b)))
     # Nothing entered this machine's memory without the report saying so.
     assert files_of(memory_dir(m.a, m.project)) == {"MEMORY.md": INDEX_A}
+
+
+def test_the_human_dry_run_counts_the_memory_it_would_write(
+    run_cli: RunCli, machines: Machines
+) -> None:
+    m = machines
+    write_memory(m.a, m.project, "MEMORY.md", INDEX_A)
+    write_memory(m.b, m.project, "MEMORY.md", INDEX_B)
+    result = run_cli(*[a for a in m.sync_args("--dry-run") if a != "--json"])
+    assert result.code == 0, result
+    assert "dry run: 2 changes planned, nothing written" in result.out  # one on each side
+
+
+def test_a_memory_change_that_failed_to_land_shows_no_lines_as_come_in(
+    run_cli: RunCli, machines: Machines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = machines
+    path = write_memory(m.a, m.project, "MEMORY.md", INDEX_A)
+    write_memory(m.b, m.project, "MEMORY.md", INDEX_B)
+    real = apply_knowledge
+
+    def claude_writes_first(*args: Any) -> Any:
+        path.write_text(INDEX_A + "- written by Claude meanwhile\n")
+        return real(*args)
+
+    monkeypatch.setattr(knowledge_module, "apply_knowledge", claude_writes_first)
+    result = run_cli(*m.sync_args()[:-1])
+    assert result.code == 1, result
+    assert "FAILED memory came in: memory/MEMORY.md" in result.out
+    assert "staging needs the VPN" not in result.out  # it did not enter Claude's context here

@@ -105,7 +105,7 @@ def knowledge_lines(knowledge: KnowledgeReport) -> list[str]:
         if change.backup:
             line += f" [backup: {printable(change.backup)}]"
         out.append(line)
-        if change.came_in:
+        if change.came_in and change.outcome != "failed":  # what did not land is not shown in
             for text in change.added[:_SHOWN_LINES]:
                 out.append(f"           + {printable(text)}")
             if len(change.added) > _SHOWN_LINES:
@@ -117,7 +117,7 @@ def knowledge_lines(knowledge: KnowledgeReport) -> list[str]:
         if h.error:
             line += f": {printable(h.error)}"
         out.append(line)
-        if h.came_in:
+        if h.came_in and h.outcome != "failed":
             for text in h.prompts[-_SHOWN_LINES:]:
                 out.append(f"           > {printable(text)}")
     for note in refused:

@@ -170,24 +170,37 @@ def merge_lines(ours: str, theirs: str, extra: Sequence[str] = ()) -> str:
     """``ours`` with every line of ``theirs`` (then of ``extra``) it lacks
     (compared without surrounding blanks; blank lines of ``theirs`` are not
     added): each goes after the line it follows in ``theirs``, or at the end."""
-    out = _lines(ours)
-    present = {line.strip() for line in out if line.strip()}
+    # A linked list (node 0 heads it), so each line is placed in constant time:
+    # a far MEMORY.md of many short lines must not make the merge quadratic.
+    text = ["", *_lines(ours)]
+    after = [*range(1, len(text)), -1]
+    tail = len(text) - 1
+    first: dict[str, int] = {}  # a line, stripped -> its first node
+    for node in range(1, len(text)):
+        if text[node].strip():
+            first.setdefault(text[node].strip(), node)
     for source in (_lines(theirs), list(extra)):
         anchor: int | None = None
         for line in source:
             key = line.strip()
             if not key:
                 continue
-            if key in present:
-                anchor = next(i for i, o in enumerate(out) if o.strip() == key)
+            if key in first:
+                anchor = first[key]
                 continue
-            if anchor is None:
-                out.append(line)
-                anchor = len(out) - 1
-            else:
-                anchor += 1
-                out.insert(anchor, line)
-            present.add(key)
+            at = tail if anchor is None else anchor
+            node = len(text)
+            text.append(line)
+            after.append(after[at])
+            after[at] = node
+            if at == tail:
+                tail = node
+            anchor = first[key] = node
+    out = []
+    node = after[0]
+    while node != -1:
+        out.append(text[node])
+        node = after[node]
     return "\n".join(out) + "\n" if out else ""
 
 

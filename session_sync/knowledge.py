@@ -10,6 +10,7 @@ base (the sha each file had when both sides last agreed, per peer, under
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from session_sync.agent.fsutil import write_atomic
+from session_sync.agent.fsutil import ConfigLock, write_atomic
 from session_sync.agent.knowledge import apply_knowledge
 from session_sync.agent.memory import MEMORY_DIR
 from session_sync.errors import ProtocolError
@@ -84,17 +85,24 @@ def _load_base(config: Path, peer: str) -> dict[str, str]:
 
 
 def _save_base(config: Path, peer: str, base: Mapping[str, str]) -> None:
+    """Under the machine's lock (another sync may save another peer's base);
+    a base that cannot be saved is left: without it, the next sync keeps both
+    copies of a file changed on both sides, so nothing is lost."""
     path = config / "session-sync" / BASE_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
+    with ConfigLock(str(config)) as lock:
+        if lock.error is not None:
+            return
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                data = {}
+        except (OSError, ValueError):
             data = {}
-    except (OSError, ValueError):
-        data = {}
-    if data.get(peer) == dict(base):
-        return  # in step as last time: no write
-    data[peer] = dict(sorted(base.items()))
-    write_atomic(str(path), json.dumps(data, indent=1).encode(), 0o600)
+        if data.get(peer) == dict(base):
+            return  # in step as last time: no write
+        data[peer] = dict(sorted(base.items()))
+        with contextlib.suppress(OSError):
+            write_atomic(str(path), json.dumps(data, indent=1).encode(), 0o600)
 
 
 def plan_knowledge(

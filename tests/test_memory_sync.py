@@ -437,3 +437,15 @@ def test_a_memory_change_that_failed_to_land_shows_no_lines_as_come_in(
     assert result.code == 1, result
     assert "FAILED memory came in: memory/MEMORY.md" in result.out
     assert "staging needs the VPN" not in result.out  # it did not enter Claude's context here
+
+
+def test_a_base_record_that_cannot_be_written_still_reports_what_came_in(
+    run_cli: RunCli, machines: Machines
+) -> None:
+    m = machines
+    write_memory(m.a, m.project, "MEMORY.md", INDEX_A)
+    write_memory(m.b, m.project, "MEMORY.md", INDEX_B)
+    (m.a / "session-sync" / "memory-base.json").mkdir(parents=True)  # no file can go there
+    report = sync(run_cli, m)
+    assert came_in(report)["memory/MEMORY.md"]["outcome"] == "done"
+    assert "staging needs the VPN" in (memory_dir(m.a, m.project) / "MEMORY.md").read_text()

@@ -96,11 +96,26 @@ def test_a_topic_changed_on_both_sides_keeps_both_and_links_the_other() -> None:
 
 def test_with_a_base_a_one_sided_edit_simply_wins() -> None:
     before = _file("t.md", "v1\n")
-    edited = _file("t.md", "v2\n", mtime=0)  # older clock: still the edit
+    edited = _file("t.md", "v2\n", mtime=2)
     plan = plan_memory(_side(before), _side(edited), {"t.md": before.sha256})
     assert [(w.side, w.content, w.case) for w in plan.writes] == [
         ("local", "v2\n", "memory-one-sided")
     ]
+
+
+def test_a_one_sided_copy_older_than_the_other_is_kept_beside_not_taken() -> None:
+    # What a ring of three machines brings back round (or an edit on a machine
+    # whose clock is behind): taken, it would undo the newer copy; both are kept.
+    newer = _file("t.md", "v1\n", mtime=2)
+    older = _file("t.md", "v2\n", mtime=0)
+    plan = plan_memory(_side(newer), _side(older), {"t.md": newer.sha256})
+    assert {(w.side, w.name, w.case) for w in plan.writes} == {
+        ("local", f"t.{older.sha256[:8]}.md", "memory-topic-kept-beside"),
+        ("local", INDEX, "memory-index-merged"),
+        ("remote", f"t.{older.sha256[:8]}.md", "memory-topic-kept-beside"),
+        ("remote", "t.md", "memory-topic-newer"),
+        ("remote", INDEX, "memory-index-merged"),
+    }
 
 
 def test_a_file_refused_on_one_side_is_left_alone_on_both() -> None:
@@ -331,3 +346,47 @@ def test_the_merge_of_a_largest_index_of_short_lines_is_linear() -> None:
     theirs = "".join(f"{i:x}\n" for i in reversed(range(60_000))) + "new\n"
     merged = merge_lines(ours, theirs)
     assert merged == "0\nnew\n" + ours[len("0\n") :]  # after the line it follows there
+
+
+_EDIT = st.tuples(
+    st.integers(0, 2),  # the machine whose Claude edits
+    st.sampled_from([INDEX, "a.md", "b.md"]),
+    st.integers(0, 5),  # the line it adds
+    st.booleans(),  # whether it drops its first line too
+    st.lists(st.sampled_from([(0, 1), (1, 2), (2, 0), (1, 0)]), max_size=2),  # syncs after
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_EDIT, max_size=12))
+def test_three_machines_syncing_in_a_ring_end_the_same_with_each_link_once(
+    edits: list[tuple[int, str, int, bool, list[tuple[int, int]]]],
+) -> None:
+    machines: list[dict[str, MemoryFile]] = [{}, {}, {}]
+    bases: dict[tuple[int, int], dict[str, str]] = {}
+
+    def sync(x: int, y: int) -> int:
+        pair = (min(x, y), max(x, y))
+        local, remote = MemorySide("-p", machines[x]), MemorySide("-p", machines[y])
+        plan = plan_memory(local, remote, bases.get(pair))
+        for w in plan.writes:
+            side = machines[x] if w.side == "local" else machines[y]
+            side[w.name] = MemoryFile(w.name, w.content, w.sha256, w.mtime_ns, w.mode)
+        bases[pair] = dict(plan.final)
+        return len(plan.writes)
+
+    for moment, (who, name, added, drop, syncs) in enumerate(edits, 1):
+        old = machines[who].get(name)
+        lines = old.content.splitlines() if old else []
+        if drop and lines:
+            lines.pop(0)
+        machines[who][name] = _file(name, "\n".join([*lines, f"l{added}"]) + "\n", moment)
+        for x, y in syncs:
+            sync(x, y)
+    for _ in range(4):
+        writes = sum(sync(x, y) for x, y in [(0, 1), (1, 2), (2, 0)])
+    assert writes == 0
+    texts = [{n: f.content for n, f in m.items()} for m in machines]
+    assert texts[0] == texts[1] == texts[2]
+    links = [line for line in texts[0].get(INDEX, "").splitlines() if "(other copy)" in line]
+    assert len(links) == len(set(links))

@@ -204,6 +204,11 @@ def merge_lines(ours: str, theirs: str, extra: Sequence[str] = ()) -> str:
     return "\n".join(out) + "\n" if out else ""
 
 
+def _order(file: MemoryFile) -> tuple[int, str]:
+    """Newer first by this (the same on every machine: the time travels with the copy)."""
+    return file.mtime_ns, file.sha256
+
+
 def _beside_name(name: str, sha256: str) -> str:
     return f"{name[: -len('.md')]}.{sha256[:8]}.md"
 
@@ -235,12 +240,15 @@ def plan_memory(
         elif mine is not None and theirs is not None:
             if mine.sha256 == theirs.sha256:
                 final[name] = (mine, "")
-            elif base.get(name) == mine.sha256:
+            # One side changed since the last sync: its copy goes, unless it is the
+            # older (it came round a ring of three machines: taking it would undo
+            # a newer copy, and the ring would turn for ever); then both are kept.
+            elif base.get(name) == mine.sha256 and _order(theirs) > _order(mine):
                 final[name] = (theirs, "memory-one-sided")
-            elif base.get(name) == theirs.sha256:
+            elif base.get(name) == theirs.sha256 and _order(mine) > _order(theirs):
                 final[name] = (mine, "memory-one-sided")
             else:
-                newer, older = sorted((mine, theirs), key=lambda f: (f.mtime_ns, f.sha256))[::-1]
+                newer, older = sorted((mine, theirs), key=_order)[::-1]
                 beside = _beside_name(name, older.sha256)
                 if (
                     INDEX in blocked

@@ -261,6 +261,8 @@ def test_history_older_than_a_cut_short_scan_is_not_offered_to_it() -> None:
         {"display": "x", "timestamp": True},
         {"display": "x", "timestamp": -1},
         {"display": "x" * 70000, "timestamp": 1},
+        {"display": "lone \ud800 surrogate", "timestamp": 1},  # not UTF-8: fails an append
+        {"display": "x", "timestamp": 1, "pastedContents": {"1": {"content": "\udfff"}}},
         "not an object",
     ],
 )

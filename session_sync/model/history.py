@@ -73,6 +73,10 @@ def _prompt(raw: Any) -> Prompt | None:
     session = raw.get("sessionId")
     if not isinstance(session, str) or len(session) > _MAX_SESSION_ID_CHARS:
         session = None  # a uuid, as Claude writes it; anything else is not kept
+    try:  # a lone surrogate cannot be written as UTF-8: it would fail the whole append
+        json.dumps([display, pasted, session], ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, TypeError, ValueError):
+        return None
     return Prompt(display, stamp, text, session)
 
 

@@ -449,3 +449,25 @@ def test_a_base_record_that_cannot_be_written_still_reports_what_came_in(
     report = sync(run_cli, m)
     assert came_in(report)["memory/MEMORY.md"]["outcome"] == "done"
     assert "staging needs the VPN" in (memory_dir(m.a, m.project) / "MEMORY.md").read_text()
+
+
+class _SurrogateMemory(FarSide):
+    """Says a memory file holds a lone surrogate (no UTF-8 file can)."""
+
+    def scan(self, request: dict[str, Any]) -> Any:
+        answer = super().scan(request)
+        if request.get("memory"):
+            bad = {"name": "bad.md", "size": 3, "mtime_ns": 1, "mode": 0o644}
+            bad |= {"sha256": "0" * 64, "content": "\ud800"}
+            answer["memory"] = {"dir": answer["new_session_dir"] or "-", "files": [bad]}
+        return answer
+
+
+def test_a_far_memory_file_that_is_no_utf8_is_refused_and_the_sync_goes_on(
+    machines: Machines,
+) -> None:
+    m = machines
+    write_memory(m.a, m.project, "MEMORY.md", INDEX_A)
+    report = run_sync(_request(m), HostileTransport(_SurrogateMemory(m.b)))
+    assert any("bad.md" in note and "UTF-8" in note for note in report.knowledge.refused)
+    assert "bad.md" not in files_of(memory_dir(m.a, m.project))

@@ -144,7 +144,11 @@ def memory_from_scan(raw: Any) -> MemorySide | None:
         if "error" in fact:
             refused.append((name, fact["error"]))
             continue
-        data = fact["content"].encode("utf-8")
+        try:
+            data = fact["content"].encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: no file holds that text
+            refused.append((name, "not UTF-8 text: not synced"))
+            continue
         total += len(data)
         if total > MAX_MEMORY_TOTAL_BYTES:
             refused.append((name, f"over the {MAX_MEMORY_TOTAL_BYTES} bytes of a scan: not synced"))

@@ -70,7 +70,8 @@ class KnowledgePlan:
 
 def _peer(remote_raw: Mapping[str, Any], description: str) -> str:
     ident = f"{description}\0{remote_raw.get('config_dir')}\0{remote_raw.get('project_path')}"
-    return hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    # surrogatepass: a far side's path may hold any surrogate, not only escaped bytes.
+    return hashlib.sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
 def _load_base(config: Path, peer: str) -> dict[str, str]:

@@ -471,3 +471,21 @@ def test_a_far_memory_file_that_is_no_utf8_is_refused_and_the_sync_goes_on(
     report = run_sync(_request(m), HostileTransport(_SurrogateMemory(m.b)))
     assert any("bad.md" in note and "UTF-8" in note for note in report.knowledge.refused)
     assert "bad.md" not in files_of(memory_dir(m.a, m.project))
+
+
+class _SurrogatePaths(FarSide):
+    """Says its config dir and project path hold lone surrogates."""
+
+    def scan(self, request: dict[str, Any]) -> Any:
+        answer = super().scan(request)
+        answer["config_dir"] = "/home/\ud800"
+        answer["project_path"] = "/w/\udfff"
+        return answer
+
+
+def test_far_paths_that_are_no_utf8_do_not_stop_the_memory_sync(machines: Machines) -> None:
+    m = machines
+    write_memory(m.b, m.project, "MEMORY.md", INDEX_B)
+    report = run_sync(_request(m), HostileTransport(_SurrogatePaths(m.b)))
+    assert report.knowledge.memory
+    assert "staging needs the VPN" in (memory_dir(m.a, m.project) / "MEMORY.md").read_text()

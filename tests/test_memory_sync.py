@@ -418,6 +418,8 @@ def test_the_human_dry_run_counts_the_memory_it_would_write(
     result = run_cli(*[a for a in m.sync_args("--dry-run") if a != "--json"])
     assert result.code == 0, result
     assert "dry run: 2 changes planned, nothing written" in result.out  # one on each side
+    assert "plan   memory to come in: memory/MEMORY.md" in result.out  # nothing came in
+    assert "plan   memory to send: memory/MEMORY.md" in result.out
 
 
 def test_a_memory_change_that_failed_to_land_shows_no_lines_as_come_in(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,12 @@ from session_sync.agent.fsutil import ConfigLock, write_atomic
 from session_sync.agent.knowledge import apply_knowledge
 from session_sync.agent.memory import MEMORY_DIR
 from session_sync.errors import ProtocolError
-from session_sync.model.history import HistoryPlan, plan_history, prompts_from_scan
+from session_sync.model.history import (
+    MAX_CLOCK_AHEAD_MS,
+    HistoryPlan,
+    plan_history,
+    prompts_from_scan,
+)
 from session_sync.model.knowledge_report import HistoryChange, KnowledgeReport, MemoryChange
 from session_sync.model.memory import MemoryPlan, MemorySide, memory_from_scan, plan_memory
 from session_sync.model.reconcile import Direction
@@ -127,7 +133,8 @@ def plan_knowledge(
             # The base stays as it was: the other side was not brought level.
             memory = attrs.evolve(memory, writes=kept, final={})
     local_prompts = prompts_from_scan(local_raw.get("history"))
-    remote_prompts = prompts_from_scan(remote_raw.get("history"))
+    latest = int(time.time() * 1000) + MAX_CLOCK_AHEAD_MS
+    remote_prompts = prompts_from_scan(remote_raw.get("history"), latest)
     history = None
     if local_prompts is not None and remote_prompts is not None:
         history = plan_history(local_prompts, remote_prompts)

@@ -392,3 +392,12 @@ def test_three_machines_syncing_in_a_ring_end_the_same_with_each_link_once(
     assert texts[0] == texts[1] == texts[2]
     links = [line for line in texts[0].get(INDEX, "").splitlines() if "(other copy)" in line]
     assert len(links) == len(set(links))
+
+
+def test_far_prompts_stamped_in_the_future_are_left_out() -> None:
+    # 2000 of them would hold our window of the newest prompts for good.
+    entries = [{"display": f"future {i}", "timestamp": 10**13 + i} for i in range(2000)]
+    entries.append({"display": "real", "timestamp": 5})
+    side = prompts_from_scan({"entries": entries, "truncated": False}, latest=1000)
+    assert side is not None
+    assert [p.display for p in side.prompts] == ["real"]

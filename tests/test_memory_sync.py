@@ -491,3 +491,23 @@ def test_far_paths_that_are_no_utf8_do_not_stop_the_memory_sync(machines: Machin
     report = run_sync(_request(m), HostileTransport(_SurrogatePaths(m.b)))
     assert report.knowledge.memory
     assert "staging needs the VPN" in (memory_dir(m.a, m.project) / "MEMORY.md").read_text()
+
+
+class _FutureHistory(FarSide):
+    """Says its prompts of the project were typed in the year 2300."""
+
+    def scan(self, request: dict[str, Any]) -> Any:
+        answer = super().scan(request)
+        if request.get("history"):
+            stamp = 10_500_000_000_000  # ms: the year 2302
+            future = [{"display": f"future {i}", "timestamp": stamp + i} for i in range(3)]
+            real = {"display": "typed there", "timestamp": 2000}
+            answer["history"] = {"entries": [*future, real], "truncated": False}
+        return answer
+
+
+def test_far_prompts_from_the_future_do_not_come_in(machines: Machines) -> None:
+    m = machines
+    (m.a / "history.jsonl").write_text(history_line("typed here", 1000, m.project))
+    run_sync(_request(m), HostileTransport(_FutureHistory(m.b)))
+    assert [e["display"] for e in history_of(m.a)] == ["typed here", "typed there"]

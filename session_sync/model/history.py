@@ -14,6 +14,7 @@ import attrs
 from session_sync.agent.history import MAX_HISTORY_BYTES, MAX_HISTORY_ENTRIES
 
 __all__ = [
+    "MAX_CLOCK_AHEAD_MS",
     "MAX_PROMPT_CHARS",
     "HistoryPlan",
     "HistorySide",
@@ -21,6 +22,9 @@ __all__ = [
     "plan_history",
     "prompts_from_scan",
 ]
+
+MAX_CLOCK_AHEAD_MS = 24 * 3600 * 1000
+"""A far prompt stamped later than this past our clock is left out."""
 
 MAX_PROMPT_CHARS = 64 * 1024
 """A far line whose prompt (or pasted contents) is longer than this is left out."""
@@ -98,12 +102,16 @@ class HistorySide:
         return min((p.timestamp for p in self.prompts), default=None)
 
 
-def prompts_from_scan(raw: Any) -> HistorySide | None:
+def prompts_from_scan(raw: Any, latest: int | None = None) -> HistorySide | None:
     """The prompts in a (wire-checked) scan answer's ``history``; a far line of
-    the wrong shape or too long is left out."""
+    the wrong shape or too long, or typed after ``latest`` (ms), is left out."""
     if not isinstance(raw, dict):
         return None
     entries = raw["entries"]
+    if latest is not None:
+        # Prompts "typed" in the future would hold every later scan's window of
+        # the newest prompts, and up-arrow recall, here for good.
+        entries = [e for e in entries if not _later(e, latest)]
     # Bounded as the agent bounds its own answer: the newest lines only, in
     # count and in bytes (else a far side could grow our history.jsonl by
     # hundreds of megabytes a sync, all of it read again by every scan).
@@ -118,6 +126,11 @@ def prompts_from_scan(raw: Any) -> HistorySide | None:
         kept.append(prompt)
     cut = len(entries) > MAX_HISTORY_ENTRIES or len(kept) < len(checked)
     return HistorySide(tuple(reversed(kept)), bool(raw["truncated"]) or cut)
+
+
+def _later(entry: Any, latest: int) -> bool:
+    stamp = entry.get("timestamp") if isinstance(entry, dict) else None
+    return isinstance(stamp, (int, float)) and stamp > latest
 
 
 def _line_bytes(prompt: Prompt) -> int:

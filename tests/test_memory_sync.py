@@ -511,3 +511,18 @@ def test_far_prompts_from_the_future_do_not_come_in(machines: Machines) -> None:
     (m.a / "history.jsonl").write_text(history_line("typed here", 1000, m.project))
     run_sync(_request(m), HostileTransport(_FutureHistory(m.b)))
     assert [e["display"] for e in history_of(m.a)] == ["typed here", "typed there"]
+
+
+def test_a_history_ending_in_a_partial_line_is_left_whole(
+    run_cli: RunCli, machines: Machines
+) -> None:
+    m = machines
+    partial = history_line("Claude is writing th", 3000, m.project)[:-20]  # no newline yet
+    (m.a / "history.jsonl").write_text(history_line("here", 1000, m.project) + partial)
+    (m.b / "history.jsonl").write_text(history_line("from b", 2000, m.project))
+    report = sync(run_cli, m, code=1)
+    (change,) = [h for h in report["knowledge"]["history"] if h["came_in"]]
+    assert "unterminated" in change["error"]
+    # Nothing glued to Claude's half-written line; the other side got only whole lines.
+    assert (m.a / "history.jsonl").read_text() == history_line("here", 1000, m.project) + partial
+    assert [e["display"] for e in history_of(m.b)] == ["from b", "here"]

@@ -526,3 +526,19 @@ def test_a_history_ending_in_a_partial_line_is_left_whole(
     # Nothing glued to Claude's half-written line; the other side got only whole lines.
     assert (m.a / "history.jsonl").read_text() == history_line("here", 1000, m.project) + partial
     assert [e["display"] for e in history_of(m.b)] == ["from b", "here"]
+
+
+def test_a_history_past_the_scans_window_is_never_doubled(
+    run_cli: RunCli, machines: Machines
+) -> None:
+    m = machines
+    lines = "".join(history_line(f"p{t}", t, m.project) for t in range(1, 2601))
+    (m.a / "history.jsonl").write_text(lines)
+    (m.b / "history.jsonl").write_text(history_line("p5", 5, m.project))  # old, both have it
+    for _ in range(2):
+        sync(run_cli, m)
+    a, b = history_of(m.a), history_of(m.b)
+    assert len(a) == 2600  # nothing added here: b's one prompt was ours
+    keys = [(e["timestamp"], e["display"]) for e in b]
+    assert len(keys) == len(set(keys))
+    assert keys[-1] == (2600, "p2600")  # the newest crossed

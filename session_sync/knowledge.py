@@ -10,19 +10,26 @@ base (the sha each file had when both sides last agreed, per peer, under
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from session_sync.agent.fsutil import write_atomic
+from session_sync.agent.fsutil import ConfigLock, write_atomic
 from session_sync.agent.knowledge import apply_knowledge
 from session_sync.agent.memory import MEMORY_DIR
 from session_sync.errors import ProtocolError
-from session_sync.model.history import HistoryPlan, plan_history, prompts_from_scan
+from session_sync.model.history import (
+    MAX_CLOCK_AHEAD_MS,
+    HistoryPlan,
+    plan_history,
+    prompts_from_scan,
+)
 from session_sync.model.knowledge_report import HistoryChange, KnowledgeReport, MemoryChange
 from session_sync.model.memory import MemoryPlan, MemorySide, memory_from_scan, plan_memory
 from session_sync.model.reconcile import Direction
@@ -69,7 +76,8 @@ class KnowledgePlan:
 
 def _peer(remote_raw: Mapping[str, Any], description: str) -> str:
     ident = f"{description}\0{remote_raw.get('config_dir')}\0{remote_raw.get('project_path')}"
-    return hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    # surrogatepass: a far side's path may hold any surrogate, not only escaped bytes.
+    return hashlib.sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
 def _load_base(config: Path, peer: str) -> dict[str, str]:
@@ -84,17 +92,24 @@ def _load_base(config: Path, peer: str) -> dict[str, str]:
 
 
 def _save_base(config: Path, peer: str, base: Mapping[str, str]) -> None:
+    """Under the machine's lock (another sync may save another peer's base);
+    a base that cannot be saved is left: without it, the next sync keeps both
+    copies of a file changed on both sides, so nothing is lost."""
     path = config / "session-sync" / BASE_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
+    with ConfigLock(str(config)) as lock:
+        if lock.error is not None:
+            return
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                data = {}
+        except (OSError, ValueError):
             data = {}
-    except (OSError, ValueError):
-        data = {}
-    if data.get(peer) == dict(base):
-        return  # in step as last time: no write
-    data[peer] = dict(sorted(base.items()))
-    write_atomic(str(path), json.dumps(data, indent=1).encode(), 0o600)
+        if data.get(peer) == dict(base):
+            return  # in step as last time: no write
+        data[peer] = dict(sorted(base.items()))
+        with contextlib.suppress(OSError):
+            write_atomic(str(path), json.dumps(data, indent=1).encode(), 0o600)
 
 
 def plan_knowledge(
@@ -118,7 +133,8 @@ def plan_knowledge(
             # The base stays as it was: the other side was not brought level.
             memory = attrs.evolve(memory, writes=kept, final={})
     local_prompts = prompts_from_scan(local_raw.get("history"))
-    remote_prompts = prompts_from_scan(remote_raw.get("history"))
+    latest = int(time.time() * 1000) + MAX_CLOCK_AHEAD_MS
+    remote_prompts = prompts_from_scan(remote_raw.get("history"), latest)
     history = None
     if local_prompts is not None and remote_prompts is not None:
         history = plan_history(local_prompts, remote_prompts)
@@ -186,6 +202,11 @@ def land_knowledge(
     in a dry run, which writes nothing), save the base, and report."""
     dry_run = remote_landed is None
     local_landed: Mapping[str, Any] = {}
+    if remote_landed is not None and plan.memory is not None:
+        # The far answer is checked before anything lands here: a far side that
+        # hides its results must not get its memory in here unreported.
+        sent = sum(w.side == "remote" for w in plan.memory.writes)
+        _checked_results(remote_landed, sent, where)
     if not dry_run:
         parts = plan.local_parts()
         local_landed = apply_knowledge(

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from session_sync.agent.history import MAX_HISTORY_BYTES
 from session_sync.model.history import HistorySide, Prompt, plan_history, prompts_from_scan
 from session_sync.model.memory import (
     CASES,
@@ -95,11 +96,26 @@ def test_a_topic_changed_on_both_sides_keeps_both_and_links_the_other() -> None:
 
 def test_with_a_base_a_one_sided_edit_simply_wins() -> None:
     before = _file("t.md", "v1\n")
-    edited = _file("t.md", "v2\n", mtime=0)  # older clock: still the edit
+    edited = _file("t.md", "v2\n", mtime=2)
     plan = plan_memory(_side(before), _side(edited), {"t.md": before.sha256})
     assert [(w.side, w.content, w.case) for w in plan.writes] == [
         ("local", "v2\n", "memory-one-sided")
     ]
+
+
+def test_a_one_sided_copy_older_than_the_other_is_kept_beside_not_taken() -> None:
+    # What a ring of three machines brings back round (or an edit on a machine
+    # whose clock is behind): taken, it would undo the newer copy; both are kept.
+    newer = _file("t.md", "v1\n", mtime=2)
+    older = _file("t.md", "v2\n", mtime=0)
+    plan = plan_memory(_side(newer), _side(older), {"t.md": newer.sha256})
+    assert {(w.side, w.name, w.case) for w in plan.writes} == {
+        ("local", f"t.{older.sha256[:8]}.md", "memory-topic-kept-beside"),
+        ("local", INDEX, "memory-index-merged"),
+        ("remote", f"t.{older.sha256[:8]}.md", "memory-topic-kept-beside"),
+        ("remote", "t.md", "memory-topic-newer"),
+        ("remote", INDEX, "memory-index-merged"),
+    }
 
 
 def test_a_file_refused_on_one_side_is_left_alone_on_both() -> None:
@@ -245,6 +261,8 @@ def test_history_older_than_a_cut_short_scan_is_not_offered_to_it() -> None:
         {"display": "x", "timestamp": True},
         {"display": "x", "timestamp": -1},
         {"display": "x" * 70000, "timestamp": 1},
+        {"display": "lone \ud800 surrogate", "timestamp": 1},  # not UTF-8: fails an append
+        {"display": "x", "timestamp": 1, "pastedContents": {"1": {"content": "\udfff"}}},
         "not an object",
     ],
 )
@@ -252,3 +270,134 @@ def test_far_history_lines_of_the_wrong_shape_are_left_out(entry: object) -> Non
     side = prompts_from_scan({"entries": [entry], "truncated": False})
     assert side is not None
     assert side.prompts == ()
+
+
+def test_far_history_is_bounded_in_bytes_as_the_agent_bounds_its_own() -> None:
+    # 2000 lines of 60 KB each would be 120 MB appended to our history.jsonl.
+    entries = [{"display": f"{t}" + "x" * 60_000, "timestamp": t} for t in range(2000)]
+    side = prompts_from_scan({"entries": entries, "truncated": False})
+    assert side is not None
+    assert side.truncated
+    assert sum(len(p.display) for p in side.prompts) <= MAX_HISTORY_BYTES
+    assert side.prompts[-1].timestamp == 1999  # the newest are the ones kept
+    assert [p.timestamp for p in side.prompts] == sorted(p.timestamp for p in side.prompts)
+
+
+def test_a_far_session_id_that_is_no_id_is_not_kept() -> None:
+    entry = {"display": "x", "timestamp": 1, "sessionId": "s" * 10_000}
+    side = prompts_from_scan({"entries": [entry], "truncated": False})
+    assert side is not None
+    assert [p.session_id for p in side.prompts] == [None]
+
+
+def test_a_topic_whose_beside_name_would_be_too_long_is_left_alone_on_both() -> None:
+    # Kept beside, it would be named <stem>.<sha8>.md, past the longest memory name:
+    # the writing agent would refuse that copy after the newer one replaced it.
+    name = "t" * 190 + ".md"
+    local = _side(_file(INDEX, "- a\n"), _file(name, "mine\n", mtime=1))
+    remote = _side(_file(INDEX, "- a\n"), _file(name, "theirs\n", mtime=2))
+    plan = plan_memory(local, remote)
+    assert plan.writes == ()
+    assert name not in plan.final
+
+
+def _merge_by_search(ours: str, theirs: str, extra: tuple[str, ...] = ()) -> str:
+    """The merge as first written (a search per line): the oracle of the linked one."""
+
+    def lines(text: str) -> list[str]:
+        got = text.split("\n")
+        return got[:-1] if got and got[-1] == "" else got
+
+    out = lines(ours)
+    present = {line.strip() for line in out if line.strip()}
+    for source in (lines(theirs), list(extra)):
+        anchor: int | None = None
+        for line in source:
+            key = line.strip()
+            if not key:
+                continue
+            if key in present:
+                anchor = next(i for i, o in enumerate(out) if o.strip() == key)
+                continue
+            if anchor is None:
+                out.append(line)
+                anchor = len(out) - 1
+            else:
+                anchor += 1
+                out.insert(anchor, line)
+            present.add(key)
+    return "\n".join(out) + "\n" if out else ""
+
+
+_LINES = st.lists(st.sampled_from(["a", "b", " b", "c", "", "d ", "e", "f"]), max_size=10)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_LINES, _LINES, st.lists(st.sampled_from(["a", "x", "y"]), max_size=3))
+def test_the_linked_merge_places_every_line_where_the_search_did(
+    ours: list[str], theirs: list[str], extra: list[str]
+) -> None:
+    a, b = "\n".join(ours), "\n".join(theirs)
+    assert merge_lines(a, b, extra) == _merge_by_search(a, b, tuple(extra))
+
+
+def test_the_merge_of_a_largest_index_of_short_lines_is_linear() -> None:
+    # 60 000 lines fill a 256 KB MEMORY.md; a search per line made this hours of
+    # work (a far side's way to hang every sync). Linear, it is one pass.
+    ours = "".join(f"{i:x}\n" for i in range(60_000))
+    theirs = "".join(f"{i:x}\n" for i in reversed(range(60_000))) + "new\n"
+    merged = merge_lines(ours, theirs)
+    assert merged == "0\nnew\n" + ours[len("0\n") :]  # after the line it follows there
+
+
+_EDIT = st.tuples(
+    st.integers(0, 2),  # the machine whose Claude edits
+    st.sampled_from([INDEX, "a.md", "b.md"]),
+    st.integers(0, 5),  # the line it adds
+    st.booleans(),  # whether it drops its first line too
+    st.lists(st.sampled_from([(0, 1), (1, 2), (2, 0), (1, 0)]), max_size=2),  # syncs after
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_EDIT, max_size=12))
+def test_three_machines_syncing_in_a_ring_end_the_same_with_each_link_once(
+    edits: list[tuple[int, str, int, bool, list[tuple[int, int]]]],
+) -> None:
+    machines: list[dict[str, MemoryFile]] = [{}, {}, {}]
+    bases: dict[tuple[int, int], dict[str, str]] = {}
+
+    def sync(x: int, y: int) -> int:
+        pair = (min(x, y), max(x, y))
+        local, remote = MemorySide("-p", machines[x]), MemorySide("-p", machines[y])
+        plan = plan_memory(local, remote, bases.get(pair))
+        for w in plan.writes:
+            side = machines[x] if w.side == "local" else machines[y]
+            side[w.name] = MemoryFile(w.name, w.content, w.sha256, w.mtime_ns, w.mode)
+        bases[pair] = dict(plan.final)
+        return len(plan.writes)
+
+    for moment, (who, name, added, drop, syncs) in enumerate(edits, 1):
+        old = machines[who].get(name)
+        lines = old.content.splitlines() if old else []
+        if drop and lines:
+            lines.pop(0)
+        machines[who][name] = _file(name, "\n".join([*lines, f"l{added}"]) + "\n", moment)
+        for x, y in syncs:
+            sync(x, y)
+    for _ in range(4):
+        writes = sum(sync(x, y) for x, y in [(0, 1), (1, 2), (2, 0)])
+    assert writes == 0
+    texts = [{n: f.content for n, f in m.items()} for m in machines]
+    assert texts[0] == texts[1] == texts[2]
+    links = [line for line in texts[0].get(INDEX, "").splitlines() if "(other copy)" in line]
+    assert len(links) == len(set(links))
+
+
+def test_far_prompts_stamped_in_the_future_are_left_out() -> None:
+    # 2000 of them would hold our window of the newest prompts for good.
+    entries = [{"display": f"future {i}", "timestamp": 10**13 + i} for i in range(2000)]
+    entries.append({"display": "real", "timestamp": 5})
+    side = prompts_from_scan({"entries": entries, "truncated": False}, latest=1000)
+    assert side is not None
+    assert [p.display for p in side.prompts] == ["real"]

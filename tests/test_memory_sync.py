@@ -20,6 +20,7 @@ from session_sync.agent.knowledge import apply_knowledge
 from session_sync.agent.memory import MAX_MEMORY_FILE_BYTES
 from session_sync.agent.paths import encode_project_path
 from session_sync.engine import run_sync
+from session_sync.errors import ProtocolError
 from session_sync.testing.hostile_agent import FarSide, HostileTransport
 
 Json = dict[str, Any]
@@ -385,3 +386,159 @@ def test_a_history_claude_starts_during_the_sync_is_not_replaced(
     assert (m.a / "history.jsonl").read_text() == first
     sync(run_cli, m)  # the next sync appends to it
     assert [e["display"] for e in history_of(m.a)] == ["Claude's first prompt here", "from b"]
+
+
+class _HidesItsMemoryResults(FarSide):
+    """Lands its memory writes but answers without their results."""
+
+    def apply(self, request: dict[str, Any], reader: Any) -> Any:
+        answer = super().apply(request, reader)
+        answer.pop("memory_results", None)
+        return answer
+
+
+def test_a_far_side_that_hides_its_results_lands_nothing_here_unreported(
+    machines: Machines,
+) -> None:
+    m = machines
+    write_memory(m.a, m.project, "MEMORY.md", INDEX_A)
+    write_memory(m.b, m.project, "MEMORY.md", INDEX_B)
+    with pytest.raises(ProtocolError, match="memory results"):
+        run_sync(_request(m), HostileTransport(_HidesItsMemoryResults(m.b)))
+    # Nothing entered this machine's memory without the report saying so.
+    assert files_of(memory_dir(m.a, m.project)) == {"MEMORY.md": INDEX_A}
+
+
+def test_the_human_dry_run_counts_the_memory_it_would_write(
+    run_cli: RunCli, machines: Machines
+) -> None:
+    m = machines
+    write_memory(m.a, m.project, "MEMORY.md", INDEX_A)
+    write_memory(m.b, m.project, "MEMORY.md", INDEX_B)
+    result = run_cli(*[a for a in m.sync_args("--dry-run") if a != "--json"])
+    assert result.code == 0, result
+    assert "dry run: 2 changes planned, nothing written" in result.out  # one on each side
+    assert "plan   memory to come in: memory/MEMORY.md" in result.out  # nothing came in
+    assert "plan   memory to send: memory/MEMORY.md" in result.out
+
+
+def test_a_memory_change_that_failed_to_land_shows_no_lines_as_come_in(
+    run_cli: RunCli, machines: Machines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = machines
+    path = write_memory(m.a, m.project, "MEMORY.md", INDEX_A)
+    write_memory(m.b, m.project, "MEMORY.md", INDEX_B)
+    real = apply_knowledge
+
+    def claude_writes_first(*args: Any) -> Any:
+        path.write_text(INDEX_A + "- written by Claude meanwhile\n")
+        return real(*args)
+
+    monkeypatch.setattr(knowledge_module, "apply_knowledge", claude_writes_first)
+    result = run_cli(*m.sync_args()[:-1])
+    assert result.code == 1, result
+    assert "FAILED memory came in: memory/MEMORY.md" in result.out
+    assert "staging needs the VPN" not in result.out  # it did not enter Claude's context here
+
+
+def test_a_base_record_that_cannot_be_written_still_reports_what_came_in(
+    run_cli: RunCli, machines: Machines
+) -> None:
+    m = machines
+    write_memory(m.a, m.project, "MEMORY.md", INDEX_A)
+    write_memory(m.b, m.project, "MEMORY.md", INDEX_B)
+    (m.a / "session-sync" / "memory-base.json").mkdir(parents=True)  # no file can go there
+    report = sync(run_cli, m)
+    assert came_in(report)["memory/MEMORY.md"]["outcome"] == "done"
+    assert "staging needs the VPN" in (memory_dir(m.a, m.project) / "MEMORY.md").read_text()
+
+
+class _SurrogateMemory(FarSide):
+    """Says a memory file holds a lone surrogate (no UTF-8 file can)."""
+
+    def scan(self, request: dict[str, Any]) -> Any:
+        answer = super().scan(request)
+        if request.get("memory"):
+            bad = {"name": "bad.md", "size": 3, "mtime_ns": 1, "mode": 0o644}
+            bad |= {"sha256": "0" * 64, "content": "\ud800"}
+            answer["memory"] = {"dir": answer["new_session_dir"] or "-", "files": [bad]}
+        return answer
+
+
+def test_a_far_memory_file_that_is_no_utf8_is_refused_and_the_sync_goes_on(
+    machines: Machines,
+) -> None:
+    m = machines
+    write_memory(m.a, m.project, "MEMORY.md", INDEX_A)
+    report = run_sync(_request(m), HostileTransport(_SurrogateMemory(m.b)))
+    assert any("bad.md" in note and "UTF-8" in note for note in report.knowledge.refused)
+    assert "bad.md" not in files_of(memory_dir(m.a, m.project))
+
+
+class _SurrogatePaths(FarSide):
+    """Says its config dir and project path hold lone surrogates."""
+
+    def scan(self, request: dict[str, Any]) -> Any:
+        answer = super().scan(request)
+        answer["config_dir"] = "/home/\ud800"
+        answer["project_path"] = "/w/\udfff"
+        return answer
+
+
+def test_far_paths_that_are_no_utf8_do_not_stop_the_memory_sync(machines: Machines) -> None:
+    m = machines
+    write_memory(m.b, m.project, "MEMORY.md", INDEX_B)
+    report = run_sync(_request(m), HostileTransport(_SurrogatePaths(m.b)))
+    assert report.knowledge.memory
+    assert "staging needs the VPN" in (memory_dir(m.a, m.project) / "MEMORY.md").read_text()
+
+
+class _FutureHistory(FarSide):
+    """Says its prompts of the project were typed in the year 2300."""
+
+    def scan(self, request: dict[str, Any]) -> Any:
+        answer = super().scan(request)
+        if request.get("history"):
+            stamp = 10_500_000_000_000  # ms: the year 2302
+            future = [{"display": f"future {i}", "timestamp": stamp + i} for i in range(3)]
+            real = {"display": "typed there", "timestamp": 2000}
+            answer["history"] = {"entries": [*future, real], "truncated": False}
+        return answer
+
+
+def test_far_prompts_from_the_future_do_not_come_in(machines: Machines) -> None:
+    m = machines
+    (m.a / "history.jsonl").write_text(history_line("typed here", 1000, m.project))
+    run_sync(_request(m), HostileTransport(_FutureHistory(m.b)))
+    assert [e["display"] for e in history_of(m.a)] == ["typed here", "typed there"]
+
+
+def test_a_history_ending_in_a_partial_line_is_left_whole(
+    run_cli: RunCli, machines: Machines
+) -> None:
+    m = machines
+    partial = history_line("Claude is writing th", 3000, m.project)[:-20]  # no newline yet
+    (m.a / "history.jsonl").write_text(history_line("here", 1000, m.project) + partial)
+    (m.b / "history.jsonl").write_text(history_line("from b", 2000, m.project))
+    report = sync(run_cli, m, code=1)
+    (change,) = [h for h in report["knowledge"]["history"] if h["came_in"]]
+    assert "unterminated" in change["error"]
+    # Nothing glued to Claude's half-written line; the other side got only whole lines.
+    assert (m.a / "history.jsonl").read_text() == history_line("here", 1000, m.project) + partial
+    assert [e["display"] for e in history_of(m.b)] == ["from b", "here"]
+
+
+def test_a_history_past_the_scans_window_is_never_doubled(
+    run_cli: RunCli, machines: Machines
+) -> None:
+    m = machines
+    lines = "".join(history_line(f"p{t}", t, m.project) for t in range(1, 2601))
+    (m.a / "history.jsonl").write_text(lines)
+    (m.b / "history.jsonl").write_text(history_line("p5", 5, m.project))  # old, both have it
+    for _ in range(2):
+        sync(run_cli, m)
+    a, b = history_of(m.a), history_of(m.b)
+    assert len(a) == 2600  # nothing added here: b's one prompt was ours
+    keys = [(e["timestamp"], e["display"]) for e in b]
+    assert len(keys) == len(set(keys))
+    assert keys[-1] == (2600, "p2600")  # the newest crossed

@@ -11,9 +11,10 @@ from typing import Any
 
 import attrs
 
-from session_sync.agent.history import MAX_HISTORY_ENTRIES
+from session_sync.agent.history import MAX_HISTORY_BYTES, MAX_HISTORY_ENTRIES
 
 __all__ = [
+    "MAX_CLOCK_AHEAD_MS",
     "MAX_PROMPT_CHARS",
     "HistoryPlan",
     "HistorySide",
@@ -22,8 +23,13 @@ __all__ = [
     "prompts_from_scan",
 ]
 
+MAX_CLOCK_AHEAD_MS = 24 * 3600 * 1000
+"""A far prompt stamped later than this past our clock is left out."""
+
 MAX_PROMPT_CHARS = 64 * 1024
 """A far line whose prompt (or pasted contents) is longer than this is left out."""
+
+_MAX_SESSION_ID_CHARS = 64
 
 
 @attrs.frozen
@@ -69,7 +75,13 @@ def _prompt(raw: Any) -> Prompt | None:
     if len(text) > MAX_PROMPT_CHARS:
         return None
     session = raw.get("sessionId")
-    return Prompt(display, stamp, text, session if isinstance(session, str) else None)
+    if not isinstance(session, str) or len(session) > _MAX_SESSION_ID_CHARS:
+        session = None  # a uuid, as Claude writes it; anything else is not kept
+    try:  # a lone surrogate cannot be written as UTF-8: it would fail the whole append
+        json.dumps([display, pasted, session], ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, TypeError, ValueError):
+        return None
+    return Prompt(display, stamp, text, session)
 
 
 @attrs.frozen
@@ -90,16 +102,42 @@ class HistorySide:
         return min((p.timestamp for p in self.prompts), default=None)
 
 
-def prompts_from_scan(raw: Any) -> HistorySide | None:
+def prompts_from_scan(raw: Any, latest: int | None = None) -> HistorySide | None:
     """The prompts in a (wire-checked) scan answer's ``history``; a far line of
-    the wrong shape or too long is left out."""
+    the wrong shape or too long, or typed after ``latest`` (ms), is left out."""
     if not isinstance(raw, dict):
         return None
     entries = raw["entries"]
-    # Bounded as the agent bounds its own answer: the newest lines only.
+    if latest is not None:
+        # Prompts "typed" in the future would hold every later scan's window of
+        # the newest prompts, and up-arrow recall, here for good.
+        entries = [e for e in entries if not _later(e, latest)]
+    # Bounded as the agent bounds its own answer: the newest lines only, in
+    # count and in bytes (else a far side could grow our history.jsonl by
+    # hundreds of megabytes a sync, all of it read again by every scan).
     found = (_prompt(e) for e in entries[-MAX_HISTORY_ENTRIES:])
-    prompts = tuple(p for p in found if p is not None)
-    return HistorySide(prompts, bool(raw["truncated"]) or len(entries) > MAX_HISTORY_ENTRIES)
+    checked = sorted((p for p in found if p is not None), key=lambda p: p.timestamp)
+    kept: list[Prompt] = []
+    total = 0
+    for prompt in reversed(checked):
+        total += _line_bytes(prompt)
+        if total > MAX_HISTORY_BYTES:
+            break
+        kept.append(prompt)
+    cut = len(entries) > MAX_HISTORY_ENTRIES or len(kept) < len(checked)
+    return HistorySide(tuple(reversed(kept)), bool(raw["truncated"]) or cut)
+
+
+def _later(entry: Any, latest: int) -> bool:
+    stamp = entry.get("timestamp") if isinstance(entry, dict) else None
+    return isinstance(stamp, (int, float)) and stamp > latest
+
+
+def _line_bytes(prompt: Prompt) -> int:
+    """About the bytes of its line in ``history.jsonl`` (the project path aside)."""
+    session = len(prompt.session_id or "")
+    # 64: fewer than its keys take, so a line the agent kept is never cut here.
+    return len(prompt.display.encode("utf-8", "surrogatepass")) + len(prompt.pasted) + session + 64
 
 
 @attrs.frozen

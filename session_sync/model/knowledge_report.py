@@ -89,6 +89,15 @@ class KnowledgeReport:
 
 
 _MARK = {"done": "ok", "failed": "FAILED", "planned": "plan"}
+
+
+def _where(came_in: bool, outcome: str) -> str:
+    """Which way, in the tense of what happened (a dry run moved nothing)."""
+    if outcome == "planned":
+        return "to come in" if came_in else "to send"
+    return "came in" if came_in else "sent"
+
+
 _SHOWN_LINES = 20
 
 
@@ -97,7 +106,7 @@ def knowledge_lines(knowledge: KnowledgeReport) -> list[str]:
     memory, history, refused = knowledge.memory, knowledge.history, knowledge.refused
     out: list[str] = []
     for change in sorted(memory, key=lambda c: not c.came_in):
-        where = "came in" if change.came_in else "sent"
+        where = _where(change.came_in, change.outcome)
         line = f"  {_MARK[change.outcome]:6} memory {where}: {printable(change.file)}"
         line += f" ({change.reason})"
         if change.error:
@@ -105,19 +114,19 @@ def knowledge_lines(knowledge: KnowledgeReport) -> list[str]:
         if change.backup:
             line += f" [backup: {printable(change.backup)}]"
         out.append(line)
-        if change.came_in:
+        if change.came_in and change.outcome != "failed":  # what did not land is not shown in
             for text in change.added[:_SHOWN_LINES]:
                 out.append(f"           + {printable(text)}")
             if len(change.added) > _SHOWN_LINES:
                 out.append(f"           + ... {len(change.added) - _SHOWN_LINES} more lines")
     for h in sorted(history, key=lambda c: not c.came_in):
-        where = "came in" if h.came_in else "sent"
+        where = _where(h.came_in, h.outcome)
         count = h.added if h.outcome == "done" else len(h.prompts)
         line = f"  {_MARK[h.outcome]:6} prompt history {where}: {count} prompt(s)"
         if h.error:
             line += f": {printable(h.error)}"
         out.append(line)
-        if h.came_in:
+        if h.came_in and h.outcome != "failed":
             for text in h.prompts[-_SHOWN_LINES:]:
                 out.append(f"           > {printable(text)}")
     for note in refused:

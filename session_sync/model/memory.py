@@ -144,7 +144,11 @@ def memory_from_scan(raw: Any) -> MemorySide | None:
         if "error" in fact:
             refused.append((name, fact["error"]))
             continue
-        data = fact["content"].encode("utf-8")
+        try:
+            data = fact["content"].encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: no file holds that text
+            refused.append((name, "not UTF-8 text: not synced"))
+            continue
         total += len(data)
         if total > MAX_MEMORY_TOTAL_BYTES:
             refused.append((name, f"over the {MAX_MEMORY_TOTAL_BYTES} bytes of a scan: not synced"))
@@ -170,25 +174,43 @@ def merge_lines(ours: str, theirs: str, extra: Sequence[str] = ()) -> str:
     """``ours`` with every line of ``theirs`` (then of ``extra``) it lacks
     (compared without surrounding blanks; blank lines of ``theirs`` are not
     added): each goes after the line it follows in ``theirs``, or at the end."""
-    out = _lines(ours)
-    present = {line.strip() for line in out if line.strip()}
+    # A linked list (node 0 heads it), so each line is placed in constant time:
+    # a far MEMORY.md of many short lines must not make the merge quadratic.
+    text = ["", *_lines(ours)]
+    after = [*range(1, len(text)), -1]
+    tail = len(text) - 1
+    first: dict[str, int] = {}  # a line, stripped -> its first node
+    for node in range(1, len(text)):
+        if text[node].strip():
+            first.setdefault(text[node].strip(), node)
     for source in (_lines(theirs), list(extra)):
         anchor: int | None = None
         for line in source:
             key = line.strip()
             if not key:
                 continue
-            if key in present:
-                anchor = next(i for i, o in enumerate(out) if o.strip() == key)
+            if key in first:
+                anchor = first[key]
                 continue
-            if anchor is None:
-                out.append(line)
-                anchor = len(out) - 1
-            else:
-                anchor += 1
-                out.insert(anchor, line)
-            present.add(key)
+            at = tail if anchor is None else anchor
+            node = len(text)
+            text.append(line)
+            after.append(after[at])
+            after[at] = node
+            if at == tail:
+                tail = node
+            anchor = first[key] = node
+    out = []
+    node = after[0]
+    while node != -1:
+        out.append(text[node])
+        node = after[node]
     return "\n".join(out) + "\n" if out else ""
+
+
+def _order(file: MemoryFile) -> tuple[int, str]:
+    """Newer first by this (the same on every machine: the time travels with the copy)."""
+    return file.mtime_ns, file.sha256
 
 
 def _beside_name(name: str, sha256: str) -> str:
@@ -222,15 +244,19 @@ def plan_memory(
         elif mine is not None and theirs is not None:
             if mine.sha256 == theirs.sha256:
                 final[name] = (mine, "")
-            elif base.get(name) == mine.sha256:
+            # One side changed since the last sync: its copy goes, unless it is the
+            # older (it came round a ring of three machines: taking it would undo
+            # a newer copy, and the ring would turn for ever); then both are kept.
+            elif base.get(name) == mine.sha256 and _order(theirs) > _order(mine):
                 final[name] = (theirs, "memory-one-sided")
-            elif base.get(name) == theirs.sha256:
+            elif base.get(name) == theirs.sha256 and _order(mine) > _order(theirs):
                 final[name] = (mine, "memory-one-sided")
             else:
-                newer, older = sorted((mine, theirs), key=lambda f: (f.mtime_ns, f.sha256))[::-1]
+                newer, older = sorted((mine, theirs), key=_order)[::-1]
                 beside = _beside_name(name, older.sha256)
                 if (
                     INDEX in blocked
+                    or not is_memory_name(beside)  # too long: the agent would refuse it
                     or beside in blocked
                     or any(
                         beside in side.files and side.files[beside].sha256 != older.sha256

@@ -240,6 +240,7 @@ def print_report(report: SyncReport, out: TextIO) -> None:
     )
     if report.dry_run:
         planned = sum(1 for i in report.items if i.outcome == "planned")
+        planned += len(report.knowledge.memory) + len(report.knowledge.history)
         out.write(f"dry run: {planned} changes planned, nothing written\n")
     for item in report.items:
         mark = {"done": "ok", "failed": "FAILED", "skipped": "skip", "planned": "plan"}[

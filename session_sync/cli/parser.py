@@ -101,7 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
     parser = OneLineErrorParser(
         prog=PROG,
-        description="Keep Claude Code sessions in step between this machine and another.",
+        description=(
+            "Keep Claude Code sessions in step between this machine and another, with"
+            " Claude's memory and prompt history; keep learnings in the repository,"
+            " checkpoints of a codespace's work, and a handoff for new sessions."
+        ),
         epilog="Exit status: 0 all went well, 1 a file or the connection failed, 2 bad usage.",
     )
     sub = parser.add_subparsers(

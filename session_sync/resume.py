@@ -13,14 +13,13 @@ What to do next is decided by ``next_step``, a pure function of those facts.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shlex
-import subprocess
 from collections.abc import Mapping, Sequence
 
 import attrs
 
 from session_sync.checkpoints.store import Checkpoint, restore_line
+from session_sync.gitlook import git_look
 from session_sync.handoff.summary import MACHINE_HERE, SessionSummary
 
 __all__ = [
@@ -108,20 +107,8 @@ class ResumePage:
 
 
 def _git(project: str, *args: str) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "-C", project, *args],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=30,
-            check=False,
-            # A look only: `git status` must not rewrite the index (nor hold its lock
-            # against a git command the user, or a Claude, runs at that moment).
-            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.decode("utf-8", "replace") if out.returncode == 0 else None
+    out = git_look(project, *args)
+    return None if out is None else out.decode("utf-8", "replace")
 
 
 def git_state(project: str) -> GitState | None:
@@ -162,14 +149,7 @@ def checkpoint_work_is_here(project: str, checkpoint: Checkpoint) -> bool:
     theirs = _git(project, "rev-parse", "--verify", "--quiet", f"{checkpoint.commit}^{{tree}}")
     if ours is not None and theirs is not None and ours.strip() == theirs.strip():
         return True
-    merged = subprocess.run(
-        ["git", "-C", project, "merge-base", "--is-ancestor", checkpoint.commit, "HEAD"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
-    return merged.returncode == 0
+    return git_look(project, "merge-base", "--is-ancestor", checkpoint.commit, "HEAD") is not None
 
 
 def restored_branch(project: str, checkpoint: Checkpoint) -> tuple[str, str | None] | None:

@@ -8,11 +8,11 @@ when, and the file's ``git diff --stat`` against ``HEAD`` here.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Sequence
 
 import attrs
 
+from session_sync.gitlook import git_look
 from session_sync.handoff.handoff import FileStub, file_stub, git_status, relative_to_project
 from session_sync.handoff.sessions import SessionSummary, project_sessions
 from session_sync.timestamps import parse_timestamp
@@ -62,19 +62,8 @@ def _rel(project: str, name: str, cwd: str) -> str:
 def _diff_stat(project: str, rel: str) -> str | None:
     if os.path.isabs(rel):
         return None
-    try:
-        out = subprocess.run(
-            ["git", "-C", project, "diff", "--stat", "HEAD", "--", rel],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.decode("utf-8", "replace").rstrip("\n")
+    out = git_look(project, "diff", "--stat", "HEAD", "--", rel)
+    return None if out is None else out.decode("utf-8", "replace").rstrip("\n")
 
 
 def _newest_edit(touch: FileTouch) -> tuple[float, str]:

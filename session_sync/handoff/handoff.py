@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import stat
-import subprocess
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -20,6 +19,7 @@ import attrs
 
 from session_sync.agent.gitinfo import git_origin_url
 from session_sync.agent.paths import normalize_github_repo
+from session_sync.gitlook import git_look
 from session_sync.handoff.sessions import MACHINE_HERE, SessionSummary
 
 __all__ = [
@@ -188,19 +188,10 @@ def sha256_hex(data: bytes) -> str:
 
 def default_branch(project: str) -> str | None:
     """The origin's default branch as the checkout records it (``origin/HEAD``)."""
-    try:
-        out = subprocess.run(
-            ["git", "-C", project, "symbolic-ref", "--quiet", "refs/remotes/origin/HEAD"],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    ref = out.stdout.decode("utf-8", "replace").strip()
+    out = git_look(project, "symbolic-ref", "--quiet", "refs/remotes/origin/HEAD", timeout=10)
+    ref = "" if out is None else out.decode("utf-8", "replace").strip()
     prefix = "refs/remotes/origin/"
-    return ref[len(prefix) :] if out.returncode == 0 and ref.startswith(prefix) else None
+    return ref[len(prefix) :] if ref.startswith(prefix) else None
 
 
 def _learnings(project: str) -> Learnings | None:
@@ -266,7 +257,6 @@ def relative_to_project(
     return path
 
 
-_GIT_STATUS = ("git", "-C")
 _GIT_STATUS_ARGS = ("status", "--porcelain=v1", "-z", "--untracked-files=all")
 
 
@@ -275,20 +265,11 @@ def git_status(project: str, rels: Iterable[str]) -> dict[str, str] | None:
     wanted = sorted(set(rels))
     if not wanted:
         return {}
-    try:
-        out = subprocess.run(
-            [*_GIT_STATUS, project, *_GIT_STATUS_ARGS, "--", *wanted],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
+    out = git_look(project, *_GIT_STATUS_ARGS, "--", *wanted)
+    if out is None:
         return None
     codes: dict[str, str] = {}
-    fields = out.stdout.split(b"\0")
+    fields = out.split(b"\0")
     i = 0
     while i < len(fields):
         entry = fields[i]

@@ -8,7 +8,7 @@ import os
 import socket
 import stat
 import time
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from .fsutil import remove_orphan_temps, walk_files
 from .gitinfo import git_committed_files, git_origin_url
@@ -35,6 +35,7 @@ __all__ = [
     "FOLDER_SESSION_ID",
     "LINK_REFUSED",
     "NOT_A_SESSION",
+    "matching_project_dirs",
     "recorded_cwds",
     "scan",
     "scan_folder",
@@ -75,6 +76,23 @@ def _project_dir_matches(
         if repo and os.path.isdir(cwd) and repositories_match(git_origin_url(cwd), repo):
             return True, cwd
     return False, first
+
+
+def matching_project_dirs(
+    projects: str, names: Iterable[str], project_path: Optional[str], repo: Optional[str]
+) -> List[ProjectDirFacts]:
+    """The dirs among ``names`` (under ``projects``) that hold the project, each with
+    the cwd it records: by the path's encoding, a recorded cwd, or a checkout of
+    ``repo`` here; never by suffix (``_project_dir_matches``). The one rule the scan,
+    the handoff and the learnings find a project's dirs by."""
+    real_path = os.path.realpath(project_path) if project_path else None
+    encoded = encode_project_path(project_path) if project_path else None
+    found: List[ProjectDirFacts] = []
+    for name in names:
+        ok, cwd = _project_dir_matches(projects, name, encoded, real_path, repo)
+        if ok:
+            found.append({"name": name, "cwd": cwd})
+    return found
 
 
 def recorded_cwds(projects: str, name: str) -> Iterator[str]:
@@ -141,15 +159,13 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
     except OSError:
         dir_names = []
 
-    project_dirs: List[ProjectDirFacts] = []
-    matched = set()
-    for name in dir_names:
-        if not os.path.isdir(os.path.join(projects, name)):
-            continue
-        ok, cwd = _project_dir_matches(projects, name, encoded, real_path, repo)
-        if ok:
-            matched.add(name)
-            project_dirs.append({"name": name, "cwd": cwd})
+    project_dirs = matching_project_dirs(
+        projects,
+        [n for n in dir_names if os.path.isdir(os.path.join(projects, n))],
+        project_path,
+        repo,
+    )
+    matched = set(d["name"] for d in project_dirs)
 
     # At this point we know every project dir that holds the project: by its
     # name, by a recorded cwd, or by a checkout of the repo. Never by suffix.

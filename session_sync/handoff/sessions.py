@@ -27,15 +27,11 @@ from typing import Any
 
 import attrs
 
-from session_sync.agent.gitinfo import git_origin_url
 from session_sync.agent.live import has_registry, live_session_ids
 from session_sync.agent.paths import (
-    encode_project_path,
-    encoded_names_match,
     is_session_id,
-    repositories_match,
 )
-from session_sync.agent.scan import ACTIVE_WINDOW_SECONDS, recorded_cwds
+from session_sync.agent.scan import ACTIVE_WINDOW_SECONDS, matching_project_dirs
 from session_sync.agent.transcript import complete_size, tail_timestamps
 from session_sync.handoff.cache import SummaryCache
 from session_sync.handoff.summary import (
@@ -104,34 +100,15 @@ def machine_of(cwd: str | None, project_path: str) -> str:
 
 
 def project_dirs(config: str, project_path: str, repo: str | None) -> list[str]:
-    """Names of the project dirs under ``<config>/projects`` that hold the project.
-
-    As the scan finds them: the path's encoding, a dir whose sessions recorded
-    the same ``cwd``, or one whose ``cwd`` is a checkout here of ``repo``.
-    Never by suffix.
-    """
+    """Names of the project dirs under ``<config>/projects`` that hold the project,
+    found as the scan finds them (``agent.scan.matching_project_dirs``)."""
     projects = os.path.join(config, "projects")
-    encoded = encode_project_path(project_path)
-    real = os.path.realpath(project_path)
     try:
         names = sorted(os.listdir(projects))
     except OSError:
         return []
-    found = []
-    for name in names:
-        if not os.path.isdir(os.path.join(projects, name)):
-            continue
-        if encoded_names_match(name, encoded):
-            found.append(name)
-            continue
-        for cwd in recorded_cwds(projects, name):
-            if cwd == real or os.path.realpath(cwd) == real:
-                found.append(name)
-                break
-            if repo and os.path.isdir(cwd) and repositories_match(git_origin_url(cwd), repo):
-                found.append(name)
-                break
-    return found
+    dirs = [n for n in names if os.path.isdir(os.path.join(projects, n))]
+    return [d["name"] for d in matching_project_dirs(projects, dirs, project_path, repo)]
 
 
 def _text_of(content: Any) -> str | None:

@@ -25,15 +25,11 @@ from pathlib import Path
 import attrs
 from dateutil.parser import isoparse
 
-from session_sync.agent.gitinfo import git_origin_url
 from session_sync.agent.live import has_registry, live_session_ids
 from session_sync.agent.paths import (
-    encode_project_path,
-    encoded_names_match,
     is_session_id,
-    repositories_match,
 )
-from session_sync.agent.scan import ACTIVE_WINDOW_SECONDS, recorded_cwds
+from session_sync.agent.scan import ACTIVE_WINDOW_SECONDS, matching_project_dirs
 
 __all__ = [
     "MESSAGE_CHARS",
@@ -110,28 +106,14 @@ def marks_dir(config: Path) -> Path:
 
 
 def project_dirs(config: Path, project_path: str, repo: str | None) -> list[str]:
-    """Names of the project dirs under ``<config>/projects`` that hold the project: by
-    the path's encoding, a recorded ``cwd`` equal to the path, or a ``cwd`` that is a
-    checkout of ``repo`` here (never by a name's suffix), as a sync finds them."""
+    """Names of the project dirs under ``<config>/projects`` that hold the project, as a
+    sync finds them (``agent.scan.matching_project_dirs``); a linked dir is passed over."""
     projects = config / "projects"
-    real = os.path.realpath(project_path)
-    encoded = encode_project_path(project_path)
     try:
         names = sorted(e.name for e in os.scandir(projects) if e.is_dir(follow_symlinks=False))
     except OSError:
         return []
-    found = []
-    for name in names:
-        if encoded_names_match(name, encoded):
-            found.append(name)
-            continue
-        for cwd in recorded_cwds(str(projects), name):
-            if os.path.realpath(cwd) == real or (
-                repo and os.path.isdir(cwd) and repositories_match(git_origin_url(cwd), repo)
-            ):
-                found.append(name)
-                break
-    return found
+    return [d["name"] for d in matching_project_dirs(str(projects), names, project_path, repo)]
 
 
 def _check_of(fd: int, offset: int) -> str:

@@ -8,24 +8,15 @@ from __future__ import annotations
 
 from session_sync.checkpoints.store import Checkpoint, restore_line
 from session_sync.checkpoints.take import Taken
+from session_sync.model.report import human_bytes
 from session_sync.terminal import printable
 
-__all__ = ["human_size", "list_lines", "taken_lines"]
-
-
-def human_size(size: int) -> str:
-    """``size`` bytes in a few characters (``1.2 MB``)."""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"
+__all__ = ["list_lines", "taken_lines"]
 
 
 def taken_lines(taken: Taken) -> list[str]:
     """One run's report."""
-    what = f"{taken.files} changed file(s), {human_size(taken.bytes)}"
+    what = f"{taken.files} changed file(s), {human_bytes(taken.bytes)}"
     if taken.checkpoint is not None:
         cp = taken.checkpoint
         lines = [
@@ -41,7 +32,7 @@ def taken_lines(taken: Taken) -> list[str]:
     else:
         lines = [f"would checkpoint {taken.checkout} ({taken.machine}): {what} (dry run)"]
     lines += [
-        f"  left out (over the size limit): {path} ({human_size(size)})"
+        f"  left out (over the size limit): {path} ({human_bytes(size)})"
         for path, size in taken.left_out
     ]
     lines += [f"  pruned old checkpoint {old}" for old in taken.pruned]
@@ -59,7 +50,7 @@ def list_lines(checkpoints: list[Checkpoint]) -> list[str]:
             cp.time.strftime("%Y-%m-%d %H:%M:%S"),
             cp.branch,
             str(cp.files),
-            human_size(cp.bytes),
+            human_bytes(cp.bytes),
             cp.id,
         )
         for cp in checkpoints

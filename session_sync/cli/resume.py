@@ -176,8 +176,8 @@ def _when(stamp: str | None) -> str:
 def page_lines(page: ResumePage, limit: int) -> list[str]:
     """The page as text. Prompts and names may come from other machines: the
     caller writes through ``line_safe``, and prompts are folded to one line."""
-    from session_sync.checkpoints.report import human_size
     from session_sync.handoff.render import one_line
+    from session_sync.model.report import human_bytes
 
     lines = [f"{page.project}" + (f" ({page.repo})" if page.repo else "")]
     g = page.git
@@ -215,7 +215,7 @@ def page_lines(page: ResumePage, limit: int) -> list[str]:
         for cp in page.checkpoints:
             lines.append(
                 f"  {cp.time.strftime('%Y-%m-%d %H:%M')}  {cp.id}  branch {cp.branch},"
-                f" {cp.files} file(s), {human_size(cp.bytes)}"
+                f" {cp.files} file(s), {human_bytes(cp.bytes)}"
             )
     else:
         lines.append("no checkpoints in this checkout")

@@ -19,6 +19,7 @@ __all__ = [
     "ItemReport",
     "StatusRow",
     "SyncReport",
+    "human_bytes",
     "print_report",
     "status_rows",
 ]
@@ -220,7 +221,8 @@ class SyncReport:
         return data
 
 
-def _human_bytes(n: int) -> str:
+def human_bytes(n: int) -> str:
+    """``n`` bytes in a few characters, binary units (``1.2 MiB``)."""
     size = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if size < 1024 or unit == "GiB":
@@ -235,8 +237,8 @@ def print_report(report: SyncReport, out: TextIO) -> None:
     out.write(
         f"{verb} {report.local} with {report.remote}: {report.pushed} pushed,"
         f" {report.pulled} pulled, {report.skipped} skipped, {report.failed} failed,"
-        f" {report.conflicts} conflicts ({_human_bytes(report.bytes_sent)} sent,"
-        f" {_human_bytes(report.bytes_received)} received, {report.round_trips} round trips)\n"
+        f" {report.conflicts} conflicts ({human_bytes(report.bytes_sent)} sent,"
+        f" {human_bytes(report.bytes_received)} received, {report.round_trips} round trips)\n"
     )
     if report.dry_run:
         planned = sum(1 for i in report.items if i.outcome == "planned")

@@ -9,13 +9,11 @@ Code client on two machines whose checkouts are at different paths:
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
 from test_real_client import PROMPT, api, claude_exe, need_tmux  # noqa: F401  (fixtures)
+from test_real_client_sync import sync
 
 from session_sync.testing.claude_client import ClaudeClient, ClaudeHome, make_claude_home
 from session_sync.testing.stand_in_api import StandInApi
@@ -41,37 +39,6 @@ def two(
     a = ClaudeClient(claude_exe, machine(tmp_path / "a"), api.base_url)
     b = ClaudeClient(claude_exe, machine(tmp_path / "b"), api.base_url)
     return a, b
-
-
-def sync(a: ClaudeClient, b: ClaudeClient) -> str:
-    """``session-sync sync`` on a with b (``--dir``, each its own project path)."""
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(a.home.home),
-        "CLAUDE_CONFIG_DIR": str(a.home.config),
-        "PYTHONPATH": str(REPO_ROOT),
-    }
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "session_sync.cli.app",
-            "sync",
-            "--dir",
-            str(b.home.config),
-            "--local-path",
-            str(a.home.project),
-            "--remote-path",
-            str(b.home.project),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done
-    return done.stdout
 
 
 def test_a_memory_entry_from_the_other_machine_reaches_the_model(

@@ -44,7 +44,8 @@ def two(
 
 
 def sync(a: ClaudeClient, b: ClaudeClient) -> str:
-    """``session-sync sync`` on machine a with machine b (``--dir``); its text report."""
+    """``session-sync sync`` on machine a with machine b (``--dir``, b's project path as
+    the remote path); its text report."""
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(a.home.home),
@@ -61,6 +62,8 @@ def sync(a: ClaudeClient, b: ClaudeClient) -> str:
             str(b.home.config),
             "--local-path",
             str(a.home.project),
+            "--remote-path",
+            str(b.home.project),
         ],
         env=env,
         capture_output=True,

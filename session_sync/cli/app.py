@@ -33,6 +33,7 @@ from session_sync.cli.common import (
     log_to_stderr,
     transfer_progress,
 )
+from session_sync.cli.everyday import set_verbosity
 from session_sync.cli.parser import PROG, build_parser
 from session_sync.engine import SyncRequest, run_sync, survey
 from session_sync.errors import UsageError
@@ -303,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     log_to_stderr(PROG)
+    set_verbosity(args.verbose)
     return exit_status(f"{PROG} {args.command}", lambda: COMMANDS[args.command](args))
 
 

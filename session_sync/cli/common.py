@@ -144,6 +144,8 @@ def exit_status(label: str, call: Callable[[], int]) -> int:
     2 for bad usage, 1 for anything else that stopped it, 130 for Ctrl-C."""
     try:
         return call()
+    except BrokenPipeError:
+        raise  # the reader of stdout left (`| head`): entry.main ends quietly
     except UsageError as exc:
         sys.stderr.write(f"{label}: {printable(str(exc))}\n")
         return EXIT_USAGE

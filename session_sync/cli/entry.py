@@ -27,8 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         return run_session_start()
     from session_sync.cli.app import main as full_main
+    from session_sync.cli.everyday import quiet_on_closed_pipe
 
-    return full_main(args)
+    return quiet_on_closed_pipe(lambda: full_main(args))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from session_sync.cli import handoff as handoff_cli
 from session_sync.cli import learnings as learnings_cli
 from session_sync.cli import resume as resume_cli
 from session_sync.cli.common import OneLineErrorParser, add_io_timeout, positive_number
+from session_sync.cli.everyday import add_everyday_flags
 from session_sync.cli.knowledge import add_knowledge_flags
 from session_sync.github.gh import ROUTES
 
@@ -97,6 +98,35 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_backups_target(parser: argparse.ArgumentParser, top: str | None) -> None:
+    """``backups``' flags; ``top`` is None on the top-level parser (real defaults), else
+    argparse.SUPPRESS (absent unless given, so they do not undo the top level's)."""
+
+    def default(value: object) -> object:
+        return value if top is None else top
+
+    parser.add_argument("--json", action="store_true", default=default(False), help="print JSON")
+    other = parser.add_mutually_exclusive_group()
+    other.add_argument(
+        "--dir",
+        metavar="CONFIG_DIR",
+        default=default(None),
+        help="the backups of another config dir",
+    )
+    other.add_argument(
+        "--host", metavar="HOST", default=default(None), help="the backups on an SSH host"
+    )
+    other.add_argument(
+        "--codespace", metavar="NAME", default=default(None), help="the backups in a codespace"
+    )
+    parser.add_argument(
+        "--remote-python",
+        metavar="PATH",
+        default=default("python3"),
+        help="the Python (3.8+) on the host or codespace (default: python3)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
     parser = OneLineErrorParser(
@@ -108,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Exit status: 0 all went well, 1 a file or the connection failed, 2 bad usage.",
     )
+    add_everyday_flags(parser)
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=OneLineErrorParser
     )
@@ -158,24 +189,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="the Claude config dir to use (default: $CLAUDE_CONFIG_DIR or ~/.claude)",
     )
-    backups.add_argument("--json", action="store_true", help="print JSON")
-    other = backups.add_mutually_exclusive_group()
-    other.add_argument("--dir", metavar="CONFIG_DIR", help="the backups of another config dir")
-    other.add_argument("--host", metavar="HOST", help="the backups on an SSH host")
-    other.add_argument("--codespace", metavar="NAME", help="the backups in a codespace")
-    backups.add_argument(
-        "--remote-python",
-        metavar="PATH",
-        default="python3",
-        help="the Python (3.8+) on the host or codespace (default: python3)",
-    )
+    _add_backups_target(backups, None)
     bsub = backups.add_subparsers(
         dest="backups_command", metavar="ACTION", parser_class=OneLineErrorParser
     )
-    bsub.add_parser("list", help="list backup sets (the default)")
+    # The same flags after the action too (`backups list --json`), where they leave
+    # the values given before it alone unless given again.
+    _add_backups_target(
+        bsub.add_parser("list", help="list backup sets (the default)"), argparse.SUPPRESS
+    )
     restore = bsub.add_parser(
         "restore", help="put a backup set's files back (the current ones are backed up)"
     )
+    _add_backups_target(restore, argparse.SUPPRESS)
     restore.add_argument(
         "backup_id", metavar="SET", help="the set's id, as `backups list` shows it"
     )

@@ -80,30 +80,48 @@ def tail_timestamps(fh: BinaryIO, end: int) -> Tuple[List[str], int]:
     """
     found: List[str] = []
     malformed = 0
-    carry = b""
+    # The pieces of the line being assembled, newest first: a line cut by
+    # block boundaries is joined once when its start is found, never
+    # re-joined per block (that made a long line quadratic).
+    pieces: List[bytes] = []
     pos = end
     while pos > 0:
         start = max(0, pos - TAIL_BLOCK)
         fh.seek(start)
-        block = fh.read(pos - start) + carry
+        block = fh.read(pos - start)
         pos = start
-        lines = block.split(b"\n")
-        # lines[0] may be cut by the block boundary unless we are at the file start.
-        carry = lines[0] if pos > 0 else b""
-        body = lines[1:] if pos > 0 else lines
-        for line in reversed(body):
-            if not line.strip():
-                continue
-            top, snap, bad = _line_timestamps(line)
-            if bad:
-                malformed += 1
-                continue
+        stop = len(block)
+        while True:
+            idx = block.rfind(b"\n", 0, stop)
+            if idx < 0:
+                pieces.append(block[:stop])
+                break
+            line = _joined(block[idx + 1 : stop], pieces)
+            pieces = []
+            stop = idx
+            top, snap, bad = _line_timestamps(line) if line.strip() else (None, None, False)
+            malformed += bad
             if snap is not None:
                 found.append(snap)
             if top is not None:
                 found.append(top)
                 return found, malformed
+    line = _joined(b"", pieces)
+    if line.strip():
+        top, snap, bad = _line_timestamps(line)
+        malformed += bad
+        if snap is not None:
+            found.append(snap)
+        if top is not None:
+            found.append(top)
     return found, malformed
+
+
+def _joined(head: bytes, pieces: List[bytes]) -> bytes:
+    """``head`` followed by ``pieces`` (held newest first), copied once."""
+    if not pieces:
+        return head
+    return head + b"".join(reversed(pieces))
 
 
 def first_cwd(path: str) -> Optional[str]:

@@ -522,3 +522,75 @@ def test_property_every_line_end_is_a_valid_scan_end(body: list[Line], lead: int
         assert found == expected_texts
         assert malformed == expected_malformed
         assert latest_timestamp(found) == expected_time
+
+
+# The ISO forms a transcript holds: fractions of 0-6 digits, Z, an offset or none.
+_iso_times = st.builds(
+    lambda moment, digits, zone: (
+        moment.strftime("%Y-%m-%dT%H:%M:%S")
+        + (f".{moment.microsecond:06d}"[: digits + 1] if digits else "")
+        + zone
+    ),
+    st.datetimes(min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(9998, 12, 31)),
+    st.integers(min_value=0, max_value=6),
+    st.sampled_from(["Z", "", "+00:00", "+05:30", "-08:00"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_iso_times)
+def test_the_fast_parse_agrees_with_dateutil(text: str) -> None:
+    """``fromisoformat`` serves the common forms: the same instant and zone as dateutil."""
+    from dateutil import parser as date_parser
+
+    expected = date_parser.isoparse(text)
+    if expected.tzinfo is None:
+        expected = expected.replace(tzinfo=UTC)
+    parsed = parse_timestamp(text)
+    assert parsed == expected
+    assert parsed is not None
+    assert parsed.utcoffset() == expected.utcoffset()
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-02-30T00:00:00Z", "2026-01-01T25:00:00Z", "2026-01-01T00:00:00.1234567Z"]
+)
+def test_text_outside_the_fast_form_goes_to_dateutil(text: str) -> None:
+    """An impossible date is None as before; a 7-digit fraction is dateutil's to read."""
+    from dateutil import parser as date_parser
+
+    try:
+        expected: dt.datetime | None = date_parser.isoparse(text)
+    except ValueError:
+        expected = None
+    parsed = parse_timestamp(text)
+    if expected is None:
+        assert parsed is None
+    else:
+        assert parsed == expected.replace(tzinfo=expected.tzinfo or UTC)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from([LAST_PROMPT, COST_STATE, b"{not json\n", b"\n"]),
+            st.builds(_user, _iso_times, st.text(max_size=300)),
+            st.builds(_snapshot, _iso_times),
+        ),
+        max_size=12,
+    ),
+    st.integers(min_value=1, max_value=9),
+)
+def test_the_tail_scan_does_not_depend_on_the_block_size(lines: list[bytes], block: int) -> None:
+    """Lines cut anywhere by block boundaries read as with one block holding all."""
+    import session_sync.agent.transcript as transcript
+
+    data = b"".join(lines)
+    whole = _tail(data)
+    saved = transcript.TAIL_BLOCK
+    transcript.TAIL_BLOCK = block
+    try:
+        assert _tail(data) == whole
+    finally:
+        transcript.TAIL_BLOCK = saved

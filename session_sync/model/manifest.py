@@ -94,12 +94,19 @@ class SessionEntry:
     live: bool = False
     """Open in a running Claude process, by the client's registry on that machine."""
 
+    _by_rel: dict[str, FileEntry] = attrs.field(
+        init=False,
+        eq=False,
+        repr=False,
+        default=attrs.Factory(
+            lambda self: {f.rel: f for f in reversed(self.files)}, takes_self=True
+        ),
+    )
+    """``files`` by ``rel`` (the first of a rel wins), built once: a lookup in a loop is O(1)."""
+
     def file(self, rel: str) -> FileEntry | None:
         """The file at ``rel``, if this side has it."""
-        for entry in self.files:
-            if entry.rel == rel:
-                return entry
-        return None
+        return self._by_rel.get(rel)
 
 
 @attrs.frozen
@@ -150,12 +157,19 @@ class SessionManifest:
     bytes_hashed: int = 0
     """Bytes read in full by this scan."""
 
+    _by_id: dict[str, SessionEntry] = attrs.field(
+        init=False,
+        eq=False,
+        repr=False,
+        default=attrs.Factory(
+            lambda self: {s.id: s for s in reversed(self.sessions)}, takes_self=True
+        ),
+    )
+    """``sessions`` by id (the first of an id wins), built once: a lookup in a loop is O(1)."""
+
     def session(self, session_id: str) -> SessionEntry | None:
         """The session with that id, if this side has it."""
-        for entry in self.sessions:
-            if entry.id == session_id:
-                return entry
-        return None
+        return self._by_id.get(session_id)
 
     def sizes(self) -> dict[str, int]:
         """``{rel: size}`` of every file, as the other side's ``peer_sizes``."""

@@ -218,11 +218,8 @@ def _session_items(
     remote_new_session_dir: str | None,
     policy: SyncPolicy,
 ) -> list[PlannedItem]:
-    rels: list[str] = []
-    for side in (local, remote):
-        for f in side.files if side else ():
-            if f.rel not in rels:
-                rels.append(f.rel)
+    # A dict keeps first-seen order and makes the membership check O(1).
+    rels = list(dict.fromkeys(f.rel for side in (local, remote) if side for f in side.files))
     transcript = f"{session_id}.jsonl"
     rels.sort(key=lambda r: (r != transcript, r))
 

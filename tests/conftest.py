@@ -220,7 +220,7 @@ def config_a(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def config_b(tmp_path: Path) -> Path:
     """The other machine's config dir."""
     path = tmp_path / "b"
-    path.mkdir()
+    (path / "projects").mkdir(parents=True)  # a config dir Claude has run with
     return path
 
 

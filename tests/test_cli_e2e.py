@@ -806,6 +806,8 @@ BAD_INPUT: dict[str, tuple[list[str], str]] = {
     "dir-is-local-config": (["--dir", "{a}", "--local-path", "{p}"], "own Claude config dir"),
     "dir-is-link-to-local": (["--dir", "{link}", "--local-path", "{p}"], "own Claude config dir"),
     "dir-missing": (["--dir", "{root}/nope", "--local-path", "{p}"], "no such directory"),
+    "dir-is-a-file": (["--dir", "{root}/a-file", "--local-path", "{p}"], "not a directory"),
+    "dir-not-a-config-dir": (["--dir", "{root}/plain", "--local-path", "{p}"], "CLAUDE_CONFIG_DIR"),
     "days-zero": (["--dir", "{b}", "--local-path", "{p}", "--days", "0"], "--days"),
     "days-negative": (["--dir", "{b}", "--local-path", "{p}", "--days", "-1"], "--days"),
     "days-nan": (["--dir", "{b}", "--local-path", "{p}", "--days", "nan"], "--days"),
@@ -835,6 +837,8 @@ def test_bad_input_exits_2_with_one_line(
     outside = m.root / "not-a-checkout"
     outside.mkdir()
     monkeypatch.chdir(outside)
+    (m.root / "a-file").write_text("not a dir\n")
+    (m.root / "plain").mkdir()
     args, needle = BAD_INPUT[case]
     values = {"a": str(m.a), "b": str(m.b), "p": str(m.project), "root": str(m.root)}
     values["link"] = str(link)
@@ -848,6 +852,7 @@ def test_bad_input_exits_2_with_one_line(
     assert result.err.count("\n") == 1, result.err
     assert needle in result.err
     assert (snapshot_tree(m.a), snapshot_tree(m.b)) == before
+    assert list((m.root / "plain").iterdir()) == []  # no projects/ made in a stray dir
 
 
 # ---------------------------------------------------------------- (17) --json shape

@@ -105,13 +105,34 @@ def _target(args: argparse.Namespace, local_config: Path, *, wake: str | None) -
 
 def _dir_transport(args: argparse.Namespace, local_config: Path) -> Transport:
     target = Path(args.dir).expanduser()
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"--dir {args.dir}: not a directory")
     if not target.is_dir():
         raise UsageError(f"--dir {args.dir}: no such directory")
+    if not _is_claude_config_dir(target):
+        # Syncing into any directory would make a projects/ there: a typo costs a mess.
+        raise UsageError(
+            f"--dir {args.dir} is not a Claude config dir (no projects/, settings.json,"
+            " .claude.json or session-sync/ in it, nor .claude.json beside it): name the dir Claude runs"
+            " with as CLAUDE_CONFIG_DIR (run claude with it once to make one)"
+        )
     if os.path.realpath(target) == os.path.realpath(local_config):
         raise UsageError(
             f"--dir {args.dir} is this machine's own Claude config dir ({local_config})"
         )
     return LocalProcessTransport(Path(os.path.realpath(target)))
+
+
+def _is_claude_config_dir(path: Path) -> bool:
+    """What a config dir Claude has run with holds (``~/.claude.json`` sits beside
+    ``~/.claude``; with ``CLAUDE_CONFIG_DIR`` it is inside)."""
+    return (
+        (path / "projects").is_dir()
+        or (path / "session-sync").is_dir()  # one we have synced with
+        or (path / "settings.json").is_file()
+        or (path / ".claude.json").is_file()
+        or (path.parent / ".claude.json").is_file()
+    )
 
 
 def _request(

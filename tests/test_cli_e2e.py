@@ -972,7 +972,7 @@ def test_demo_runs_in_a_sandbox(tmp_path: Path, run_subprocess: RunSubprocess) -
     assert result.code == 0, result
     assert "nothing left to move" in result.out
     second = result.out.split("nothing left to move", 1)[1]
-    assert "0 pushed, 0 pulled, 0 skipped, 0 failed" in second
+    assert "0 sessions pushed, 0 sessions pulled, 0 files skipped, 0 failed" in second
     assert "everything is in step" in second
     # Each side's memory entry reached the other, and a prompt typed on each.
     first = result.out.split("nothing left to move", 1)[0]

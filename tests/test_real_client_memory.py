@@ -84,7 +84,7 @@ def test_a_prompt_typed_on_one_machine_is_recalled_on_the_other(
 
     report = sync(a, b)
 
-    assert "prompt history sent: 1 prompt(s)" in report, report
+    assert "prompt history sent: 1 prompt" in report, report
     with b.tmux() as tmux:
         tmux.wait_for(PROMPT)
         assert "HISTORY-FROM-A" not in tmux.capture()

@@ -113,8 +113,8 @@ def _dir_transport(args: argparse.Namespace, local_config: Path) -> Transport:
         # Syncing into any directory would make a projects/ there: a typo costs a mess.
         raise UsageError(
             f"--dir {args.dir} is not a Claude config dir (no projects/, settings.json,"
-            " .claude.json or session-sync/ in it, nor .claude.json beside it): name the dir Claude runs"
-            " with as CLAUDE_CONFIG_DIR (run claude with it once to make one)"
+            " .claude.json or session-sync/ in it, nor .claude.json beside it): name the dir"
+            " Claude runs with as CLAUDE_CONFIG_DIR (run claude with it once to make one)"
         )
     if os.path.realpath(target) == os.path.realpath(local_config):
         raise UsageError(

@@ -122,7 +122,8 @@ def knowledge_lines(knowledge: KnowledgeReport) -> list[str]:
     for h in sorted(history, key=lambda c: not c.came_in):
         where = _where(h.came_in, h.outcome)
         count = h.added if h.outcome == "done" else len(h.prompts)
-        line = f"  {_MARK[h.outcome]:6} prompt history {where}: {count} prompt(s)"
+        prompts = "prompt" if count == 1 else "prompts"
+        line = f"  {_MARK[h.outcome]:6} prompt history {where}: {count} {prompts}"
         if h.error:
             line += f": {printable(h.error)}"
         out.append(line)

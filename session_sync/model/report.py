@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 import attrs
@@ -19,6 +19,7 @@ __all__ = [
     "ItemReport",
     "StatusRow",
     "SyncReport",
+    "counted",
     "human_bytes",
     "print_report",
     "status_rows",
@@ -231,36 +232,87 @@ def human_bytes(n: int) -> str:
     return f"{n} B"
 
 
+def counted(n: int, one: str, many: str | None = None) -> str:
+    """``n`` and the noun, singular or plural: "1 session", "2 sessions"."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def _moved(items: Sequence[ItemReport], way: str, outcome: str, verb: str) -> str:
+    """What went (or would go) one way: "2 sessions pushed (5 files)"."""
+    files = [i for i in items if i.direction == way and i.outcome == outcome]
+    sessions = f"{counted(len({i.session for i in files}), 'session')} {verb}"
+    return f"{sessions} ({counted(len(files), 'file')})" if files else sessions
+
+
+def _held_back_by_direction(item: ItemReport) -> bool:
+    """Skipped only because ``--push``/``--pull`` keeps that way shut."""
+    return item.outcome == "skipped" and item.reason.endswith(
+        ("(direction is pull)", "(direction is push)")
+    )
+
+
 def print_report(report: SyncReport, out: TextIO) -> None:
-    """A summary line, then one line per item that did (or would do) something."""
-    verb = "would sync" if report.dry_run else "synced"
+    """A summary line, then one line per item that did (or would do) something.
+
+    Sessions are counted, with their files in brackets; a dry run speaks in the
+    future tense; what ``--push``/``--pull`` kept from going the other way is one
+    line of counts, not a line per file."""
+    held = [i for i in report.items if _held_back_by_direction(i)]
+    shown = [i for i in report.items if not _held_back_by_direction(i)]
+    outcome = "planned" if report.dry_run else "done"
+    skipped = counted(report.skipped - len(held), "file")
+    if report.dry_run:
+        summary = (
+            f"would sync {report.local} with {report.remote}:"
+            f" {_moved(shown, 'push', outcome, 'to push')},"
+            f" {_moved(shown, 'pull', outcome, 'to pull')},"
+            f" {skipped} would be skipped, {report.conflicts} diverged"
+        )
+    else:
+        summary = (
+            f"synced {report.local} with {report.remote}:"
+            f" {_moved(shown, 'push', outcome, 'pushed')},"
+            f" {_moved(shown, 'pull', outcome, 'pulled')}, {skipped} skipped,"
+            f" {report.failed} failed, {report.conflicts} diverged"
+        )
     out.write(
-        f"{verb} {report.local} with {report.remote}: {report.pushed} pushed,"
-        f" {report.pulled} pulled, {report.skipped} skipped, {report.failed} failed,"
-        f" {report.conflicts} conflicts ({human_bytes(report.bytes_sent)} sent,"
-        f" {human_bytes(report.bytes_received)} received, {report.round_trips} round trips)\n"
+        f"{summary} ({human_bytes(report.bytes_sent)} sent,"
+        f" {human_bytes(report.bytes_received)} received,"
+        f" {counted(report.round_trips, 'round trip')})\n"
     )
     if report.dry_run:
         planned = sum(1 for i in report.items if i.outcome == "planned")
         planned += len(report.knowledge.memory) + len(report.knowledge.history)
-        out.write(f"dry run: {planned} changes planned, nothing written\n")
-    for item in report.items:
-        mark = {"done": "ok", "failed": "FAILED", "skipped": "skip", "planned": "plan"}[
-            item.outcome
-        ]
-        line = f"  {mark:6} {item.direction:4} {item.action:7} {item.file}  ({item.reason})"
-        if item.error:
-            line += f": {item.error}"
-        if item.backup:
-            line += f" [backup: {item.backup}]"
-        out.write(line + "\n")
+        out.write(f"dry run: {counted(planned, 'change')} planned, nothing written\n")
+    for item in shown:
+        out.write(_item_line(item) + "\n")
+    for way, other in (("push", "pull"), ("pull", "push")):
+        kept = {i.session for i in held if i.direction == way}
+        if kept:
+            where = "here" if way == "push" else "there"
+            out.write(f"  {counted(len(kept), 'session')} newer {where} not {way}ed (--{other})\n")
     learned = knowledge_lines(report.knowledge)
-    if not report.items and not report.knowledge.memory and not report.knowledge.history:
+    if not shown and not report.knowledge.memory and not report.knowledge.history:
         out.write("  everything is in step\n")
     for line in learned:
         out.write(line + "\n")
     for line in _ignored_lines(report.ignored):
         out.write(line + "\n")
+
+
+def _item_line(item: ItemReport) -> str:
+    if item.outcome == "planned":
+        line = f"  would  {item.direction:4} {item.action:7} {item.file}  ({item.reason})"
+        if item.action == "replace":
+            line += " [would back up the copy it replaces]"
+        return line
+    mark = {"done": "ok", "failed": "FAILED", "skipped": "skip"}[item.outcome]
+    line = f"  {mark:6} {item.direction:4} {item.action:7} {item.file}  ({item.reason})"
+    if item.error:
+        line += f": {item.error}"
+    if item.backup:
+        line += f" [backup: {item.backup}]"
+    return line
 
 
 _NAMES_SHOWN = 10

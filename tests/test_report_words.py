@@ -1,0 +1,67 @@
+"""The text report in words a person reads: sessions counted with their files,
+singular and plural, a dry run in the future tense, and what ``--push`` or
+``--pull`` kept back said once, not file by file."""
+
+from __future__ import annotations
+
+import random
+
+from conftest import Machines, RunCli, write_old
+
+from session_sync.testing.sessions import SessionSpec, make_session
+
+
+def _session(m: Machines, seed: int, **kw: object) -> SessionSpec:
+    return make_session(random.Random(seed), str(m.project), **kw)  # type: ignore[arg-type]
+
+
+def _text(run_cli: RunCli, m: Machines, *extra: str) -> str:
+    result = run_cli(*[a for a in m.sync_args(*extra) if a != "--json"])
+    assert result.code == 0, result
+    return result.out
+
+
+def test_sessions_are_counted_with_their_files(machines: Machines, run_cli: RunCli) -> None:
+    m = machines
+    here = _session(m, 301, with_tool_result=True)
+    write_old(m.a, here)
+    write_old(m.b, _session(m, 302))
+
+    first = _text(run_cli, m).splitlines()[0]
+
+    assert "1 session pushed (2 files), 1 session pulled (1 file), 0 files skipped" in first
+    assert "0 diverged" in first
+    assert "round trips)" in first
+    second = _text(run_cli, m)
+    assert "0 sessions pushed, 0 sessions pulled, 0 files skipped, 0 failed" in second
+
+
+def test_a_dry_run_speaks_in_the_future_tense(machines: Machines, run_cli: RunCli) -> None:
+    m = machines
+    write_old(m.a, _session(m, 303))
+    write_old(m.b, _session(m, 304))
+
+    out = _text(run_cli, m, "--dry-run")
+
+    assert "would sync" in out
+    assert "1 session to push (1 file), 1 session to pull (1 file)" in out
+    assert "dry run: 2 changes planned, nothing written" in out
+    lines = [ln for ln in out.splitlines() if ln.startswith("  ") and ".jsonl" in ln]
+    assert len(lines) == 2
+    assert all(ln.startswith("  would ") for ln in lines), lines
+    assert " pushed" not in out
+    assert " pulled" not in out
+
+
+def test_pull_says_once_what_it_did_not_push(machines: Machines, run_cli: RunCli) -> None:
+    m = machines
+    for seed in (305, 306):
+        write_old(m.a, _session(m, seed, with_tool_result=True))
+    theirs = _session(m, 307)
+    write_old(m.b, theirs)
+
+    out = _text(run_cli, m, "--pull")
+
+    assert "1 session pulled (1 file)" in out
+    assert "push " not in out  # no line per file kept back
+    assert "  2 sessions newer here not pushed (--pull)" in out.splitlines()

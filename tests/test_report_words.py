@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from conftest import Machines, RunCli, write_old
 
 from session_sync.testing.sessions import SessionSpec, make_session
@@ -65,3 +66,23 @@ def test_pull_says_once_what_it_did_not_push(machines: Machines, run_cli: RunCli
     assert "1 session pulled (1 file)" in out
     assert "push " not in out  # no line per file kept back
     assert "  2 sessions newer here not pushed (--pull)" in out.splitlines()
+
+
+def test_the_status_table_fits_the_terminal(
+    machines: Machines, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """80 columns hold every session id whole; a wide terminal gets the sizes too."""
+    m = machines
+    specs = [_session(m, seed) for seed in (308, 309, 310)]
+    for spec in specs:
+        write_old(m.a, spec)
+    args = ["status", "--dir", str(m.b), "--local-path", str(m.project)]
+    for width, sizes in ((80, False), (140, True)):
+        monkeypatch.setenv("COLUMNS", str(width))
+        result = run_cli(*args)
+        assert result.code == 0, result
+        lines = result.out.splitlines()
+        assert max(len(line) for line in lines) <= width, result.out
+        for spec in specs:
+            assert any(spec.session_id in line for line in lines), result.out
+        assert ("size here" in result.out) is sizes

@@ -35,12 +35,13 @@ from session_sync.cli.common import (
 )
 from session_sync.cli.everyday import set_verbosity
 from session_sync.cli.parser import PROG, build_parser
+from session_sync.cli.status_table import print_status_table
 from session_sync.engine import SyncRequest, run_sync, survey
 from session_sync.errors import UsageError
 from session_sync.model.reconcile import Direction, SyncPolicy
 from session_sync.model.report import print_report, status_rows
 from session_sync.projects import resolve_local_project, same_place_under_remote_home
-from session_sync.terminal import line_safe, printable
+from session_sync.terminal import line_safe
 from session_sync.transports.base import Transport
 from session_sync.transports.local import LocalProcessTransport
 
@@ -205,34 +206,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         )
         sys.stdout.write("\n")
         return code
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(
-        title=Text(printable(f"{found.local.project_path}: here vs {transport.description}"))
+    print_status_table(
+        f"{found.local.project_path}: here vs {transport.description}", rows, sys.stdout
     )
-    for column in (
-        "session",
-        "state",
-        "local last message",
-        "remote last message",
-        "local size",
-        "remote size",
-    ):
-        table.add_column(column)
-    for row in rows:
-        cells = (
-            row["session"],
-            row["state"],
-            row["local_last_message"] or "-",
-            row["remote_last_message"] or "-",
-            str(row["local_size"]) if row["local_size"] is not None else "-",
-            str(row["remote_size"]) if row["remote_size"] is not None else "-",
-        )
-        # Text, not markup: a far side's "[red]..." in a session id stays as it is.
-        table.add_row(*(Text(printable(cell)) for cell in cells))
-    Console(file=sys.stdout, width=160).print(table)
     if not rows:
         sys.stdout.write(f"no recent sessions of {found.local.project_path} on either side\n")
     return code

@@ -141,7 +141,7 @@ def _sync(box: DemoMachines) -> SyncReport:
 
 def run_demo(keep: Path | None, *, json_output: bool, out: TextIO) -> int:
     """Build the sandbox, sync twice, report. 0 when the second sync moved nothing."""
-    from session_sync.model.report import print_report
+    from session_sync.model.report_text import print_report
 
     root = keep if keep is not None else Path(tempfile.mkdtemp(prefix="session-sync-demo-"))
     if keep is not None and keep.exists() and any(keep.iterdir()):

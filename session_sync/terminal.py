@@ -55,5 +55,5 @@ class LineWriter:
 
 def line_safe(out: TextIO) -> TextIO:
     """``out`` behind a ``LineWriter``, for functions that write one line per call
-    (``model.report.print_report``)."""
+    (``model.report_text.print_report``)."""
     return cast(TextIO, LineWriter(out))  # write() and flush() are all they use

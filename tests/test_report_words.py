@@ -86,3 +86,40 @@ def test_the_status_table_fits_the_terminal(
         for spec in specs:
             assert any(spec.session_id in line for line in lines), result.out
         assert ("size here" in result.out) is sizes
+
+
+def test_sessions_left_out_by_days_are_counted_with_a_hint(
+    machines: Machines, run_cli: RunCli
+) -> None:
+    m = machines
+    write_old(m.a, _session(m, 311), hours=24 * 20)
+    write_old(m.a, _session(m, 312), hours=24 * 9)
+    write_old(m.b, _session(m, 313), hours=24 * 12)
+    # Old here but recent there: it takes part (the other side asks for it), not counted.
+    shared = _session(m, 314)
+    write_old(m.a, shared, hours=24 * 30)
+    write_old(m.b, shared, hours=1)
+
+    report = run_cli(*m.sync_args("--dry-run")).json()
+    assert (report["older_sessions_local"], report["older_sessions_remote"]) == (2, 1)
+    assert report["days_for_older"] in (21, 22)
+    out = _text(run_cli, m, "--dry-run")
+    hint = f"  2 older sessions here and 1 there not considered; --days {report['days_for_older']}"
+    assert hint + " takes them in" in out.splitlines()
+
+    wider = run_cli(*m.sync_args("--days", str(report["days_for_older"]))).json()
+    assert (wider["older_sessions_local"], wider["older_sessions_remote"]) == (0, 0)
+    assert wider["days_for_older"] is None
+    assert wider["pushed"] == 2
+    assert wider["pulled"] == 1
+    assert "not considered" not in _text(run_cli, m, "--days", str(report["days_for_older"]))
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "3", True])
+def test_a_far_sides_older_count_is_checked(bad: object) -> None:
+    from session_sync.errors import ProtocolError
+    from session_sync.model.wire import check_scan_answer
+
+    answer = {"config_dir": "/c", "project_dirs": [], "sessions": [], "older_sessions": bad}
+    with pytest.raises(ProtocolError):
+        check_scan_answer(answer, "host x")

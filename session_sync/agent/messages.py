@@ -194,6 +194,10 @@ class ScanAnswer(_ScanAnswerCore, total=False):
     """When asked for and the project has a path there."""
     history: HistoryScan
     """When asked for and the project has a path there."""
+    older_sessions: int
+    """The project's sessions that ``days`` left out (and ``want`` did not ask for)."""
+    oldest_older_mtime: Optional[float]
+    """The mtime (seconds) of the oldest of them (None: there are none)."""
 
 
 class Expect(TypedDict):

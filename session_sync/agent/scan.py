@@ -178,6 +178,8 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
                 break
 
     sessions: Dict[str, JSON] = {}
+    # The project's sessions that --days leaves out: id -> newest mtime (seconds).
+    older: Dict[str, float] = {}
     duplicates: List[JSON] = []
     ignored: List[IgnoredFacts] = []
     for name in dir_names:
@@ -208,6 +210,8 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
                 continue
             recent = in_project and st.st_mtime >= cutoff
             if not (recent or session_id in want):
+                if in_project:
+                    older[session_id] = max(older.get(session_id, 0.0), st.st_mtime)
                 continue
             previous = sessions.get(session_id)
             if previous is not None:
@@ -280,6 +284,9 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
         "files_hashed": cache.files_hashed,
         "bytes_hashed": cache.bytes_hashed,
         "now": now,
+        # Counted so the report can say what a wider --days would take in.
+        "older_sessions": len(set(older) - set(sessions)),
+        "oldest_older_mtime": min((m for i, m in older.items() if i not in sessions), default=None),
     }
     # Claude's memory and prompt history travel in the same answer (bounded).
     if request.get("memory") and new_session_dir is not None:

@@ -39,7 +39,8 @@ from session_sync.cli.status_table import print_status_table
 from session_sync.engine import SyncRequest, run_sync, survey
 from session_sync.errors import UsageError
 from session_sync.model.reconcile import Direction, SyncPolicy
-from session_sync.model.report import print_report, status_rows
+from session_sync.model.report import status_rows
+from session_sync.model.report_text import print_report
 from session_sync.projects import resolve_local_project, same_place_under_remote_home
 from session_sync.terminal import line_safe
 from session_sync.transports.base import Transport

@@ -26,7 +26,8 @@ from session_sync.github.syncs import (
     session_request,
 )
 from session_sync.model.reconcile import Direction
-from session_sync.model.report import SyncReport, print_report
+from session_sync.model.report import SyncReport
+from session_sync.model.report_text import print_report
 from session_sync.terminal import line_safe, printable
 from session_sync.transports.connection import AgentConnection
 from session_sync.transports.watchdog import DEFAULT_IO_TIMEOUT

@@ -8,6 +8,7 @@ timezone-aware times on the way.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -156,6 +157,11 @@ class SessionManifest:
     """Files of the project's dirs that are not sessions' (non-uuid names)."""
     bytes_hashed: int = 0
     """Bytes read in full by this scan."""
+    older_sessions: int = 0
+    """The project's sessions there that ``--days`` leaves out (and the other side
+    did not ask for)."""
+    days_for_older: int | None = None
+    """The ``--days`` that would take all of them in (None: there are none)."""
 
     _by_id: dict[str, SessionEntry] = attrs.field(
         init=False,
@@ -266,4 +272,22 @@ def manifest_from_scan(raw: Mapping[str, Any], *, folder: bool = False) -> Sessi
         bytes_hashed=int(raw.get("bytes_hashed", 0)),
         registry=bool(raw.get("registry")),
         ignored=tuple(_dropped(raw, folder)),
+        older_sessions=int(raw.get("older_sessions", 0)),
+        days_for_older=_days_for(_finite(raw.get("now")), _finite(raw.get("oldest_older_mtime"))),
     )
+
+
+def _days_for(now: float | None, oldest: float | None) -> int | None:
+    """Whole days back from ``now`` to ``oldest``, and one more for the time a run takes."""
+    if now is None or oldest is None or oldest > now:
+        return None
+    return min(math.ceil((now - oldest) / 86400.0) + 1, 365_000)
+
+
+def _finite(value: Any) -> float | None:
+    """A finite number as a float, else None (a far side's NaN says nothing)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+        if number == number and abs(number) != float("inf"):
+            return number
+    return None

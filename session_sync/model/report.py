@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, TextIO
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 import cattrs
 
-from session_sync.model.knowledge_report import KnowledgeReport, knowledge_lines
+from session_sync.model.knowledge_report import KnowledgeReport
 from session_sync.model.manifest import SessionManifest
 from session_sync.model.reconcile import Action, Direction, PlannedItem, SyncPlan
 
@@ -19,9 +19,8 @@ __all__ = [
     "ItemReport",
     "StatusRow",
     "SyncReport",
-    "counted",
     "human_bytes",
-    "print_report",
+    "shown_escaped",
     "status_rows",
 ]
 
@@ -156,6 +155,12 @@ class SyncReport:
     """Wall time of the sync."""
     ignored: tuple[IgnoredNote, ...] = ()
     """Files that look like transcripts but are no session's, each listed once."""
+    older_sessions_local: int = 0
+    """This project's sessions here that ``--days`` left out."""
+    older_sessions_remote: int = 0
+    """And there (sessions old on one side but recent on the other do take part)."""
+    days_for_older: int | None = None
+    """The ``--days`` that would take every one of them in (None: none left out)."""
     knowledge: KnowledgeReport = attrs.field(factory=KnowledgeReport)
     """Claude's memory and prompt history: what came in, what was sent (its
     failures count in ``failed``)."""
@@ -213,6 +218,12 @@ class SyncReport:
             sessions_remote=len(remote.sessions),
             seconds=round(seconds, 3),
             ignored=_ignored_notes(local, remote),
+            older_sessions_local=local.older_sessions,
+            older_sessions_remote=remote.older_sessions,
+            days_for_older=max(
+                (d for d in (local.days_for_older, remote.days_for_older) if d is not None),
+                default=None,
+            ),
             knowledge=knowledge,
         )
 
@@ -232,111 +243,9 @@ def human_bytes(n: int) -> str:
     return f"{n} B"
 
 
-def counted(n: int, one: str, many: str | None = None) -> str:
-    """``n`` and the noun, singular or plural: "1 session", "2 sessions"."""
-    return f"{n} {one if n == 1 else (many or one + 's')}"
-
-
-def _moved(items: Sequence[ItemReport], way: str, outcome: str, verb: str) -> str:
-    """What went (or would go) one way: "2 sessions pushed (5 files)"."""
-    files = [i for i in items if i.direction == way and i.outcome == outcome]
-    sessions = f"{counted(len({i.session for i in files}), 'session')} {verb}"
-    return f"{sessions} ({counted(len(files), 'file')})" if files else sessions
-
-
-def _held_back_by_direction(item: ItemReport) -> bool:
-    """Skipped only because ``--push``/``--pull`` keeps that way shut."""
-    return item.outcome == "skipped" and item.reason.endswith(
-        ("(direction is pull)", "(direction is push)")
-    )
-
-
-def print_report(report: SyncReport, out: TextIO) -> None:
-    """A summary line, then one line per item that did (or would do) something.
-
-    Sessions are counted, with their files in brackets; a dry run speaks in the
-    future tense; what ``--push``/``--pull`` kept from going the other way is one
-    line of counts, not a line per file."""
-    held = [i for i in report.items if _held_back_by_direction(i)]
-    shown = [i for i in report.items if not _held_back_by_direction(i)]
-    outcome = "planned" if report.dry_run else "done"
-    skipped = counted(report.skipped - len(held), "file")
-    if report.dry_run:
-        summary = (
-            f"would sync {report.local} with {report.remote}:"
-            f" {_moved(shown, 'push', outcome, 'to push')},"
-            f" {_moved(shown, 'pull', outcome, 'to pull')},"
-            f" {skipped} would be skipped, {report.conflicts} diverged"
-        )
-    else:
-        summary = (
-            f"synced {report.local} with {report.remote}:"
-            f" {_moved(shown, 'push', outcome, 'pushed')},"
-            f" {_moved(shown, 'pull', outcome, 'pulled')}, {skipped} skipped,"
-            f" {report.failed} failed, {report.conflicts} diverged"
-        )
-    out.write(
-        f"{summary} ({human_bytes(report.bytes_sent)} sent,"
-        f" {human_bytes(report.bytes_received)} received,"
-        f" {counted(report.round_trips, 'round trip')})\n"
-    )
-    if report.dry_run:
-        planned = sum(1 for i in report.items if i.outcome == "planned")
-        planned += len(report.knowledge.memory) + len(report.knowledge.history)
-        out.write(f"dry run: {counted(planned, 'change')} planned, nothing written\n")
-    for item in shown:
-        out.write(_item_line(item) + "\n")
-    for way, other in (("push", "pull"), ("pull", "push")):
-        kept = {i.session for i in held if i.direction == way}
-        if kept:
-            where = "here" if way == "push" else "there"
-            out.write(f"  {counted(len(kept), 'session')} newer {where} not {way}ed (--{other})\n")
-    learned = knowledge_lines(report.knowledge)
-    if not shown and not report.knowledge.memory and not report.knowledge.history:
-        out.write("  everything is in step\n")
-    for line in learned:
-        out.write(line + "\n")
-    for line in _ignored_lines(report.ignored):
-        out.write(line + "\n")
-
-
-def _item_line(item: ItemReport) -> str:
-    if item.outcome == "planned":
-        line = f"  would  {item.direction:4} {item.action:7} {item.file}  ({item.reason})"
-        if item.action == "replace":
-            line += " [would back up the copy it replaces]"
-        return line
-    mark = {"done": "ok", "failed": "FAILED", "skipped": "skip"}[item.outcome]
-    line = f"  {mark:6} {item.direction:4} {item.action:7} {item.file}  ({item.reason})"
-    if item.error:
-        line += f": {item.error}"
-    if item.backup:
-        line += f" [backup: {item.backup}]"
-    return line
-
-
-_NAMES_SHOWN = 10
-
-
-def _shown(text: str) -> str:
+def shown_escaped(text: str) -> str:
     """``text`` with control characters escaped (names come from the far side)."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def _ignored_lines(ignored: tuple[IgnoredNote, ...]) -> list[str]:
-    """One note per side and reason: a count and the names (the first few)."""
-    groups: dict[tuple[str, str], list[str]] = {}
-    for note in ignored:
-        groups.setdefault((note.side, note.reason), []).append(note.name)
-    lines = []
-    for (side, reason), names in groups.items():
-        shown = ", ".join(_shown(n) for n in sorted(names)[:_NAMES_SHOWN])
-        more = f" and {len(names) - _NAMES_SHOWN} more" if len(names) > _NAMES_SHOWN else ""
-        files = "file" if len(names) == 1 else "files"
-        lines.append(
-            f"  note: {len(names)} {files} on {side} ignored ({_shown(reason)}): {shown}{more}"
-        )
-    return lines
 
 
 @attrs.frozen
@@ -394,7 +303,7 @@ def status_rows(local: SessionManifest, remote: SessionManifest, plan: SyncPlan)
         item = planned.get(session_id)
         state = _status_state(item, lf is not None, rf is not None)
         unreadable = tuple(
-            f"{side}: {_shown(rel)}: {_shown(why)}"
+            f"{side}: {shown_escaped(rel)}: {shown_escaped(why)}"
             for side, entry in (("local", here), ("remote", there))
             for rel, why in (entry.unreadable if entry else ())
         )

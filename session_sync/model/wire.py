@@ -197,6 +197,8 @@ _SCAN_ANSWER = _object(
         "files_hashed": _size,
         "bytes_hashed": _size,
         "now": _number,
+        "older_sessions": _size,
+        "oldest_older_mtime": _optional(_number),
         "memory": _MEMORY,
         "history": _HISTORY,
     },

@@ -263,6 +263,8 @@ def test_relay_cut_drops_a_big_transfer(sandbox: Sandbox, host_a: SshHost) -> No
         )
         assert whole.returncode == 0
         assert len(whole.stdout) == 3_000_000
+        # The last connection's closing bytes must be counted before the reset, not after.
+        assert relay.wait_idle()
         relay.cut_after, relay.cut_direction = 5_000, "up"
         relay.reset_counts()
         up = run(sandbox.ssh_command(relay.port, "cat > /dev/null"), input="x" * 500_000)

@@ -93,12 +93,12 @@ def tail_timestamps(fh: BinaryIO, end: int) -> Tuple[List[str], int]:
         stop = len(block)
         while True:
             idx = block.rfind(b"\n", 0, stop)
-            if idx < 0:
-                pieces.append(block[:stop])
+            if idx < 0 and pos > 0:
+                pieces.append(block[:stop])  # cut by the block boundary: read on back
                 break
+            # At this point the line is whole: after a newline, or the file's first.
             line = _joined(block[idx + 1 : stop], pieces)
             pieces = []
-            stop = idx
             top, snap, bad = _line_timestamps(line) if line.strip() else (None, None, False)
             malformed += bad
             if snap is not None:
@@ -106,14 +106,9 @@ def tail_timestamps(fh: BinaryIO, end: int) -> Tuple[List[str], int]:
             if top is not None:
                 found.append(top)
                 return found, malformed
-    line = _joined(b"", pieces)
-    if line.strip():
-        top, snap, bad = _line_timestamps(line)
-        malformed += bad
-        if snap is not None:
-            found.append(snap)
-        if top is not None:
-            found.append(top)
+            if idx < 0:
+                break
+            stop = idx
     return found, malformed
 
 

@@ -17,7 +17,7 @@ import uuid
 
 import attrs
 
-from session_sync.model.plan import Action, Direction, PlannedItem
+from session_sync.model.plan import Action, Direction, PlannedItem, not_this_way
 
 __all__ = ["FORK_NAMESPACE", "before_their_forks", "fork_session_id", "keep_other_branch"]
 
@@ -67,7 +67,7 @@ def keep_other_branch(
     action = Action.COPY
     if not direction.allows(way):
         action = Action.SKIP
-        reason = f"{reason}; not a {way.value} (direction is {direction.value})"
+        reason = not_this_way(reason, way, direction)
     copy = PlannedItem(
         session=fork_id,
         file=fork_file,

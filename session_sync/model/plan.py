@@ -12,7 +12,15 @@ import attrs
 
 from session_sync.model.manifest import FileEntry
 
-__all__ = ["Action", "Direction", "PlannedItem", "SyncPlan", "SyncPolicy"]
+__all__ = [
+    "Action",
+    "Direction",
+    "PlannedItem",
+    "SyncPlan",
+    "SyncPolicy",
+    "held_back_by_direction",
+    "not_this_way",
+]
 
 
 class Direction(enum.Enum):
@@ -25,6 +33,17 @@ class Direction(enum.Enum):
     def allows(self, way: Direction) -> bool:
         """Whether a transfer going ``way`` (push or pull) is allowed."""
         return self is Direction.BOTH or self is way
+
+
+def not_this_way(reason: str, way: Direction, direction: Direction) -> str:
+    """``reason`` for a transfer that ``direction`` (``--push``/``--pull``) keeps from
+    going ``way``: the one wording, which ``held_back_by_direction`` recognises."""
+    return f"{reason}; not a {way.value} (direction is {direction.value})"
+
+
+def held_back_by_direction(reason: str) -> bool:
+    """Whether ``reason`` is one that ``not_this_way`` wrote."""
+    return reason.endswith(("(direction is push)", "(direction is pull)"))
 
 
 class Action(enum.Enum):

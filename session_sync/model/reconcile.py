@@ -68,7 +68,14 @@ import attrs
 
 from session_sync.model import forks
 from session_sync.model.manifest import FileEntry, SessionEntry, SessionManifest
-from session_sync.model.plan import Action, Direction, PlannedItem, SyncPlan, SyncPolicy
+from session_sync.model.plan import (
+    Action,
+    Direction,
+    PlannedItem,
+    SyncPlan,
+    SyncPolicy,
+    not_this_way,
+)
 
 __all__ = [
     "Action",
@@ -257,10 +264,7 @@ def _session_items(
                 f" open; {reason}"
             )
         elif not policy.direction.allows(way):
-            action, reason = (
-                Action.SKIP,
-                f"{reason}; not a {way.value} (direction is {policy.direction.value})",
-            )
+            action, reason = Action.SKIP, not_this_way(reason, way, policy.direction)
         elif dst_dir is None:
             action, reason = Action.SKIP, f"{reason}; no project dir for it on the other side"
         items.append(

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from session_sync.model.knowledge_report import knowledge_lines
+from session_sync.model.plan import held_back_by_direction
 from session_sync.model.report import (
     IgnoredNote,
     ItemReport,
@@ -37,9 +38,7 @@ def _moved(items: Sequence[ItemReport], way: str, outcome: str, verb: str) -> st
 
 def _held_back_by_direction(item: ItemReport) -> bool:
     """Skipped only because ``--push``/``--pull`` keeps that way shut."""
-    return item.outcome == "skipped" and item.reason.endswith(
-        ("(direction is pull)", "(direction is push)")
-    )
+    return item.outcome == "skipped" and held_back_by_direction(item.reason)
 
 
 def print_report(report: SyncReport, out: TextIO) -> None:

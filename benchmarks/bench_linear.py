@@ -6,7 +6,7 @@ Three tables, each beside a floor measured in the same run:
   beside reading the file once;
 - parsing 100,000 timestamps as Claude writes them, beside python-dateutil's
   ``isoparse`` of the same strings;
-- the planner's prefix check (``engine._missing_prefixes``) and ``plan_sync``
+- the planner's prefix check (``survey.missing_prefixes``) and ``plan_sync``
   at 2,000 / 10,000 / 20,000 sessions and at 100 sessions of 1,000 files, beside
   building the manifests (what any planner must pay).
 
@@ -24,9 +24,9 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from session_sync.engine import _missing_prefixes
 from session_sync.model.manifest import FileEntry, SessionEntry, SessionManifest
 from session_sync.model.reconcile import SyncPolicy, plan_sync
+from session_sync.survey import missing_prefixes as _missing_prefixes
 from session_sync.timestamps import last_message_time, parse_timestamp
 
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)

@@ -12,25 +12,19 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
 
-from session_sync.agent.backups import DEFAULT_BACKUP_RETENTION_DAYS
-from session_sync.agent.messages import ScanAnswer, ScanRequest
-from session_sync.agent.protocol import Refusal
-from session_sync.agent.scan import scan
-from session_sync.errors import AgentError, ProtocolError, UsageError
+from session_sync.errors import SessionSyncError
 from session_sync.exchange import LOCAL_APPLY, ProgressCallback, exchange_files
-from session_sync.knowledge import KnowledgePlan, land_knowledge, plan_knowledge
+from session_sync.knowledge import land_knowledge
 from session_sync.model.knowledge_report import KnowledgeReport
-from session_sync.model.manifest import SessionManifest, manifest_from_scan
-from session_sync.model.reconcile import Action, SyncPlan, SyncPolicy, plan_sync
+from session_sync.model.reconcile import Action, SyncPlan
 from session_sync.model.report import ItemReport, SyncReport
-from session_sync.model.wire import check_scan_answer
-from session_sync.model.withheld import unreadable_reports, withhold
+from session_sync.model.withheld import unreadable_reports
 from session_sync.projects import remote_project_path
+from session_sync.survey import Survey, SyncRequest, scan_local, survey_many
 from session_sync.transports.base import Transport
 from session_sync.transports.connection import DEFAULT_IO_TIMEOUT, AgentConnection
 
@@ -38,81 +32,13 @@ __all__ = [
     "ProgressCallback",
     "Survey",
     "SyncRequest",
+    "apply_survey",
     "remote_project_path",
     "run_sync",
     "run_syncs",
     "scan_local",
     "survey",
 ]
-
-
-@attrs.frozen
-class SyncRequest:
-    """What to sync, between which project paths."""
-
-    local_config: Path
-    """This machine's Claude config dir."""
-    local_path: str | None
-    """The project's path here (None: find its dirs by ``repo`` alone)."""
-    remote_path: str | None
-    """The project's path on the other machine (``~/...``: under its home there)."""
-    repo: str | None = None
-    """The GitHub repository, to find project dirs by the git remote of their ``cwd``."""
-    days: float = 7.0
-    """Only sessions modified within this many days take part."""
-    policy: SyncPolicy = attrs.field(factory=SyncPolicy)
-    """Direction."""
-    dry_run: bool = False
-    """Plan and report, change nothing."""
-    backup_retention_days: float = DEFAULT_BACKUP_RETENTION_DAYS
-    """Backup sets older than this are pruned (a file's newest backup never is)."""
-    folder_sync: bool = False
-    """Sync the plain folder at ``local_path`` with the one at ``remote_path``
-    (every file, any age; newer wins, backups, nothing deleted) instead of the
-    project's sessions. Both paths must be absolute (``~`` allowed remotely)."""
-    memory: bool = True
-    """Sync Claude's auto memory of the project too (never in a folder sync)."""
-    history: bool = True
-    """Sync the project's prompt history lines too (never in a folder sync)."""
-
-
-def _scan_request(
-    path: str | None, request: SyncRequest, peer: SessionManifest | None
-) -> ScanRequest:
-    if request.folder_sync:
-        if path is None:
-            raise UsageError("a folder sync needs both folders' paths")
-        return {
-            "op": "scan",
-            "folder": path,
-            "peer_sizes": peer.sizes() if peer else {},
-            "read_only": request.dry_run,
-        }
-    return {
-        "op": "scan",
-        "project_path": path,
-        "repo": request.repo,
-        "days": request.days,
-        "want": [s.id for s in peer.sessions] if peer else [],
-        "peer_sizes": peer.sizes() if peer else {},
-        # A dry run changes nothing anywhere, not even the hash caches.
-        "read_only": request.dry_run,
-        "memory": request.memory,
-        "history": request.history,
-    }
-
-
-def scan_local(request: SyncRequest, peer: SessionManifest | None = None) -> SessionManifest:
-    """This machine's manifest (the agent's scan, run in-process)."""
-    return manifest_from_scan(_local_answer(request, peer), folder=request.folder_sync)
-
-
-def _local_answer(request: SyncRequest, peer: SessionManifest | None) -> ScanAnswer:
-    try:
-        with LOCAL_APPLY:  # a scan may clear temp files under the machine's lock too
-            return scan(str(request.local_config), _scan_request(request.local_path, request, peer))
-    except Refusal as exc:
-        raise AgentError(f"this machine: {exc}") from None
 
 
 def _item_reports(plan: SyncPlan, dry_run: bool) -> list[ItemReport]:
@@ -128,86 +54,11 @@ def _item_reports(plan: SyncPlan, dry_run: bool) -> list[ItemReport]:
     ]
 
 
-@attrs.frozen
-class Survey:
-    """Both sides scanned and reconciled, nothing changed yet."""
-
-    local: SessionManifest
-    """This machine's manifest."""
-    remote: SessionManifest
-    """The other machine's manifest."""
-    plan: SyncPlan
-    """What a sync would do."""
-    bytes_hashed: int
-    """Bytes both sides read to hash files during the scans (the cache saves the rest)."""
-    knowledge: KnowledgePlan | None = None
-    """What the sync does with memory and prompt history (None: a folder sync)."""
-
-
 def _survey(request: SyncRequest, connection: AgentConnection, moment: dt.datetime) -> Survey:
-    home = connection.hello.get("home")
-    try:
-        remote_path = remote_project_path(
-            request.remote_path, home if isinstance(home, str) else None
-        )
-    except ProtocolError as exc:
-        exc.where = connection.transport.description
-        raise
-    request = attrs.evolve(request, remote_path=remote_path)
-    # The light scan's memory and history are not needed: the second one's are.
-    local_light = scan_local(attrs.evolve(request, memory=False, history=False))
-    remote, remote_raw = _remote_scan(
-        connection, _scan_request(request.remote_path, request, local_light), request.folder_sync
-    )
-    local_raw = _local_answer(request, remote)
-    local = manifest_from_scan(local_raw, folder=request.folder_sync)
-    hashed = local_light.bytes_hashed + local.bytes_hashed + remote.bytes_hashed
-    if _missing_prefixes(remote, local):
-        # The first scan only knew our recent sessions' sizes; a session old here
-        # but grown there needs its prefix hash to be told apart from a divergence.
-        remote, remote_raw = _remote_scan(
-            connection, _scan_request(request.remote_path, request, local), request.folder_sync
-        )
-        hashed += remote.bytes_hashed
-    plan = withhold(plan_sync(local, remote, request.policy, moment), local, remote)
-    knowledge = None
-    if not request.folder_sync:
-        knowledge = plan_knowledge(
-            request.local_config,
-            local_raw,
-            remote_raw,
-            connection.transport.description,
-            request.policy.direction,
-        )
-    return Survey(local, remote, plan, hashed, knowledge)
-
-
-def _remote_scan(
-    connection: AgentConnection, request: ScanRequest, folder: bool
-) -> tuple[SessionManifest, dict[str, Any]]:
-    """The other machine's manifest (and its answer), checked before anything reads it."""
-    answer = connection.request(request)
-    check_scan_answer(answer, connection.transport.description)
-    return manifest_from_scan(answer, folder=folder), answer
-
-
-def _missing_prefixes(remote: SessionManifest, local: SessionManifest) -> bool:
-    """Whether a remote transcript is longer than ours but came without the hash
-    of its prefix at our size."""
-    for theirs in remote.sessions:
-        ours = local.session(theirs.id)
-        if ours is None:
-            continue
-        for file in theirs.files:
-            mine = ours.file(file.rel)
-            if (
-                mine is not None
-                and file.is_transcript
-                and 0 < mine.complete_size < file.complete_size
-                and file.prefix_size != mine.complete_size
-            ):
-                return True
-    return False
+    found = survey_many([request], connection, moment)[0]
+    if isinstance(found, SessionSyncError):
+        raise found
+    return found
 
 
 def survey(
@@ -280,12 +131,40 @@ def _run(
 ) -> SyncReport:
     started = time.monotonic()
     # The first sync's counts include the connection's start (the agent's hello).
-    wire_before = (
-        (0, 0) if first else (connection.writer.frame_bytes, connection.reader.frame_bytes)
-    )
-    data_before = (connection.writer.data_bytes, connection.reader.data_bytes)
-    trips_before = connection.round_trips
+    counts = _Counts.now(connection, first=first)
     found = _survey(request, connection, moment)
+    return apply_survey(request, found, connection, progress, counts, started)
+
+
+@attrs.frozen
+class _Counts:
+    """The connection's counters at the start of a sync (its report counts from them)."""
+
+    wire: tuple[int, int]
+    data: tuple[int, int]
+    round_trips: int
+
+    @classmethod
+    def now(cls, connection: AgentConnection, *, first: bool = False) -> _Counts:
+        return cls(
+            (0, 0) if first else (connection.writer.frame_bytes, connection.reader.frame_bytes),
+            (connection.writer.data_bytes, connection.reader.data_bytes),
+            connection.round_trips,
+        )
+
+
+def apply_survey(
+    request: SyncRequest,
+    found: Survey,
+    connection: AgentConnection,
+    progress: ProgressCallback | None,
+    counts: _Counts | None = None,
+    started: float | None = None,
+) -> SyncReport:
+    """Carry out a survey's plan (nothing, for a dry run) and report it; the report's
+    counts start from ``counts`` (default: now) and its time from ``started``."""
+    started = time.monotonic() if started is None else started
+    counts = counts or _Counts.now(connection)
     plan = found.plan
     # Plan items first (``exchange_files`` finds them by index), then the files
     # that could not be read.
@@ -311,13 +190,13 @@ def _run(
         remote=found.remote,
         remote_description=connection.transport.description,
         dry_run=request.dry_run,
-        bytes_sent=connection.writer.data_bytes - data_before[0],
-        bytes_received=connection.reader.data_bytes - data_before[1],
+        bytes_sent=connection.writer.data_bytes - counts.data[0],
+        bytes_received=connection.reader.data_bytes - counts.data[1],
         wire_bytes=(
-            connection.writer.frame_bytes - wire_before[0],
-            connection.reader.frame_bytes - wire_before[1],
+            connection.writer.frame_bytes - counts.wire[0],
+            connection.reader.frame_bytes - counts.wire[1],
         ),
-        round_trips=connection.round_trips - trips_before,
+        round_trips=connection.round_trips - counts.round_trips,
         bytes_hashed=found.bytes_hashed,
         seconds=time.monotonic() - started,
         knowledge=learned,

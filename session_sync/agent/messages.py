@@ -24,13 +24,17 @@ __all__ = [
     "HistoryResult",
     "HistoryScan",
     "IgnoredFacts",
+    "ListProjectsAnswer",
     "MemoryFileFacts",
     "MemoryPart",
     "MemoryResult",
     "MemoryScan",
     "MemoryWrite",
     "ProjectDirFacts",
+    "ProjectFacts",
     "ScanAnswer",
+    "ScanManyAnswer",
+    "ScanManyRequest",
     "ScanRequest",
     "SendOp",
     "SessionFacts",
@@ -198,6 +202,42 @@ class ScanAnswer(_ScanAnswerCore, total=False):
     """The project's sessions that ``days`` left out (and ``want`` did not ask for)."""
     oldest_older_mtime: Optional[float]
     """The mtime (seconds) of the oldest of them (None: there are none)."""
+
+
+class ScanManyRequest(TypedDict):
+    """``{"op": "scan_many", "scans": [...]}``: several projects' scans in one trip."""
+
+    op: str
+    scans: List[ScanRequest]
+
+
+class ScanManyAnswer(TypedDict):
+    """One entry per scan, in order: its answer, or ``{"error": why}``."""
+
+    answers: List[Union[ScanAnswer, Dict[str, str]]]
+
+
+class ProjectFacts(TypedDict):
+    """One project of ``list_projects``: a recorded cwd and its project dirs."""
+
+    cwd: Optional[str]
+    """The working directory its sessions recorded (None: none recorded one)."""
+    dirs: List[str]
+    """Its project dirs (names under ``projects/``)."""
+    repo: Optional[str]
+    """``owner/name`` of the GitHub remote of the checkout at ``cwd`` here, if any."""
+    sessions: int
+    """Its sessions modified within the request's days."""
+    newest_mtime: float
+    """The newest of their mtimes (seconds)."""
+
+
+class ListProjectsAnswer(TypedDict):
+    """The answer to ``{"op": "list_projects", "days": N}``."""
+
+    projects: List[ProjectFacts]
+    more: int
+    """Projects left out by the bound."""
 
 
 class Expect(TypedDict):

@@ -7,16 +7,18 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from typing import IO, Optional, Sequence, cast
+from typing import IO, Dict, List, Optional, Sequence, Union, cast
 
 from .apply import apply_batch
 from .backups import DEFAULT_BACKUP_RETENTION_DAYS, list_backups
 from .checkpoint import serve_checkpoint
 from .faults import fault_point
 from .knowledge import add_knowledge, apply_knowledge
-from .messages import ExchangeRequest, Hello, ScanRequest
+from .listing import PROJECTS_LIMIT, list_projects
+from .messages import ExchangeRequest, Hello, ScanAnswer, ScanManyAnswer, ScanRequest
 from .paths import claude_config_dir, op_base, op_target
 from .protocol import (
+    JSON,
     PROTOCOL_VERSION,
     READY_MARKER,
     FrameReader,
@@ -69,6 +71,25 @@ def exchange(
     writer.flush()
 
 
+def scan_many(config: str, request: JSON) -> ScanManyAnswer:
+    """Several scans in one request (``--all``): a scan that fails is an error
+    entry in its place, the others go on."""
+    scans = request.get("scans")
+    if not isinstance(scans, list) or len(scans) > PROJECTS_LIMIT:
+        raise Refusal("scan_many: scans must be a list of at most %d" % PROJECTS_LIMIT)
+    answers: List[Union[ScanAnswer, Dict[str, str]]] = []
+    for one in scans:
+        if not isinstance(one, dict):
+            raise Refusal("scan_many: each scan must be an object")
+        try:
+            answers.append(scan(config, cast(ScanRequest, one)))
+        except Refusal as exc:
+            answers.append({"error": str(exc)})
+        except (OSError, ValueError) as exc:
+            answers.append({"error": "%s: %s" % (type(exc).__name__, exc)})
+    return {"answers": answers}
+
+
 def serve(
     inp: IO[bytes],
     out: IO[bytes],
@@ -103,6 +124,10 @@ def serve(
         try:
             if op == "scan":
                 writer.json(b"J", scan(config, cast(ScanRequest, request)))
+            elif op == "scan_many":
+                writer.json(b"J", scan_many(config, request))
+            elif op == "list_projects":
+                writer.json(b"J", list_projects(config, float(request.get("days", 7))))
             elif op == "exchange":
                 exchange(config, cast(ExchangeRequest, request), reader, writer)
             elif op == "backups":

@@ -38,6 +38,7 @@ from session_sync.cli.parser import PROG, build_parser
 from session_sync.cli.status_table import print_status_table
 from session_sync.engine import SyncRequest, run_sync, survey
 from session_sync.errors import UsageError
+from session_sync.model.pairing import TargetKind
 from session_sync.model.reconcile import Direction, SyncPolicy
 from session_sync.model.report import status_rows
 from session_sync.model.report_text import print_report
@@ -147,6 +148,16 @@ def _request(
         remote_path = target.remote_path_for(project.path)
     else:
         remote_path = project.path
+    return attrs.evolve(
+        _request_options(args, local_config, dry_run=dry_run),
+        local_path=project.path,
+        remote_path=remote_path,
+        repo=project.repo,
+    )
+
+
+def _request_options(args: argparse.Namespace, local_config: Path, *, dry_run: bool) -> SyncRequest:
+    """A request with the flags' options and no project yet."""
     direction = Direction.BOTH
     if getattr(args, "push", False):
         direction = Direction.PUSH
@@ -154,9 +165,8 @@ def _request(
         direction = Direction.PULL
     return SyncRequest(
         local_config=local_config,
-        local_path=project.path,
-        remote_path=remote_path,
-        repo=project.repo,
+        local_path=None,
+        remote_path=None,
         days=args.days,
         policy=SyncPolicy(direction=direction),
         dry_run=dry_run,
@@ -165,11 +175,54 @@ def _request(
     )
 
 
+def _kind(args: argparse.Namespace) -> TargetKind:
+    if args.host is not None:
+        return TargetKind.HOST
+    return TargetKind.CODESPACE if args.codespace is not None else TargetKind.DIR
+
+
+def _every_project(args: argparse.Namespace, *, apply: bool, not_woken: str | None) -> int:
+    """``sync --all`` / ``status --all``: every project, over one connection."""
+    from session_sync.all_projects import all_projects
+    from session_sync.cli import all_output
+
+    given = [f for f in ("local_path", "repo", "remote_path") if getattr(args, f, None)]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise UsageError(f"--all takes every project; {flag} names one (drop one of them)")
+    local_config = _local_config()
+    target = _target(args, local_config, wake=not_woken)
+    template = attrs.evolve(
+        _request_options(args, local_config, dry_run=not apply or args.dry_run),
+        local_path=None,
+        remote_path=None,
+    )
+    with transfer_progress(apply and not args.json) as progress:
+        found = all_projects(
+            template,
+            target.transport,
+            kind=_kind(args),
+            apply=apply,
+            progress=progress,
+            io_timeout=args.io_timeout,
+        )
+    if args.json:
+        json.dump(all_output.all_json(found), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif apply:
+        all_output.print_all_synced(found, line_safe(sys.stdout))
+    else:
+        all_output.print_all_status(found, sys.stdout)  # each cell escaped
+    return EXIT_FAILED if found.failed else EXIT_OK
+
+
 def _cmd_sync(args: argparse.Namespace) -> int:
     local_config = _local_config()
     not_woken = (
         "a dry run never starts one; the sync without --dry-run does" if args.dry_run else None
     )
+    if args.all:
+        return _every_project(args, apply=True, not_woken=not_woken)
     target = _target(args, local_config, wake=not_woken)
     transport = target.transport
     request = _request(args, local_config, target, args.dry_run)
@@ -191,6 +244,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     local_config = _local_config()
     not_woken = f"status never starts one; `{PROG} sync --codespace {args.codespace}` does"
+    if args.all:
+        return _every_project(args, apply=False, not_woken=not_woken)
     target = _target(args, local_config, wake=not_woken)
     transport = target.transport
     request = _request(args, local_config, target, dry_run=True)

@@ -39,6 +39,15 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
         ),
     )
     parser.add_argument(
+        "--all",
+        action="store_true",
+        help=(
+            "every project with recent sessions on either side, over one connection: paired"
+            " by git remote, else by the same path under the home (--codespace:"
+            " /workspaces/<repo>); one found on one side only is created on the other"
+        ),
+    )
+    parser.add_argument(
         "--repo",
         metavar="REPO",
         help="GitHub repo (OWNER/REPO) of the project (with --codespace: the codespace's)",

@@ -15,14 +15,14 @@ from session_sync.model.report import human_bytes
 from session_sync.terminal import printable
 from session_sync.timestamps import parse_timestamp
 
-__all__ = ["print_status_table"]
+__all__ = ["minute", "print_status_table"]
 
 # Wide enough for the sizes too. Without them a row takes 79 columns: the id 36, the
 # state 15, two times of 11, and the gaps.
 _WIDTH_FOR_SIZES = 100
 
 
-def _minute(stamp: str | None) -> str:
+def minute(stamp: str | None) -> str:
     """An ISO time as ``12-02 04:24`` (UTC, to the minute), or ``-``."""
     moment = parse_timestamp(stamp) if stamp else None
     if moment is None:
@@ -61,8 +61,8 @@ def print_status_table(title: str, rows: Sequence[dict[str, Any]], out: TextIO) 
         cells = [
             row["session"],
             row["state"],
-            _minute(row["local_last_message"]),
-            _minute(row["remote_last_message"]),
+            minute(row["local_last_message"]),
+            minute(row["remote_last_message"]),
         ]
         if sizes:
             cells += [_size(row["local_size"]), _size(row["remote_size"])]

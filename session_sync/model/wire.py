@@ -25,7 +25,9 @@ __all__ = [
     "MAX_SIZE",
     "check_exchange_answer",
     "check_hello",
+    "check_project_list",
     "check_scan_answer",
+    "check_scan_many",
 ]
 
 MAX_SIZE = (1 << 63) - 1
@@ -204,6 +206,34 @@ _SCAN_ANSWER = _object(
     },
 )
 
+MAX_PATH = 4096
+"""The longest project path a far side may list."""
+
+
+def _project_path(value: Any, path: str) -> None:
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise _Malformed(path, f"{_describe(value)} is not an absolute path")
+    if len(value) > MAX_PATH or "\x00" in value:
+        raise _Malformed(path, "not a path (too long, or a NUL in it)")
+
+
+_PROJECT_LIST = _object(
+    {
+        "projects": _list_of(
+            _object(
+                {
+                    "cwd": _optional(_project_path),
+                    "dirs": _list_of(_string),
+                    "sessions": _size,
+                    "newest_mtime": _number,
+                },
+                {"repo": _optional(_string)},
+            )
+        )
+    },
+    {"more": _size},
+)
+
 _RESULT = _object(
     {"ok": _boolean},
     {"error": _optional(_string), "bytes": _size, "backup": _optional(_string)},
@@ -237,6 +267,37 @@ def check_hello(hello: Any, where: str) -> None:
 def check_scan_answer(answer: Any, where: str) -> None:
     """Raise ``ProtocolError`` unless ``answer`` is a scan answer (``ScanAnswer``)."""
     _check(_SCAN_ANSWER, "scan answer", answer, where)
+
+
+def check_project_list(answer: Any, where: str, limit: int) -> None:
+    """Raise ``ProtocolError`` unless ``answer`` lists at most ``limit`` projects
+    (``ListProjectsAnswer``), each with an absolute path or none."""
+    _check(_PROJECT_LIST, "project list", answer, where)
+    if len(answer["projects"]) > limit:
+        raise ProtocolError(
+            f"malformed project list from {where}: {len(answer['projects'])} projects"
+            f" (at most {limit})",
+            where=where,
+        )
+
+
+def check_scan_many(answer: Any, where: str, scans: int) -> None:
+    """Raise ``ProtocolError`` unless ``answer`` has ``scans`` entries, each a scan
+    answer or ``{"error": ...}`` (``ScanManyAnswer``)."""
+
+    def entry(value: Any, path: str) -> None:
+        if isinstance(value, dict) and "error" in value:
+            _object({"error": _string})(value, path)
+        else:
+            _SCAN_ANSWER(value, path)
+
+    _check(_object({"answers": _list_of(entry)}), "scan answers", answer, where)
+    if len(answer["answers"]) != scans:
+        raise ProtocolError(
+            f"malformed scan answers from {where}: {len(answer['answers'])} answers"
+            f" for {scans} scans",
+            where=where,
+        )
 
 
 def check_exchange_answer(answer: Any, where: str, results: int) -> None:

@@ -1,0 +1,257 @@
+"""Surveying: both sides of one or many projects scanned and reconciled, nothing changed.
+
+One project costs one scan request (two when a session old here grew there);
+many projects (``--all``) cost the same: every project's scan rides in one
+``scan_many`` request, and the projects whose prefixes are missing share one
+more. The local side runs the agent's scan in-process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from session_sync.agent.backups import DEFAULT_BACKUP_RETENTION_DAYS
+from session_sync.agent.messages import ScanAnswer, ScanRequest
+from session_sync.agent.protocol import Refusal
+from session_sync.agent.scan import scan
+from session_sync.errors import AgentError, ProtocolError, SessionSyncError, UsageError
+from session_sync.exchange import LOCAL_APPLY
+from session_sync.knowledge import KnowledgePlan, plan_knowledge
+from session_sync.model.manifest import SessionManifest, manifest_from_scan
+from session_sync.model.reconcile import SyncPlan, SyncPolicy, plan_sync
+from session_sync.model.wire import check_scan_answer, check_scan_many
+from session_sync.model.withheld import withhold
+from session_sync.projects import remote_project_path
+from session_sync.transports.connection import AgentConnection
+
+__all__ = [
+    "Survey",
+    "SyncRequest",
+    "missing_prefixes",
+    "scan_local",
+    "survey_many",
+]
+
+
+@attrs.frozen
+class SyncRequest:
+    """What to sync, between which project paths."""
+
+    local_config: Path
+    """This machine's Claude config dir."""
+    local_path: str | None
+    """The project's path here (None: find its dirs by ``repo`` alone)."""
+    remote_path: str | None
+    """The project's path on the other machine (``~/...``: under its home there)."""
+    repo: str | None = None
+    """The GitHub repository, to find project dirs by the git remote of their ``cwd``."""
+    days: float = 7.0
+    """Only sessions modified within this many days take part."""
+    policy: SyncPolicy = attrs.field(factory=SyncPolicy)
+    """Direction."""
+    dry_run: bool = False
+    """Plan and report, change nothing."""
+    backup_retention_days: float = DEFAULT_BACKUP_RETENTION_DAYS
+    """Backup sets older than this are pruned (a file's newest backup never is)."""
+    folder_sync: bool = False
+    """Sync the plain folder at ``local_path`` with the one at ``remote_path``
+    (every file, any age; newer wins, backups, nothing deleted) instead of the
+    project's sessions. Both paths must be absolute (``~`` allowed remotely)."""
+    memory: bool = True
+    """Sync Claude's auto memory of the project too (never in a folder sync)."""
+    history: bool = True
+    """Sync the project's prompt history lines too (never in a folder sync)."""
+
+
+@attrs.frozen
+class Survey:
+    """Both sides scanned and reconciled, nothing changed yet."""
+
+    local: SessionManifest
+    """This machine's manifest."""
+    remote: SessionManifest
+    """The other machine's manifest."""
+    plan: SyncPlan
+    """What a sync would do."""
+    bytes_hashed: int
+    """Bytes both sides read to hash files during the scans (the cache saves the rest)."""
+    knowledge: KnowledgePlan | None = None
+    """What the sync does with memory and prompt history (None: a folder sync)."""
+    request: SyncRequest | None = None
+    """The request surveyed, its remote path resolved (``~`` expanded)."""
+
+
+def _scan_request(
+    path: str | None, request: SyncRequest, peer: SessionManifest | None
+) -> ScanRequest:
+    if request.folder_sync:
+        if path is None:
+            raise UsageError("a folder sync needs both folders' paths")
+        return {
+            "op": "scan",
+            "folder": path,
+            "peer_sizes": peer.sizes() if peer else {},
+            "read_only": request.dry_run,
+        }
+    return {
+        "op": "scan",
+        "project_path": path,
+        "repo": request.repo,
+        "days": request.days,
+        "want": [s.id for s in peer.sessions] if peer else [],
+        "peer_sizes": peer.sizes() if peer else {},
+        # A dry run changes nothing anywhere, not even the hash caches.
+        "read_only": request.dry_run,
+        "memory": request.memory,
+        "history": request.history,
+    }
+
+
+def scan_local(request: SyncRequest, peer: SessionManifest | None = None) -> SessionManifest:
+    """This machine's manifest (the agent's scan, run in-process)."""
+    return manifest_from_scan(_local_answer(request, peer), folder=request.folder_sync)
+
+
+def _local_answer(request: SyncRequest, peer: SessionManifest | None) -> ScanAnswer:
+    try:
+        with LOCAL_APPLY:  # a scan may clear temp files under the machine's lock too
+            return scan(str(request.local_config), _scan_request(request.local_path, request, peer))
+    except Refusal as exc:
+        raise AgentError(f"this machine: {exc}") from None
+
+
+def _remote_answers(
+    connection: AgentConnection, scans: Sequence[ScanRequest]
+) -> list[dict[str, Any] | AgentError]:
+    """The other machine's answers to ``scans`` in one round trip, each checked
+    before anything reads it; a scan it refused is an ``AgentError`` in its place."""
+    where = connection.transport.description
+    if len(scans) == 1:
+        answer = connection.request(scans[0])
+        check_scan_answer(answer, where)
+        return [answer]
+    many = connection.request({"op": "scan_many", "scans": list(scans)})
+    check_scan_many(many, where, len(scans))
+    return [
+        AgentError(f"the agent on {where} refused: {a['error']}") if "error" in a else a
+        for a in many["answers"]
+    ]
+
+
+def missing_prefixes(remote: SessionManifest, local: SessionManifest) -> bool:
+    """Whether a remote transcript is longer than ours but came without the hash
+    of its prefix at our size."""
+    for theirs in remote.sessions:
+        ours = local.session(theirs.id)
+        if ours is None:
+            continue
+        for file in theirs.files:
+            mine = ours.file(file.rel)
+            if (
+                mine is not None
+                and file.is_transcript
+                and 0 < mine.complete_size < file.complete_size
+                and file.prefix_size != mine.complete_size
+            ):
+                return True
+    return False
+
+
+def _resolved(request: SyncRequest, connection: AgentConnection) -> SyncRequest:
+    home = connection.hello.get("home")
+    try:
+        remote_path = remote_project_path(
+            request.remote_path, home if isinstance(home, str) else None
+        )
+    except ProtocolError as exc:
+        exc.where = connection.transport.description
+        raise
+    return attrs.evolve(request, remote_path=remote_path)
+
+
+def survey_many(
+    requests: Sequence[SyncRequest], connection: AgentConnection, moment: dt.datetime
+) -> list[Survey | SessionSyncError]:
+    """Survey every request over ``connection`` in one scan round trip (two when a
+    session old here grew there); a project that could not be scanned is its
+    error in its place, and the others go on."""
+    resolved = [_resolved(r, connection) for r in requests]
+    results: list[Survey | SessionSyncError | None] = [None] * len(resolved)
+    # The light scans' memory and history are not needed: the second ones' are.
+    lights: dict[int, SessionManifest] = {}
+    for i, request in enumerate(resolved):
+        try:
+            lights[i] = scan_local(attrs.evolve(request, memory=False, history=False))
+        except SessionSyncError as exc:
+            results[i] = exc
+    order = sorted(lights)
+    answers = _remote_answers(
+        connection, [_scan_request(resolved[i].remote_path, resolved[i], lights[i]) for i in order]
+    )
+    # At this point every project scanned here has the other side's answer or error.
+    found: dict[int, tuple[SessionManifest, dict[str, Any], SessionManifest, ScanAnswer]] = {}
+    for i, answer in zip(order, answers, strict=True):
+        request = resolved[i]
+        try:
+            if isinstance(answer, AgentError):
+                raise answer
+            remote = manifest_from_scan(answer, folder=request.folder_sync)
+            local_raw = _local_answer(request, remote)
+            local = manifest_from_scan(local_raw, folder=request.folder_sync)
+        except SessionSyncError as exc:
+            results[i] = exc
+            continue
+        found[i] = (remote, answer, local, local_raw)
+    hashed = {
+        i: lights[i].bytes_hashed + found[i][0].bytes_hashed + found[i][2].bytes_hashed
+        for i in found
+    }
+    # The first scans only knew our recent sessions' sizes; a session old here but
+    # grown there needs its prefix hash to be told apart from a divergence.
+    again = [i for i in sorted(found) if missing_prefixes(found[i][0], found[i][2])]
+    if again:
+        rescans = _remote_answers(
+            connection,
+            [_scan_request(resolved[i].remote_path, resolved[i], found[i][2]) for i in again],
+        )
+        for i, answer in zip(again, rescans, strict=True):
+            if isinstance(answer, AgentError):
+                results[i] = answer
+                del found[i]
+                continue
+            remote = manifest_from_scan(answer, folder=resolved[i].folder_sync)
+            found[i] = (remote, answer, found[i][2], found[i][3])
+            hashed[i] += remote.bytes_hashed
+    for i, (remote, remote_raw, local, local_raw) in found.items():
+        results[i] = _planned(
+            resolved[i], connection, moment, local, remote, remote_raw, local_raw, hashed[i]
+        )
+    return [r for r in results if r is not None]
+
+
+def _planned(
+    request: SyncRequest,
+    connection: AgentConnection,
+    moment: dt.datetime,
+    local: SessionManifest,
+    remote: SessionManifest,
+    remote_raw: dict[str, Any],
+    local_raw: ScanAnswer,
+    hashed: int,
+) -> Survey:
+    plan = withhold(plan_sync(local, remote, request.policy, moment), local, remote)
+    knowledge = None
+    if not request.folder_sync:
+        knowledge = plan_knowledge(
+            request.local_config,
+            local_raw,
+            remote_raw,
+            connection.transport.description,
+            request.policy.direction,
+        )
+    return Survey(local, remote, plan, hashed, knowledge, request)

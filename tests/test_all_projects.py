@@ -1,0 +1,192 @@
+"""``sync --all`` / ``status --all``: every project with recent sessions, over one connection."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+from conftest import Machines, Remote, RunCli, session_files, write_old
+
+from session_sync.agent.paths import encode_project_path
+from session_sync.testing.sandbox import TcpRelay
+from session_sync.testing.sessions import SessionSpec, make_session
+
+
+def spec_at(path: Path | str, seed: int) -> SessionSpec:
+    return make_session(random.Random(seed), str(path), turns=2, target_bytes=3000)
+
+
+def names(config: Path) -> dict[str, set[str]]:
+    """``{project dir: {session file names}}`` of a config dir."""
+    found: dict[str, set[str]] = {}
+    for rel in session_files(config):
+        parts = rel.split("/")
+        if len(parts) == 2 and parts[1].endswith(".jsonl"):
+            found.setdefault(parts[0], set()).add(parts[1])
+    return found
+
+
+def three_projects(m: Machines) -> tuple[Path, Path, Path]:
+    """Project ``app`` with sessions on both sides, ``here`` only here, ``there`` only there."""
+    paths = []
+    for name in ("app", "here", "there"):
+        path = m.root / "src" / name
+        path.mkdir(parents=True, exist_ok=True)
+        paths.append(Path(os.path.realpath(path)))
+    app, here, there = paths
+    write_old(m.a, spec_at(app, 1))
+    write_old(m.b, spec_at(app, 2))
+    write_old(m.a, spec_at(here, 3))
+    write_old(m.b, spec_at(there, 4))
+    return app, here, there
+
+
+def test_sync_all_over_dir_takes_every_project_both_ways(
+    machines: Machines, run_cli: RunCli
+) -> None:
+    app, here, there = three_projects(machines)
+
+    result = run_cli("sync", "--all", "--dir", str(machines.b), "--json")
+
+    assert result.code == 0, result
+    answer = result.json()
+    assert [p["local_path"] for p in answer["projects"]] == [str(app), str(here), str(there)]
+    created = {p["local_path"]: p["created"] for p in answer["projects"]}
+    assert created == {str(app): None, str(here): "there", str(there): "here"}
+    assert names(machines.a) == names(machines.b)
+    assert set(names(machines.a)) == {encode_project_path(str(p)) for p in (app, here, there)}
+    # The second time, nothing moves.
+    again = run_cli("sync", "--all", "--dir", str(machines.b), "--json").json()
+    assert all(p["report"]["pushed"] == p["report"]["pulled"] == 0 for p in again["projects"]), (
+        again
+    )
+
+
+def test_status_all_lists_each_project_and_changes_nothing(
+    machines: Machines, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, here, there = three_projects(machines)
+    before = (session_files(machines.a), session_files(machines.b))
+    monkeypatch.setenv("COLUMNS", "80")
+
+    table = run_cli("status", "--all", "--dir", str(machines.b))
+    answer = run_cli("status", "--all", "--dir", str(machines.b), "--json")
+
+    assert table.code == 0, table
+    assert all(len(line) <= 80 for line in table.out.splitlines()), table.out
+    for path in (app, here, there):
+        assert path.name in table.out
+    assert "(new)" in table.out
+    rows = {p["local_path"]: p for p in answer.json()["projects"]}
+    assert rows[str(app)]["would"] == "push 1, pull 1"
+    assert rows[str(here)]["would"] == "push 1"
+    assert rows[str(there)]["would"] == "pull 1"
+    assert (rows[str(app)]["sessions_local"], rows[str(app)]["sessions_remote"]) == (1, 1)
+    assert (session_files(machines.a), session_files(machines.b)) == before
+
+
+def test_a_project_with_no_recorded_cwd_is_left_alone_with_why(
+    machines: Machines, run_cli: RunCli
+) -> None:
+    three_projects(machines)
+    nameless = machines.a / "projects" / "-somewhere-unknown"
+    nameless.mkdir()
+    (nameless / "0b5d4a36-4a51-4b7b-9f4c-5d2f7c1e9a10.jsonl").write_text('{"type":"summary"}\n')
+
+    answer = run_cli("sync", "--all", "--dir", str(machines.b), "--json").json()
+
+    assert answer["unpaired"] == [
+        {
+            "side": "here",
+            "path": "(projects/-somewhere-unknown)",
+            "reason": "its sessions record no working directory",
+        }
+    ]
+    assert "-somewhere-unknown" not in names(machines.b)
+
+
+@pytest.mark.parametrize("flag", ["--local-path", "--repo", "--remote-path"])
+def test_all_with_one_project_named_is_refused(
+    machines: Machines, run_cli: RunCli, flag: str
+) -> None:
+    result = run_cli("sync", "--all", "--dir", str(machines.b), flag, "x")
+
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert f"--all takes every project; {flag}" in result.err
+    assert not names(machines.b)
+
+
+def git_checkout(path: Path, repo: str) -> Path:
+    (path / ".git").mkdir(parents=True)
+    (path / ".git" / "config").write_text(f'[remote "origin"]\n\turl = git@github.com:{repo}.git\n')
+    return Path(os.path.realpath(path))
+
+
+def populate(remote: Remote, projects: int) -> None:
+    """``projects`` projects with a session on each side (same place under the homes)."""
+    for i in range(projects):
+        here = remote.laptop / "work" / f"p{i}"
+        there = remote.host.home / "work" / f"p{i}"
+        write_old(remote.config, spec_at(here, 10 + i))
+        write_old(remote.remote_config, spec_at(there, 100 + i))
+
+
+@pytest.mark.slow
+def test_status_all_over_ssh_costs_the_same_round_trips_for_2_and_6_projects(
+    remote: Remote,
+) -> None:
+    trips = []
+    for count in (2, 6):
+        populate(remote, count)
+        with TcpRelay(remote.host.port) as relay:
+            remote.sandbox.write_client_config(
+                remote.laptop, {"counted": ("127.0.0.1", relay.port)}
+            )
+            result = remote.run("status", "--all", "--host", "counted", "--json")
+            relay.wait_idle()
+            assert relay.connections == 1
+        assert result.code == 0, result
+        answer = result.json()
+        assert len(answer["projects"]) == count
+        trips.append(answer["round_trips"])
+    assert trips[0] == trips[1] == 2  # list_projects, scan_many
+
+
+@pytest.mark.slow
+def test_sync_all_over_ssh_pairs_by_git_remote_and_by_home(remote: Remote) -> None:
+    # The laptop's checkout of the repo is src/app; the host's is elsewhere.
+    write_old(remote.config, spec_at(remote.project, 1))
+    their_checkout = git_checkout(remote.host.home / "code" / "renamed", "octo/app")
+    (remote.project / ".git" / "config").write_text(
+        '[remote "origin"]\n\turl = https://github.com/octo/app.git\n'
+    )
+    write_old(remote.remote_config, spec_at(their_checkout, 2))
+    populate(remote, 1)
+    outside = Path("/opt/elsewhere")
+    write_old(remote.remote_config, spec_at(outside, 3))
+
+    result = remote.run("sync", "--all", "--host", "box", "--json")
+
+    assert result.code == 0, result
+    answer = result.json()
+    rules = {(p["local_path"], p["remote_path"]): p["paired_by"] for p in answer["projects"]}
+    assert rules == {
+        (str(remote.project), str(their_checkout)): "git remote",
+        (str(remote.laptop / "work" / "p0"), str(remote.host.home / "work" / "p0")): "same path",
+    }
+    assert answer["unpaired"] == [
+        {
+            "side": "there",
+            "path": str(outside),
+            "reason": "outside the home, and no path map for it",
+        }
+    ]
+    # Both sessions of the repo's project are on both sides now, each in its own dir.
+    ours = names(remote.config)[encode_project_path(str(remote.project))]
+    theirs = names(remote.remote_config)[encode_project_path(str(their_checkout))]
+    assert ours == theirs
+    assert len(ours) == 2
+    assert encode_project_path(str(outside)) not in names(remote.config)

@@ -44,6 +44,7 @@ from session_sync import bundle
 from session_sync.agent.apply import apply_batch
 from session_sync.agent.backups import DEFAULT_BACKUP_RETENTION_DAYS
 from session_sync.agent.knowledge import add_knowledge, apply_knowledge
+from session_sync.agent.listing import list_projects
 from session_sync.agent.paths import op_target
 from session_sync.agent.protocol import (
     CHUNK_SIZE,
@@ -122,6 +123,14 @@ class FarSide:
     def scan(self, request: dict[str, Any]) -> Any:
         """The answer to a ``scan``."""
         return scan(self.config_dir, request)  # type: ignore[arg-type]
+
+    def list_projects(self, request: dict[str, Any]) -> Any:
+        """The answer to a ``list_projects`` (``--all``)."""
+        return list_projects(self.config_dir, float(request.get("days", 7)))
+
+    def scan_many(self, request: dict[str, Any]) -> Any:
+        """The answer to a ``scan_many`` (``--all``): the real agent's, through ``scan``."""
+        return {"answers": [self.scan(one) for one in request["scans"]]}
 
     def apply(self, request: dict[str, Any], reader: FrameReader) -> Any:
         """Take the pushed files' data (the real apply) and answer with the results."""
@@ -202,6 +211,10 @@ def serve_far_side(far_side: FarSide, inp: IO[bytes], out: IO[bytes], nonce: str
             far_side.requests.append(request)
             if request.get("op") == "scan":
                 _say(far_side.scan(request), inp, out, writer)
+            elif request.get("op") == "scan_many":
+                _say(far_side.scan_many(request), inp, out, writer)
+            elif request.get("op") == "list_projects":
+                _say(far_side.list_projects(request), inp, out, writer)
             elif request.get("op") == "exchange":
                 _say(far_side.apply(request, reader), inp, out, writer)
                 for op in request.get("send") or []:

@@ -1,0 +1,114 @@
+"""``--all`` against a far side that lies in its project list or its scans."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Machines, RunCli, session_files, write_old
+
+from session_sync.agent.paths import encode_project_path
+from session_sync.cli import app
+from session_sync.testing.hostile_agent import FarSide, HostileTransport
+from session_sync.testing.sessions import make_session
+
+
+@pytest.fixture
+def hostile_dir(monkeypatch: pytest.MonkeyPatch) -> Callable[[type[FarSide]], None]:
+    """Make ``session-sync ... --dir B`` reach a far side of the given class in B."""
+
+    def use(kind: type[FarSide]) -> None:
+        monkeypatch.setattr(app, "LocalProcessTransport", lambda path: HostileTransport(kind(path)))
+
+    return use
+
+
+def two_projects(m: Machines) -> None:
+    for i, name in enumerate(("one", "two")):
+        path = m.root / "src" / name
+        path.mkdir(parents=True)
+        write_old(m.b, make_session(random.Random(i), str(path), turns=2))
+
+
+LIST_LIES: dict[str, Callable[[Any], Any]] = {
+    "relative cwd": lambda a: {**a, "projects": [{**a["projects"][0], "cwd": "../../etc"}]},
+    "NUL in cwd": lambda a: {**a, "projects": [{**a["projects"][0], "cwd": "/a\x00b"}]},
+    "huge path": lambda a: {**a, "projects": [{**a["projects"][0], "cwd": "/" + "x" * 5000}]},
+    "sessions not a size": lambda a: {**a, "projects": [{**a["projects"][0], "sessions": -1}]},
+    "not a list": lambda a: {"projects": {"a": 1}},
+    "too many": lambda a: {"projects": a["projects"] * 6000},
+}
+
+SCAN_MANY_LIES: dict[str, Callable[[Any], Any]] = {
+    "one answer short": lambda a: {"answers": a["answers"][:-1]},
+    "one answer too many": lambda a: {"answers": a["answers"] * 2},
+    "an answer not an object": lambda a: {"answers": [1, *a["answers"][1:]]},
+    "an error not a string": lambda a: {"answers": [{"error": 5}, *a["answers"][1:]]},
+}
+
+
+def _one_line(err: str) -> str:
+    assert "Traceback" not in err
+    assert err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize("lie", sorted(LIST_LIES))
+def test_a_malformed_project_list_is_one_protocol_error_line(
+    lie: str, machines: Machines, run_cli: RunCli, hostile_dir: Callable[[type[FarSide]], None]
+) -> None:
+    two_projects(machines)
+
+    class Liar(FarSide):
+        def list_projects(self, request: dict[str, Any]) -> Any:
+            return LIST_LIES[lie](super().list_projects(request))
+
+    hostile_dir(Liar)
+    result = run_cli("sync", "--all", "--dir", str(machines.b))
+    assert result.code == 1, result
+    assert "malformed project list from hostile" in _one_line(result.err)
+    assert session_files(machines.a) == {}
+
+
+@pytest.mark.parametrize("lie", sorted(SCAN_MANY_LIES))
+def test_malformed_scan_answers_are_one_protocol_error_line(
+    lie: str, machines: Machines, run_cli: RunCli, hostile_dir: Callable[[type[FarSide]], None]
+) -> None:
+    two_projects(machines)
+
+    class Liar(FarSide):
+        def scan_many(self, request: dict[str, Any]) -> Any:
+            return SCAN_MANY_LIES[lie](super().scan_many(request))
+
+    hostile_dir(Liar)
+    result = run_cli("sync", "--all", "--dir", str(machines.b))
+    assert result.code == 1, result
+    assert "malformed scan answers from hostile" in _one_line(result.err)
+    assert session_files(machines.a) == {}
+
+
+def test_a_refused_scan_fails_its_project_only(
+    machines: Machines, run_cli: RunCli, hostile_dir: Callable[[type[FarSide]], None]
+) -> None:
+    two_projects(machines)
+
+    class RefusesOne(FarSide):
+        def scan_many(self, request: dict[str, Any]) -> Any:
+            answer = super().scan_many(request)
+            answer["answers"][0] = {"error": "no \x1b[31mthanks"}
+            return answer
+
+    hostile_dir(RefusesOne)
+    result = run_cli("sync", "--all", "--dir", str(machines.b), "--json")
+    assert result.code == 1, result
+    projects = result.json()["projects"]
+    assert "refused: no" in projects[0]["error"]
+    assert projects[1]["report"]["pulled"] == 1
+    assert [Path(k).parent.name for k in session_files(machines.a)] == [
+        encode_project_path(projects[1]["local_path"])
+    ]
+    text = run_cli("status", "--all", "--dir", str(machines.b))
+    assert "\x1b" not in text.out

@@ -99,6 +99,13 @@ def _home_of(connection: AgentConnection, kind: TargetKind) -> str | None:
     return home if isinstance(home, str) else None
 
 
+def _under_home(path: str, home: str | None) -> str:
+    """A path map's remote side with ``~`` as the other machine's home."""
+    if home and (path == "~" or path.startswith("~/")):
+        return home.rstrip("/") + path[1:]
+    return path
+
+
 def _pairing(
     template: SyncRequest,
     connection: AgentConnection,

@@ -4,7 +4,8 @@
     ├── UsageError                  asked for something that cannot be done (exit 2)
     │   ├── ProjectNotFoundError    no project dir for the repository or path
     │   │   └── AmbiguousProjectError
-    │   └── CodespaceNotFoundError
+    │   ├── CodespaceNotFoundError
+    │   └── ConfigError             the config file is malformed (file, line, key)
     ├── TransportError              the stream could not be opened or broke (.where)
     │   ├── ProtocolError           the other side said something unexpected
     │   ├── GhError                 gh missing, logged out, hung or failed
@@ -25,6 +26,7 @@ __all__ = [
     "CheckpointError",
     "CodespaceNotFoundError",
     "CodespaceUnavailableError",
+    "ConfigError",
     "GhError",
     "ProjectNotFoundError",
     "ProtocolError",
@@ -65,6 +67,11 @@ class ProtocolError(TransportError):
 
 class GhError(TransportError):
     """The GitHub CLI is missing, not logged in, hung, or failed."""
+
+
+class ConfigError(UsageError):
+    """The config file cannot be read or says something it may not (one line:
+    the file, the line, the key)."""
 
 
 class CodespaceNotFoundError(UsageError):

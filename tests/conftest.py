@@ -207,6 +207,15 @@ def temp_files(config: Path) -> list[Path]:
     return sorted(p for p in (config / "projects").rglob(f"{TEMP_PREFIX}*") if p.is_file())
 
 
+@pytest.fixture(autouse=True)
+def no_user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads the developer's own ``~/.config/session-sync/config.toml``: the
+    config file is ``tmp_path/config.toml`` (absent until a test writes it)."""
+    path = tmp_path / "config.toml"
+    monkeypatch.setenv("SESSION_SYNC_CONFIG", str(path))
+    return path
+
+
 @pytest.fixture
 def config_a(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """This machine's config dir; ``$CLAUDE_CONFIG_DIR`` points at it."""

@@ -816,7 +816,7 @@ BAD_INPUT: dict[str, tuple[list[str], str]] = {
     "no-project": (["--dir", "{b}"], "--local-path"),
     "local-path-missing": (["--dir", "{b}", "--local-path", "{root}/gone"], "no such directory"),
     "bad-repo": (["--dir", "{b}", "--repo", "not a repo!"], "--repo"),
-    "no-target": (["--local-path", "{p}"], "required"),
+    "no-target": (["--local-path", "{p}"], "needs the other machine: --dir, --host or --codespace"),
 }
 
 

@@ -35,10 +35,11 @@ from session_sync.cli.common import (
 )
 from session_sync.cli.everyday import set_verbosity
 from session_sync.cli.parser import PROG, build_parser
+from session_sync.cli.settings import cmd_config
 from session_sync.cli.status_table import print_status_table
 from session_sync.engine import SyncRequest, run_sync, survey
 from session_sync.errors import UsageError
-from session_sync.model.pairing import TargetKind
+from session_sync.model.pairing import TargetKind, mapped_path
 from session_sync.model.reconcile import Direction, SyncPolicy
 from session_sync.model.report import status_rows
 from session_sync.model.report_text import print_report
@@ -142,8 +143,11 @@ def _request(
     args: argparse.Namespace, local_config: Path, target: _Target, dry_run: bool
 ) -> SyncRequest:
     project = resolve_local_project(local_config, args.local_path, args.repo or target.repo)
+    mapped = mapped_path(project.path, getattr(args, "path_maps", {})) if project.path else None
     if args.remote_path:
         remote_path = args.remote_path
+    elif mapped is not None:
+        remote_path = mapped  # the config file's path map for this host beats the rule
     elif target.remote_path_for is not None:
         remote_path = target.remote_path_for(project.path)
     else:
@@ -203,6 +207,7 @@ def _every_project(args: argparse.Namespace, *, apply: bool, not_woken: str | No
             target.transport,
             kind=_kind(args),
             apply=apply,
+            path_maps=getattr(args, "path_maps", None),
             progress=progress,
             io_timeout=args.io_timeout,
         )
@@ -345,11 +350,23 @@ COMMANDS = {
     "demo": _cmd_demo,
     **handoff_cli.COMMANDS,
     **resume_cli.COMMANDS,
+    "config": cmd_config,
     "checkpoint": checkpoints_cli.cmd_checkpoint,
     "checkpoints": checkpoints_cli.cmd_checkpoints,
     "learnings": learnings_cli.cmd_learnings,
     "skill": learnings_cli.cmd_skill,
 }
+
+
+def _with_settings(args: argparse.Namespace) -> int:
+    """Read the config file (not for the demo: it never touches your own setup),
+    fill in the flags not given, run the command."""
+    if args.command != "demo":
+        from session_sync.cli.settings import apply_settings
+        from session_sync.config import load_settings
+
+        apply_settings(args, load_settings())
+    return COMMANDS[args.command](args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -358,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     log_to_stderr(PROG)
     set_verbosity(args.verbose)
-    return exit_status(f"{PROG} {args.command}", lambda: COMMANDS[args.command](args))
+    return exit_status(f"{PROG} {args.command}", lambda: _with_settings(args))
 
 
 if __name__ == "__main__":

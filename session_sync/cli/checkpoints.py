@@ -101,7 +101,7 @@ def add_parsers(sub: Any) -> None:
         metavar="SECONDS",
         help="give up on a gh call that has not answered in this long (default: 60)",
     )
-    add_io_timeout(take)
+    add_io_timeout(take, default=None)
     take.add_argument(
         "--dry-run", action="store_true", help="say what would be saved, save nothing"
     )

@@ -63,12 +63,15 @@ def positive_number(unit: str = "") -> Callable[[str], float]:
     return parse
 
 
-def add_io_timeout(parser: argparse.ArgumentParser) -> None:
-    """``--io-timeout SECONDS``, the same for ``session-sync`` and the bin/ commands."""
+def add_io_timeout(
+    parser: argparse.ArgumentParser, default: float | None = DEFAULT_IO_TIMEOUT
+) -> None:
+    """``--io-timeout SECONDS``, the same for ``session-sync`` and the bin/ commands
+    (``default`` None: the config file's, filled in after parsing)."""
     parser.add_argument(
         "--io-timeout",
         type=positive_number(" of seconds"),
-        default=DEFAULT_IO_TIMEOUT,
+        default=default,
         metavar="SECONDS",
         help=(
             "give up on the other machine when, once its agent is running, it sends (or"

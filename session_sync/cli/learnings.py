@@ -70,8 +70,11 @@ def add_parsers(sub: Any) -> None:
     learn.add_argument(
         "--llm",
         metavar="CMD",
-        default=DEFAULT_LLM,
-        help=f"the LLM command: prompt on stdin, answer on stdout (default: {DEFAULT_LLM})",
+        default=None,
+        help=(
+            "the LLM command: prompt on stdin, answer on stdout (default: [learnings] command"
+            f" in the config, else {DEFAULT_LLM})"
+        ),
     )
     learn.add_argument(
         "--llm-timeout",

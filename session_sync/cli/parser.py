@@ -11,6 +11,7 @@ from session_sync.cli import resume as resume_cli
 from session_sync.cli.common import OneLineErrorParser, add_io_timeout, positive_number
 from session_sync.cli.everyday import add_everyday_flags
 from session_sync.cli.knowledge import add_knowledge_flags
+from session_sync.cli.settings import add_config_parser
 from session_sync.github.gh import ROUTES
 
 __all__ = ["PROG", "build_parser"]
@@ -19,7 +20,8 @@ PROG = "session-sync"
 
 
 def _add_target(parser: argparse.ArgumentParser) -> None:
-    target = parser.add_mutually_exclusive_group(required=True)
+    # Not required: the config file's host = / codespace = is the default.
+    target = parser.add_mutually_exclusive_group()
     target.add_argument(
         "--dir",
         metavar="CONFIG_DIR",
@@ -94,13 +96,13 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
             " that may have to start the codespace gets 10 minutes)"
         ),
     )
-    add_io_timeout(parser)
+    add_io_timeout(parser, default=None)
     parser.add_argument(
         "--days",
         type=positive_number(),
-        default=7.0,
+        default=None,
         metavar="N",
-        help="only sessions modified in the last N days (default: 7)",
+        help="only sessions modified in the last N days (default: 7, or days = in the config)",
     )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object and nothing else"
@@ -232,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep", metavar="DIR", help="build the sandbox in DIR and keep it")
     demo.add_argument("--json", action="store_true", help="print both reports as JSON")
     learnings_cli.add_parsers(sub)
+    add_config_parser(sub)
     handoff_cli.add_parsers(sub)
     resume_cli.add_parsers(sub)
     return parser

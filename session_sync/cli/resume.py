@@ -62,7 +62,7 @@ def add_parsers(sub: Any) -> None:
         metavar="N",
         help="show the newest N sessions (default: 10; --json has all)",
     )
-    add_io_timeout(resume)
+    add_io_timeout(resume, default=None)
     resume.add_argument("--json", action="store_true", help="print one JSON object")
 
 

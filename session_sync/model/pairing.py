@@ -33,6 +33,7 @@ __all__ = [
     "Side",
     "TargetKind",
     "Unpaired",
+    "mapped_path",
     "pair_projects",
 ]
 
@@ -133,6 +134,12 @@ def _mapped(path: str, maps: Sequence[tuple[str, str]]) -> str | None:
         if rest is not None:
             return _norm(posixpath.join(destination, rest)) if rest else _norm(destination)
     return None
+
+
+def mapped_path(path: str, path_maps: Mapping[str, str]) -> str | None:
+    """``path`` through the longest local prefix of ``path_maps`` that holds it, or None."""
+    maps = sorted(((_norm(k), _norm(v)) for k, v in path_maps.items()), reverse=True)
+    return _mapped(_norm(path), sorted(maps, key=lambda m: len(m[0]), reverse=True))
 
 
 @attrs.frozen

@@ -118,18 +118,16 @@ def _pairing(
     ours = list_projects(str(template.local_config), template.days)
     local, local_nameless = _sides(ours, Side.HERE)
     remote, remote_nameless = _sides(theirs, Side.THERE)
-    local_home = os.path.expanduser("~")
-    home = connection.hello.get("home")
-    remote_home = (
-        local_home if kind is TargetKind.DIR else (home if isinstance(home, str) else None)
-    )
+    remote_home = _home_of(connection, kind)
     pairing = pair_projects(
         local,
         remote,
         kind=kind,
-        local_home=local_home,
+        local_home=os.path.expanduser("~"),
         remote_home=remote_home,
-        path_maps=path_maps,
+        path_maps={
+            os.path.expanduser(k): _under_home(v, remote_home) for k, v in (path_maps or {}).items()
+        },
     )
     return attrs.evolve(
         pairing, unpaired=pairing.unpaired + tuple(local_nameless) + tuple(remote_nameless)

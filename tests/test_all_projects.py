@@ -190,3 +190,23 @@ def test_sync_all_over_ssh_pairs_by_git_remote_and_by_home(remote: Remote) -> No
     assert ours == theirs
     assert len(ours) == 2
     assert encode_project_path(str(outside)) not in names(remote.config)
+
+
+@pytest.mark.slow
+def test_a_path_map_from_the_config_pairs_projects_under_another_root(remote: Remote) -> None:
+    config = remote.laptop / "config.toml"
+    config.write_text('[path_maps.box]\n"~/src" = "~/code"\n')
+    here = remote.laptop / "src" / "tool"
+    write_old(remote.config, spec_at(here, 1))
+    there = remote.host.home / "code" / "tool"
+    write_old(remote.remote_config, spec_at(there, 2))
+
+    result = remote.run(
+        "sync", "--all", "--host", "box", "--json", env={"SESSION_SYNC_CONFIG": str(config)}
+    )
+
+    assert result.code == 0, result
+    projects = result.json()["projects"]
+    [project] = projects
+    assert (project["remote_path"], project["paired_by"]) == (str(there), "path map")
+    assert (project["report"]["pushed"], project["report"]["pulled"]) == (1, 1)

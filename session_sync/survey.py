@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from session_sync.agent.backups import DEFAULT_BACKUP_RETENTION_DAYS
+from session_sync.agent.hashcache import HashCache
 from session_sync.agent.messages import ScanAnswer, ScanRequest
 from session_sync.agent.protocol import Refusal
 from session_sync.agent.scan import scan
@@ -112,17 +113,47 @@ def _scan_request(
     }
 
 
-def scan_local(request: SyncRequest, peer: SessionManifest | None = None) -> SessionManifest:
-    """This machine's manifest (the agent's scan, run in-process)."""
-    return manifest_from_scan(_local_answer(request, peer), folder=request.folder_sync)
+def scan_local(
+    request: SyncRequest, peer: SessionManifest | None = None, cache: HashCache | None = None
+) -> SessionManifest:
+    """This machine's manifest (the agent's scan, run in-process); ``cache``: a hash
+    cache shared by several scans, saved by its owner."""
+    return manifest_from_scan(_local_answer(request, peer, cache), folder=request.folder_sync)
 
 
-def _local_answer(request: SyncRequest, peer: SessionManifest | None) -> ScanAnswer:
+def _local_answer(
+    request: SyncRequest, peer: SessionManifest | None, cache: HashCache | None = None
+) -> ScanAnswer:
     try:
         with LOCAL_APPLY:  # a scan may clear temp files under the machine's lock too
-            return scan(str(request.local_config), _scan_request(request.local_path, request, peer))
+            return scan(
+                str(request.local_config),
+                _scan_request(request.local_path, request, peer),
+                cache=cache,
+            )
     except Refusal as exc:
         raise AgentError(f"this machine: {exc}") from None
+
+
+class _LocalCaches:
+    """One hash cache per local config dir for a whole survey: loaded once, saved once."""
+
+    def __init__(self) -> None:
+        self.caches: dict[Path, HashCache] = {}
+        self.changed = False
+
+    def of(self, request: SyncRequest) -> HashCache:
+        self.changed = self.changed or not request.dry_run
+        config = request.local_config
+        if config not in self.caches:
+            self.caches[config] = HashCache(str(config))
+        return self.caches[config]
+
+    def save(self) -> None:
+        if self.changed:
+            with LOCAL_APPLY:
+                for cache in self.caches.values():
+                    cache.save()
 
 
 def _remote_answers(
@@ -182,11 +213,14 @@ def survey_many(
     error in its place, and the others go on."""
     resolved = [_resolved(r, connection) for r in requests]
     results: list[Survey | SessionSyncError | None] = [None] * len(resolved)
+    caches = _LocalCaches()
     # The light scans' memory and history are not needed: the second ones' are.
     lights: dict[int, SessionManifest] = {}
     for i, request in enumerate(resolved):
         try:
-            lights[i] = scan_local(attrs.evolve(request, memory=False, history=False))
+            lights[i] = scan_local(
+                attrs.evolve(request, memory=False, history=False), cache=caches.of(request)
+            )
         except SessionSyncError as exc:
             results[i] = exc
     order = sorted(lights)
@@ -201,7 +235,7 @@ def survey_many(
             if isinstance(answer, AgentError):
                 raise answer
             remote = manifest_from_scan(answer, folder=request.folder_sync)
-            local_raw = _local_answer(request, remote)
+            local_raw = _local_answer(request, remote, caches.of(request))
             local = manifest_from_scan(local_raw, folder=request.folder_sync)
         except SessionSyncError as exc:
             results[i] = exc
@@ -227,6 +261,7 @@ def survey_many(
             remote = manifest_from_scan(answer, folder=resolved[i].folder_sync)
             found[i] = (remote, answer, found[i][2], found[i][3])
             hashed[i] += remote.bytes_hashed
+    caches.save()
     for i, (remote, remote_raw, local, local_raw) in found.items():
         results[i] = _planned(
             resolved[i], connection, moment, local, remote, remote_raw, local_raw, hashed[i]

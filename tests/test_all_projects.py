@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 from conftest import Machines, Remote, RunCli, session_files, write_old
 
+from session_sync.agent import fsutil, hashcache
 from session_sync.agent.paths import encode_project_path
+from session_sync.agent.scan import scan
+from session_sync.agent.serve import scan_many
 from session_sync.testing.sandbox import TcpRelay
 from session_sync.testing.sessions import SessionSpec, make_session
 
@@ -210,3 +213,39 @@ def test_a_path_map_from_the_config_pairs_projects_under_another_root(remote: Re
     [project] = projects
     assert (project["remote_path"], project["paired_by"]) == (str(there), "path map")
     assert (project["report"]["pushed"], project["report"]["pulled"]) == (1, 1)
+
+
+def test_scan_many_loads_and_saves_the_hash_cache_once(
+    machines: Machines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    three_projects(machines)
+    loads, writes = [], []
+    real_init = hashcache.HashCache.__init__
+    real_write = fsutil.write_atomic
+
+    def counted_init(self: hashcache.HashCache, config: str) -> None:
+        loads.append(config)
+        real_init(self, config)
+
+    def counted_write(path: str, data: bytes, mode: int) -> None:
+        writes.append(path)
+        real_write(path, data, mode)
+
+    monkeypatch.setattr(hashcache.HashCache, "__init__", counted_init)
+    monkeypatch.setattr(hashcache, "write_atomic", counted_write)
+    scans = [
+        {"op": "scan", "project_path": str(machines.root / "src" / name), "days": 7}
+        for name in ("app", "here", "there")
+    ]
+    alone = [scan(str(machines.b), dict(one)) for one in scans]  # type: ignore[arg-type]
+    assert (len(loads), len(writes)) == (3, 2)  # "here" has no session in b: nothing to save
+    loads.clear()
+    writes.clear()
+    (machines.b / "session-sync" / "hash-cache.json").unlink()
+
+    answer = scan_many(str(machines.b), {"op": "scan_many", "scans": scans})
+
+    assert (len(loads), len(writes)) == (1, 1)
+    together = answer["answers"]
+    assert [a["sessions"] for a in together] == [a["sessions"] for a in alone]
+    assert [a["files_hashed"] for a in together] == [1, 0, 1]

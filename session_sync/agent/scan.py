@@ -127,8 +127,16 @@ def recorded_cwds(projects: str, name: str) -> Iterator[str]:
             return  # the dir's own project: older sessions say nothing new
 
 
-def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> ScanAnswer:
+def scan(
+    config: str,
+    request: ScanRequest,
+    now: Optional[float] = None,
+    cache: Optional[HashCache] = None,
+) -> ScanAnswer:
     """This machine's manifest of one project's sessions.
+
+    ``cache``: a hash cache shared by several scans (``scan_many``), which its owner
+    saves once; by default the scan loads the config's and saves it itself.
 
     Request fields: ``project_path`` (or null: find dirs by ``repo`` alone),
     ``repo``, ``days``, ``want`` (ids to describe fully even if not recent
@@ -137,7 +145,7 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
     """
     now = time.time() if now is None else now
     if request.get("folder"):
-        return scan_folder(config, request, now)
+        return scan_folder(config, request, now, cache)
     projects = os.path.join(config, "projects")
     project_path = request.get("project_path")
     repo = request.get("repo")
@@ -148,7 +156,10 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
 
     real_path = os.path.realpath(project_path) if project_path else None
     encoded = encode_project_path(project_path) if project_path else None
-    cache = HashCache(config)
+    own_cache = cache is None
+    cache = HashCache(config) if cache is None else cache
+    # A shared cache's counters run on: this scan's share is the difference.
+    hashed_before = (cache.files_hashed, cache.bytes_hashed)
     restored = load_restored(config)
     registry = has_registry(config)
     live = set(live_session_ids(config))
@@ -269,7 +280,8 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
             }
         )
     if not read_only:
-        cache.save()
+        if own_cache:
+            cache.save()
         remove_orphan_temps(config, [os.path.join(projects, n) for n in sorted(matched)])
     answer: ScanAnswer = {
         "config_dir": config,
@@ -281,8 +293,8 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
         "duplicates": duplicates,
         "ignored": ignored,
         "registry": registry,
-        "files_hashed": cache.files_hashed,
-        "bytes_hashed": cache.bytes_hashed,
+        "files_hashed": cache.files_hashed - hashed_before[0],
+        "bytes_hashed": cache.bytes_hashed - hashed_before[1],
         "now": now,
         # Counted so the report can say what a wider --days would take in.
         "older_sessions": len(set(older) - set(sessions)),
@@ -300,14 +312,19 @@ FOLDER_SESSION_ID = "folder"
 """The one pseudo-session of a folder sync's manifest: every file of the folder."""
 
 
-def scan_folder(config: str, request: ScanRequest, now: Optional[float] = None) -> ScanAnswer:
+def scan_folder(
+    config: str,
+    request: ScanRequest,
+    now: Optional[float] = None,
+    cache: Optional[HashCache] = None,
+) -> ScanAnswer:
     """This machine's manifest of a plain folder (``request["folder"]``, absolute).
 
     Shaped like a session scan, so the same reconcile and apply serve it: one
     pseudo-session whose files are every regular file under the folder, at any
     age. Symlinks and our temp files are left out. In a git checkout each file
     says whether it is ``committed`` (tracked, unchanged since HEAD).
-    ``peer_sizes`` and ``read_only`` mean what they mean for ``scan``.
+    ``peer_sizes``, ``read_only`` and ``cache`` mean what they mean for ``scan``.
     """
     now = time.time() if now is None else now
     root = str(request["folder"])
@@ -315,7 +332,10 @@ def scan_folder(config: str, request: ScanRequest, now: Optional[float] = None) 
         raise Refusal("the folder to scan must be an absolute path, not %r" % root)
     root = os.path.realpath(root)
     peer_sizes: Dict[str, int] = dict(request.get("peer_sizes") or {})
-    cache = HashCache(config)
+    own_cache = cache is None
+    cache = HashCache(config) if cache is None else cache
+    # A shared cache's counters run on: this scan's share is the difference.
+    hashed_before = (cache.files_hashed, cache.bytes_hashed)
     restored = load_restored(config)
     files: List[FileFacts] = []
     if os.path.isdir(root):
@@ -341,7 +361,8 @@ def scan_folder(config: str, request: ScanRequest, now: Optional[float] = None) 
             }
         )
     if not request.get("read_only"):
-        cache.save()
+        if own_cache:
+            cache.save()
         if os.path.isdir(root):
             remove_orphan_temps(config, [root])
     return {
@@ -354,7 +375,7 @@ def scan_folder(config: str, request: ScanRequest, now: Optional[float] = None) 
         "duplicates": [],
         "ignored": [],
         "registry": has_registry(config),
-        "files_hashed": cache.files_hashed,
-        "bytes_hashed": cache.bytes_hashed,
+        "files_hashed": cache.files_hashed - hashed_before[0],
+        "bytes_hashed": cache.bytes_hashed - hashed_before[1],
         "now": now,
     }

@@ -13,6 +13,7 @@ from .apply import apply_batch
 from .backups import DEFAULT_BACKUP_RETENTION_DAYS, list_backups
 from .checkpoint import serve_checkpoint
 from .faults import fault_point
+from .hashcache import HashCache
 from .knowledge import add_knowledge, apply_knowledge
 from .listing import PROJECTS_LIMIT, list_projects
 from .messages import ExchangeRequest, Hello, ScanAnswer, ScanManyAnswer, ScanRequest
@@ -77,16 +78,21 @@ def scan_many(config: str, request: JSON) -> ScanManyAnswer:
     scans = request.get("scans")
     if not isinstance(scans, list) or len(scans) > PROJECTS_LIMIT:
         raise Refusal("scan_many: scans must be a list of at most %d" % PROJECTS_LIMIT)
+    if not all(isinstance(one, dict) for one in scans):
+        raise Refusal("scan_many: each scan must be an object")
+    # One hash cache for all: loaded once, saved once (each scan's own would be
+    # read and written whole per project).
+    cache = HashCache(config)
     answers: List[Union[ScanAnswer, Dict[str, str]]] = []
     for one in scans:
-        if not isinstance(one, dict):
-            raise Refusal("scan_many: each scan must be an object")
         try:
-            answers.append(scan(config, cast(ScanRequest, one)))
+            answers.append(scan(config, cast(ScanRequest, one), cache=cache))
         except Refusal as exc:
             answers.append({"error": str(exc)})
         except (OSError, ValueError) as exc:
             answers.append({"error": "%s: %s" % (type(exc).__name__, exc)})
+    if not all(one.get("read_only") for one in scans):
+        cache.save()
     return {"answers": answers}
 
 

@@ -19,7 +19,7 @@ from session_sync.agent.backups import DEFAULT_BACKUP_RETENTION_DAYS
 from session_sync.agent.hashcache import HashCache
 from session_sync.agent.messages import ScanAnswer, ScanRequest
 from session_sync.agent.protocol import Refusal
-from session_sync.agent.scan import scan
+from session_sync.agent.scan import scan, shared_listings
 from session_sync.errors import AgentError, ProtocolError, SessionSyncError, UsageError
 from session_sync.exchange import LOCAL_APPLY
 from session_sync.knowledge import KnowledgePlan, plan_knowledge
@@ -211,6 +211,13 @@ def survey_many(
     """Survey every request over ``connection`` in one scan round trip (two when a
     session old here grew there); a project that could not be scanned is its
     error in its place, and the others go on."""
+    with shared_listings():  # this machine's dirs are listed once for all the scans
+        return _survey_many(requests, connection, moment)
+
+
+def _survey_many(
+    requests: Sequence[SyncRequest], connection: AgentConnection, moment: dt.datetime
+) -> list[Survey | SessionSyncError]:
     resolved = [_resolved(r, connection) for r in requests]
     results: list[Survey | SessionSyncError | None] = [None] * len(resolved)
     caches = _LocalCaches()

@@ -4,11 +4,12 @@ folder), as the controller's ``model.manifest`` reads it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import stat
 import time
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple, cast
 
 from .fsutil import remove_orphan_temps, walk_files
 from .gitinfo import git_committed_files, git_origin_url
@@ -39,6 +40,7 @@ __all__ = [
     "recorded_cwds",
     "scan",
     "scan_folder",
+    "shared_listings",
 ]
 
 
@@ -71,7 +73,7 @@ def _project_dir_matches(
     first = None
     for cwd in recorded_cwds(projects, name):
         first = first or cwd
-        if real_path is not None and (cwd == real_path or os.path.realpath(cwd) == real_path):
+        if real_path is not None and (cwd == real_path or _realpath(cwd) == real_path):
             return True, cwd
         if repo and os.path.isdir(cwd) and repositories_match(git_origin_url(cwd), repo):
             return True, cwd
@@ -102,11 +104,45 @@ def recorded_cwds(projects: str, name: str) -> Iterator[str]:
     Sessions brought from another machine record that machine's cwd and may be
     the newest here: looking past them finds the dir's own project.
     """
+    base = os.path.join(projects, name)
+    memo = _MEMO.get("cwds") if _MEMO is not None else None
+    found = cast(Optional[List[str]], memo.get(base) if memo is not None else None)
+    if found is None:
+        found = _read_recorded_cwds(base, name)
+        if memo is not None:
+            memo[base] = found
+    for cwd in found:
+        yield cwd
+
+
+_MEMO: Optional[Dict[str, Dict[str, object]]] = None
+"""While ``shared_listings`` holds: each dir's listing and recorded cwds, read once.
+A scan of many projects (and the two scans of one sync) asks for every dir's, and
+reading them again for each project would grow with projects times dirs.
+RACE: a session Claude starts while it holds is not seen until the next sync (as
+for any scan); one it holds in an older listing is re-checked when applied."""
+
+
+@contextlib.contextmanager
+def shared_listings() -> Iterator[None]:
+    """Share dir listings and recorded cwds among the scans made inside (one sync's)."""
+    global _MEMO
+    if _MEMO is not None:  # an outer one holds already
+        yield
+        return
+    _MEMO = {"cwds": {}, "names": {}, "real": {}}
+    try:
+        yield
+    finally:
+        _MEMO = None
+
+
+def _read_recorded_cwds(base: str, name: str) -> List[str]:
     try:
         candidates = sorted(
             (
                 e
-                for e in os.scandir(os.path.join(projects, name))
+                for e in os.scandir(base)
                 if e.name.endswith(".jsonl")
                 and is_session_id(e.name[: -len(".jsonl")])
                 and e.is_file(follow_symlinks=False)
@@ -115,16 +151,43 @@ def recorded_cwds(projects: str, name: str) -> Iterator[str]:
             reverse=True,
         )
     except OSError:
-        return
-    seen = set()
+        return []
+    seen: List[str] = []
     for entry in candidates[:CWD_CANDIDATES]:
         cwd = first_cwd(entry.path)
         if not cwd or cwd in seen:
             continue
-        seen.add(cwd)
-        yield cwd
+        seen.append(cwd)
         if encoded_names_match(name, encode_project_path(cwd, resolve=False)):
-            return  # the dir's own project: older sessions say nothing new
+            break  # the dir's own project: older sessions say nothing new
+    return seen
+
+
+def _dir_names(base: str) -> Optional[Tuple[List[str], FrozenSet[str]]]:
+    """The names in dir ``base`` (sorted, and as a set), or None when it cannot be
+    listed; read once while ``shared_listings`` holds."""
+    memo = _MEMO.get("names") if _MEMO is not None else None
+    found = memo.get(base) if memo is not None else None
+    if found is None:
+        try:
+            names = sorted(os.listdir(base))
+        except OSError:
+            return None
+        found = (names, frozenset(names))
+        if memo is not None:
+            memo[base] = found
+    return cast(Tuple[List[str], FrozenSet[str]], found)
+
+
+def _realpath(path: str) -> str:
+    """``os.path.realpath``, once per path while ``shared_listings`` holds."""
+    memo = _MEMO.get("real") if _MEMO is not None else None
+    found = memo.get(path) if memo is not None else None
+    if found is None:
+        found = os.path.realpath(path)
+        if memo is not None:
+            memo[path] = found
+    return cast(str, found)
 
 
 def scan(
@@ -193,27 +256,28 @@ def scan(
     older: Dict[str, float] = {}
     duplicates: List[JSON] = []
     ignored: List[IgnoredFacts] = []
+    wanted_names = set(i + ".jsonl" for i in want)
     for name in dir_names:
         base = os.path.join(projects, name)
         in_project = name in matched
         if not in_project and not want:
             continue
-        try:
-            entries = list(os.scandir(base))
-        except OSError:
+        listed = _dir_names(base)
+        if listed is None:
             continue
-        for item in sorted(entries, key=lambda e: e.name):
-            if not item.name.endswith(".jsonl"):
+        # Another project's dir is only looked into for the wanted sessions: a set
+        # intersection, not a walk of its every entry for every project scanned.
+        names = listed[0] if in_project else sorted(wanted_names & listed[1])
+        for file_name in names:
+            if not file_name.endswith(".jsonl"):
                 continue
-            session_id = item.name[: -len(".jsonl")]
+            session_id = file_name[: -len(".jsonl")]
             if not is_session_id(session_id):
                 if in_project:
-                    ignored.append({"dir": name, "name": item.name, "reason": NOT_A_SESSION})
-                continue
-            if not in_project and session_id not in want:
+                    ignored.append({"dir": name, "name": file_name, "reason": NOT_A_SESSION})
                 continue
             try:
-                st = item.stat(follow_symlinks=False)
+                st = os.lstat(os.path.join(base, file_name))
             except OSError:
                 continue
             link = stat.S_ISLNK(st.st_mode)

@@ -28,7 +28,7 @@ from .protocol import (
 )
 from .reading import send_below
 from .restore import restore_request
-from .scan import scan
+from .scan import scan, shared_listings
 
 __all__ = [
     "exchange",
@@ -72,6 +72,9 @@ def exchange(
     writer.flush()
 
 
+_Answers = List[Union[ScanAnswer, Dict[str, str]]]
+
+
 def scan_many(config: str, request: JSON) -> ScanManyAnswer:
     """Several scans in one request (``--all``): a scan that fails is an error
     entry in its place, the others go on."""
@@ -83,7 +86,20 @@ def scan_many(config: str, request: JSON) -> ScanManyAnswer:
     # One hash cache for all: loaded once, saved once (each scan's own would be
     # read and written whole per project).
     cache = HashCache(config)
-    answers: List[Union[ScanAnswer, Dict[str, str]]] = []
+    answers: _Answers = []
+    with shared_listings():
+        _scan_each(config, scans, cache, answers)
+    if not all(one.get("read_only") for one in scans):
+        cache.save()
+    return {"answers": answers}
+
+
+def _scan_each(
+    config: str,
+    scans: List[JSON],
+    cache: HashCache,
+    answers: List[Union[ScanAnswer, Dict[str, str]]],
+) -> None:
     for one in scans:
         try:
             answers.append(scan(config, cast(ScanRequest, one), cache=cache))
@@ -91,9 +107,6 @@ def scan_many(config: str, request: JSON) -> ScanManyAnswer:
             answers.append({"error": str(exc)})
         except (OSError, ValueError) as exc:
             answers.append({"error": "%s: %s" % (type(exc).__name__, exc)})
-    if not all(one.get("read_only") for one in scans):
-        cache.save()
-    return {"answers": answers}
 
 
 def serve(

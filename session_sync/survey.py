@@ -19,7 +19,8 @@ from session_sync.agent.backups import DEFAULT_BACKUP_RETENTION_DAYS
 from session_sync.agent.hashcache import HashCache
 from session_sync.agent.messages import ScanAnswer, ScanRequest
 from session_sync.agent.protocol import Refusal
-from session_sync.agent.scan import scan, shared_listings
+from session_sync.agent.scan import scan
+from session_sync.agent.shared import shared_listings
 from session_sync.errors import AgentError, ProtocolError, SessionSyncError, UsageError
 from session_sync.exchange import LOCAL_APPLY
 from session_sync.knowledge import KnowledgePlan, plan_knowledge

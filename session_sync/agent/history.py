@@ -13,14 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, List, Optional, Set, Tuple, cast
 
 from .faults import fault_point
 from .fsutil import fsync_dir, read_range, temp_path
 from .memory import link_new
 from .messages import HistoryEntry, HistoryResult, HistoryScan
 from .protocol import Refusal
+from .shared import memo_table
 from .swap import catch_up, open_destination
 
 __all__ = [
@@ -73,6 +75,49 @@ def _project_lines(data: bytes, projects: Set[str]) -> List[Tuple[int, Dict[str,
     return out
 
 
+_PROJECT_KEY = re.compile(rb'"project"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+def _lines_of(path: str, projects: Set[str]) -> List[Tuple[int, Dict[str, object]]]:
+    """``_project_lines`` of the history file at ``path``; while ``shared_listings``
+    holds, the file is read and its lines indexed by project once for all scans."""
+    memo = memo_table("history")
+    if memo is None:
+        data = _read(path)
+        return [] if data is None else _project_lines(data, projects)
+    index = memo.get(path)
+    if index is None:
+        data = _read(path)
+        index = {} if data is None else _index(data)
+        memo[path] = index
+    by_project = cast(Dict[str, List[Tuple[int, bytes]]], index)
+    out = []
+    # In file order, each line once (a line may name two of the projects).
+    for _, raw in sorted(set(line for p in projects for line in by_project.get(p, []))):
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("project") in projects:
+            out.append((len(raw) + 1, entry))
+    return out
+
+
+def _index(data: bytes) -> Dict[str, List[Tuple[int, bytes]]]:
+    """Each complete line (with its number) under every project it names: its
+    ``"project": "..."`` pairs, found without parsing it (the parse checks later)."""
+    index: Dict[str, List[Tuple[int, bytes]]] = {}
+    for number, raw in enumerate(data.split(b"\n")[:-1]):
+        for found in _PROJECT_KEY.finditer(raw):
+            try:
+                project = json.loads(b'"' + found.group(1) + b'"')
+            except ValueError:
+                continue
+            if isinstance(project, str):
+                index.setdefault(project, []).append((number, raw))
+    return index
+
+
 def _read(path: str) -> Optional[bytes]:
     try:
         fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
@@ -95,10 +140,7 @@ def scan_history(config: str, project_paths: List[str]) -> HistoryScan:
     """This project's lines (``project`` one of ``project_paths``), oldest first:
     the newest by time, ``MAX_HISTORY_ENTRIES`` within ``MAX_HISTORY_BYTES`` (by
     time, not file order, so two machines with the same prompts send the same)."""
-    data = _read(os.path.join(config, HISTORY_FILE))
-    if data is None:
-        return {"entries": [], "truncated": False}
-    lines = sorted(_project_lines(data, set(project_paths)), key=_stamp)
+    lines = sorted(_lines_of(os.path.join(config, HISTORY_FILE), set(project_paths)), key=_stamp)
     kept: List[HistoryEntry] = []
     total = 0
     for length, entry in reversed(lines):

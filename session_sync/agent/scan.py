@@ -4,7 +4,6 @@ folder), as the controller's ``model.manifest`` reads it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import stat
@@ -28,6 +27,7 @@ from .messages import (
 from .paths import encode_project_path, encoded_names_match, is_session_id, repositories_match
 from .protocol import JSON, Refusal
 from .restored import load_restored, mark_restored
+from .shared import memo_table
 from .transcript import first_cwd
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
     "recorded_cwds",
     "scan",
     "scan_folder",
-    "shared_listings",
 ]
 
 
@@ -105,7 +104,7 @@ def recorded_cwds(projects: str, name: str) -> Iterator[str]:
     the newest here: looking past them finds the dir's own project.
     """
     base = os.path.join(projects, name)
-    memo = _MEMO.get("cwds") if _MEMO is not None else None
+    memo = memo_table("cwds")
     found = cast(Optional[List[str]], memo.get(base) if memo is not None else None)
     if found is None:
         found = _read_recorded_cwds(base, name)
@@ -113,28 +112,6 @@ def recorded_cwds(projects: str, name: str) -> Iterator[str]:
             memo[base] = found
     for cwd in found:
         yield cwd
-
-
-_MEMO: Optional[Dict[str, Dict[str, object]]] = None
-"""While ``shared_listings`` holds: each dir's listing and recorded cwds, read once.
-A scan of many projects (and the two scans of one sync) asks for every dir's, and
-reading them again for each project would grow with projects times dirs.
-RACE: a session Claude starts while it holds is not seen until the next sync (as
-for any scan); one it holds in an older listing is re-checked when applied."""
-
-
-@contextlib.contextmanager
-def shared_listings() -> Iterator[None]:
-    """Share dir listings and recorded cwds among the scans made inside (one sync's)."""
-    global _MEMO
-    if _MEMO is not None:  # an outer one holds already
-        yield
-        return
-    _MEMO = {"cwds": {}, "names": {}, "real": {}}
-    try:
-        yield
-    finally:
-        _MEMO = None
 
 
 def _read_recorded_cwds(base: str, name: str) -> List[str]:
@@ -166,7 +143,7 @@ def _read_recorded_cwds(base: str, name: str) -> List[str]:
 def _dir_names(base: str) -> Optional[Tuple[List[str], FrozenSet[str]]]:
     """The names in dir ``base`` (sorted, and as a set), or None when it cannot be
     listed; read once while ``shared_listings`` holds."""
-    memo = _MEMO.get("names") if _MEMO is not None else None
+    memo = memo_table("names")
     found = memo.get(base) if memo is not None else None
     if found is None:
         try:
@@ -181,7 +158,7 @@ def _dir_names(base: str) -> Optional[Tuple[List[str], FrozenSet[str]]]:
 
 def _realpath(path: str) -> str:
     """``os.path.realpath``, once per path while ``shared_listings`` holds."""
-    memo = _MEMO.get("real") if _MEMO is not None else None
+    memo = memo_table("real")
     found = memo.get(path) if memo is not None else None
     if found is None:
         found = os.path.realpath(path)

@@ -28,7 +28,8 @@ from .protocol import (
 )
 from .reading import send_below
 from .restore import restore_request
-from .scan import scan, shared_listings
+from .scan import scan
+from .shared import shared_listings
 
 __all__ = [
     "exchange",

@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import Machines, Remote, RunCli, session_files, write_old
+from conftest import CODESPACE, Machines, Remote, RunCli, session_files, write_old
 
 from session_sync.agent import fsutil, hashcache
 from session_sync.agent.paths import encode_project_path
@@ -249,3 +249,30 @@ def test_scan_many_loads_and_saves_the_hash_cache_once(
     together = answer["answers"]
     assert [a["sessions"] for a in together] == [a["sessions"] for a in alone]
     assert [a["files_hashed"] for a in together] == [1, 0, 1]
+
+
+@pytest.mark.slow
+def test_sync_all_with_a_codespace_uses_its_workspace(remote: Remote) -> None:
+    write_old(remote.config, spec_at(remote.project, 1))  # a checkout of CODESPACE_REPO
+    write_old(remote.remote_config, spec_at("/workspaces/app", 2))
+    write_old(remote.remote_config, spec_at("/workspaces/other", 3))
+    loose = remote.laptop / "notes"  # no git remote: no workspace to go to
+    write_old(remote.config, spec_at(loose, 4))
+
+    result = remote.run("sync", "--all", "--codespace", CODESPACE, "--json")
+
+    assert result.code == 0, result
+    answer = result.json()
+    [project] = answer["projects"]
+    assert (project["local_path"], project["remote_path"]) == (
+        str(remote.project),
+        "/workspaces/app",
+    )
+    assert project["paired_by"] == "codespace workspace"
+    assert (project["report"]["pushed"], project["report"]["pulled"]) == (1, 1)
+    assert {(u["side"], u["path"]): u["reason"] for u in answer["unpaired"]} == {
+        ("here", str(loose)): "no git remote: a codespace project needs one",
+        ("there", "/workspaces/other"): "found only in the codespace, and no path map for it",
+    }
+    # One connection: the gh calls of one sync, not one set per project.
+    assert sum(1 for argv in remote.gh.invocations() if "--stdio" in argv) == 1

@@ -65,6 +65,10 @@ def test_sync_all_over_dir_takes_every_project_both_ways(
     assert all(p["report"]["pushed"] == p["report"]["pulled"] == 0 for p in again["projects"]), (
         again
     )
+    text = run_cli("sync", "--all", "--dir", str(machines.b)).out.splitlines()
+    counts = {app: "2 sessions", here: "1 session", there: "1 session"}
+    assert text[:3] == [f"in step: {p} ({n})" for p, n in counts.items()]
+    assert text[3].startswith("3 projects synced with dir ")
 
 
 def test_status_all_lists_each_project_and_changes_nothing(

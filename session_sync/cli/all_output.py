@@ -9,8 +9,10 @@ from typing import Any, TextIO
 
 from session_sync.all_projects import AllProjects, ProjectOutcome
 from session_sync.cli.status_table import minute
+from session_sync.model.knowledge_report import knowledge_lines
 from session_sync.model.manifest import SessionManifest
 from session_sync.model.pairing import Side, Unpaired
+from session_sync.model.report import SyncReport
 from session_sync.model.report_text import counted, print_report
 from session_sync.survey import Survey
 from session_sync.terminal import printable
@@ -147,11 +149,28 @@ def print_all_status(found: AllProjects, out: TextIO) -> None:
     _unpaired_lines(found.unpaired, out)
 
 
+def _quiet(report: SyncReport) -> bool:
+    """Nothing moved, failed, diverged or is left to say: one line is enough."""
+    moved = report.pushed + report.pulled + report.failed + report.conflicts
+    held = any(i.outcome == "planned" for i in report.items)
+    return (
+        not moved
+        and not held
+        and not knowledge_lines(report.knowledge)
+        and not (report.ignored or report.older_sessions_local or report.older_sessions_remote)
+    )
+
+
 def print_all_synced(found: AllProjects, out: TextIO) -> None:
     """Each project's report, the projects left alone, then one line for all."""
     for outcome in found.outcomes:
-        if outcome.report is not None:
-            print_report(outcome.report, out)
+        report = outcome.report
+        if report is not None and _quiet(report):
+            sessions = len(outcome.survey.local.sessions) if outcome.survey else 0
+            where = _home_short(outcome.pair.local_path)
+            out.write(printable(f"in step: {where} ({counted(sessions, 'session')})") + "\n")
+        elif report is not None:
+            print_report(report, out)
         if outcome.error is not None:
             out.write(printable(f"{_home_short(outcome.pair.local_path)}: {outcome.error}") + "\n")
     _unpaired_lines(found.unpaired, out)

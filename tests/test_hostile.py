@@ -27,7 +27,6 @@ import pytest
 from conftest import REPO_ROOT, Machines, Remote, RunCli, session_files, temp_files, write_old
 
 from session_sync.agent.protocol import CHUNK_SIZE, FrameReader, FrameWriter, send_file
-from session_sync.cli import app
 from session_sync.engine import SyncRequest, run_sync
 from session_sync.errors import ProtocolError, TransportError
 from session_sync.model.report import SyncReport
@@ -41,6 +40,7 @@ from session_sync.testing.hostile_agent import (
     frame_header,
 )
 from session_sync.testing.sessions import SessionSpec, make_session
+from session_sync.transports import local as local_transport
 
 ESCAPES = "\x1b]0;owned\x07\x1b[2J\x1b[31m"
 """Retitle the terminal, clear it, turn it red."""
@@ -72,7 +72,10 @@ def hostile_dir(monkeypatch: pytest.MonkeyPatch) -> Callable[[type[FarSide]], No
     """Make ``session-sync ... --dir B`` reach a far side of the given class in B."""
 
     def use(kind: type[FarSide]) -> None:
-        monkeypatch.setattr(app, "LocalProcessTransport", lambda path: HostileTransport(kind(path)))
+        # The CLI looks the class up there when it makes the --dir transport.
+        monkeypatch.setattr(
+            local_transport, "LocalProcessTransport", lambda path: HostileTransport(kind(path))
+        )
 
     return use
 

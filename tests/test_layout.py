@@ -8,7 +8,8 @@
 * The bin/ commands, pyproject's shared-scripts table and the Ansible role's list of
   linked commands agree.
 * No module is over ``MAX_MODULE_LINES`` lines.
-* Importing the package, or asking the CLI for ``--help``, does not import paramiko.
+* Importing the package, or asking the CLI for ``--help``, does not import paramiko;
+  ``--help`` and a ``--dir`` sync with nothing to do import none of ``HEAVY``.
 """
 
 from __future__ import annotations
@@ -580,3 +581,51 @@ def test_the_session_start_hook_imports_nothing_heavy(
     assert done.stderr == "", done.stderr
     imported = json.loads(done.stdout.strip().splitlines()[-1])
     assert imported == [], f"the session-start hook imports {imported}"
+
+
+HEAVY = ("paramiko", "fabric", "invoke", "cattrs", "tenacity", "rich", "dateutil")
+"""What ``--help`` and a ``--dir`` sync must not import (each costs 20-200 ms of start-up)."""
+
+
+def heavy_imports(argv: Sequence[str]) -> list[str]:
+    """The ``HEAVY`` modules a fresh process imports running ``session-sync ARGV``."""
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from session_sync.cli.entry import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        f"        code = main({list(argv)!r})\n"
+        "    except SystemExit as exc:\n"
+        "        code = exc.code\n"
+        "tops = {m.split('.')[0] for m in sys.modules}\n"
+        f"print(json.dumps([code, sorted(tops & {set(HEAVY)!r})]))\n"
+    )
+    done = run_python("-c", code)
+    assert done.returncode == 0, f"session-sync {argv} failed:\n{done.stdout}{done.stderr}"
+    code_and_modules = json.loads(done.stdout.strip().splitlines()[-1])
+    assert code_and_modules[0] in (0, None), f"session-sync {argv}: {done.stderr}"
+    return list(code_and_modules[1])
+
+
+def test_help_imports_nothing_heavy() -> None:
+    assert heavy_imports(["--help"]) == []
+    assert heavy_imports(["sync", "--help"]) == []
+
+
+def test_a_dir_sync_with_nothing_to_do_imports_nothing_heavy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here, far, project_dir = tmp_path / "here", tmp_path / "far", tmp_path / "project"
+    for path in (here, far, project_dir):
+        path.mkdir()
+    rng = random.Random(16)
+    hour_ago = time.time() - 3600
+    for turns in (2, 3):
+        spec = make_session(rng, str(project_dir), turns=turns, with_subagent=True)
+        write_session(here, spec, mtime=hour_ago)
+        write_session(far, spec, mtime=hour_ago)
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(here))
+    argv = ["sync", "--dir", str(far), "--local-path", str(project_dir)]
+    assert heavy_imports(argv) == []
+    # The check sees an import: --json is where cattrs is paid for.
+    assert heavy_imports([*argv, "--json"]) == ["cattrs"]

@@ -13,14 +13,11 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from session_sync.agent.backups import list_backups
 from session_sync.agent.paths import claude_config_dir
-from session_sync.agent.protocol import Refusal
-from session_sync.agent.restore import restore_backup
 from session_sync.cli import backups as backups_cli
 from session_sync.cli import checkpoints as checkpoints_cli
 from session_sync.cli import handoff as handoff_cli
@@ -36,17 +33,15 @@ from session_sync.cli.common import (
 from session_sync.cli.everyday import set_verbosity
 from session_sync.cli.parser import PROG, build_parser
 from session_sync.cli.settings import cmd_config
-from session_sync.cli.status_table import print_status_table
-from session_sync.engine import SyncRequest, run_sync, survey
 from session_sync.errors import UsageError
 from session_sync.model.pairing import TargetKind, mapped_path
-from session_sync.model.reconcile import Direction, SyncPolicy
-from session_sync.model.report import status_rows
-from session_sync.model.report_text import print_report
-from session_sync.projects import resolve_local_project, same_place_under_remote_home
 from session_sync.terminal import line_safe
-from session_sync.transports.base import Transport
-from session_sync.transports.local import LocalProcessTransport
+
+# The sync's own modules are imported by the commands that use them, not here:
+# --help, and a command that needs none of them, start without paying for them.
+if TYPE_CHECKING:
+    from session_sync.engine import SyncRequest
+    from session_sync.transports.base import Transport
 
 __all__ = ["PROG", "build_parser", "main"]
 
@@ -78,6 +73,7 @@ def _target(args: argparse.Namespace, local_config: Path, *, wake: str | None) -
     sync that names it), else why it is not."""
     # Imported here: paramiko (under SshTransport) costs 0.2 s and --help needs none of it.
     if args.host is not None:
+        from session_sync.projects import same_place_under_remote_home
         from session_sync.transports.ssh import SshTransport
 
         if not args.host.strip() or args.host.startswith("-"):
@@ -108,6 +104,8 @@ def _target(args: argparse.Namespace, local_config: Path, *, wake: str | None) -
 
 
 def _dir_transport(args: argparse.Namespace, local_config: Path) -> Transport:
+    from session_sync.transports.local import LocalProcessTransport
+
     target = Path(args.dir).expanduser()
     if target.exists() and not target.is_dir():
         raise UsageError(f"--dir {args.dir}: not a directory")
@@ -142,6 +140,8 @@ def _is_claude_config_dir(path: Path) -> bool:
 def _request(
     args: argparse.Namespace, local_config: Path, target: _Target, dry_run: bool
 ) -> SyncRequest:
+    from session_sync.projects import resolve_local_project
+
     project = resolve_local_project(local_config, args.local_path, args.repo or target.repo)
     mapped = mapped_path(project.path, getattr(args, "path_maps", {})) if project.path else None
     if args.remote_path:
@@ -162,6 +162,9 @@ def _request(
 
 def _request_options(args: argparse.Namespace, local_config: Path, *, dry_run: bool) -> SyncRequest:
     """A request with the flags' options and no project yet."""
+    from session_sync.engine import SyncRequest
+    from session_sync.model.reconcile import Direction, SyncPolicy
+
     direction = Direction.BOTH
     if getattr(args, "push", False):
         direction = Direction.PUSH
@@ -222,6 +225,9 @@ def _every_project(args: argparse.Namespace, *, apply: bool, not_woken: str | No
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
+    from session_sync.engine import run_sync
+    from session_sync.model.report_text import print_report
+
     local_config = _local_config()
     not_woken = (
         "a dry run never starts one; the sync without --dry-run does" if args.dry_run else None
@@ -247,6 +253,10 @@ def _cmd_sync(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from session_sync.cli.status_table import print_status_table
+    from session_sync.engine import survey
+    from session_sync.model.report import status_rows
+
     local_config = _local_config()
     not_woken = f"status never starts one; `{PROG} sync --codespace {args.codespace}` does"
     if args.all:
@@ -276,6 +286,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_backups(args: argparse.Namespace) -> int:
+    from session_sync.agent.backups import list_backups
+    from session_sync.agent.protocol import Refusal
+    from session_sync.agent.restore import restore_backup
+
     if args.dir is not None or args.host is not None or args.codespace is not None:
         return _remote_backups(args)
     config = Path(args.config_dir).expanduser() if args.config_dir else _local_config()

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from session_sync.errors import ProtocolError, UsageError
-from session_sync.transports.connection import AgentConnection
+
+if TYPE_CHECKING:
+    from session_sync.transports.connection import AgentConnection
 
 __all__ = [
     "check_restorable",

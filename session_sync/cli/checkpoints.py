@@ -8,22 +8,17 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from session_sync.agent.checkpoint import DEFAULT_MAX_FILE_SIZE
-from session_sync.checkpoints.report import list_lines, taken_lines
-from session_sync.checkpoints.restore import changed_files, diff_stat, restore_checkpoint
-from session_sync.checkpoints.store import (
-    Checkpoint,
-    default_branch,
-    find_checkpoint,
-    list_checkpoints,
-)
-from session_sync.checkpoints.take import Taken, checkout_top, take_local
 from session_sync.cli.common import EXIT_OK, OneLineErrorParser, add_io_timeout, positive_number
 from session_sync.errors import UsageError
 from session_sync.github.gh import ROUTES
 from session_sync.terminal import printable
+
+if TYPE_CHECKING:
+    from session_sync.checkpoints.store import Checkpoint
+    from session_sync.checkpoints.take import Taken
 
 __all__ = ["add_parsers", "cmd_checkpoint", "cmd_checkpoints", "file_size"]
 
@@ -149,6 +144,9 @@ def add_parsers(sub: Any) -> None:
 
 
 def _top(args: argparse.Namespace) -> Path:
+    # The checkpoint modules are imported by the command that runs, not by --help.
+    from session_sync.checkpoints.take import checkout_top
+
     path = Path(args.local_path).expanduser() if args.local_path else Path(os.getcwd())
     return checkout_top(path)
 
@@ -165,6 +163,9 @@ def _print_lines(lines: list[str]) -> None:
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     """``session-sync checkpoint``."""
+    from session_sync.checkpoints.report import taken_lines
+    from session_sync.checkpoints.take import take_local
+
     top = _top(args)
     if args.codespace is None and args.host is None:
         if args.remote_path:
@@ -219,6 +220,10 @@ def _take_remote(args: argparse.Namespace, top: Path) -> Taken:
 
 def cmd_checkpoints(args: argparse.Namespace) -> int:
     """``session-sync checkpoints [list | show ID | restore ID]``."""
+    from session_sync.checkpoints.report import list_lines
+    from session_sync.checkpoints.restore import changed_files, diff_stat, restore_checkpoint
+    from session_sync.checkpoints.store import default_branch, find_checkpoint, list_checkpoints
+
     top = _top(args)
     action = args.checkpoints_command or "list"
     if action == "list":

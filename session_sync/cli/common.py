@@ -14,12 +14,14 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from session_sync.engine import ProgressCallback
 from session_sync.errors import SessionSyncError, UsageError
 from session_sync.terminal import printable
 from session_sync.transports.watchdog import DEFAULT_IO_TIMEOUT
+
+if TYPE_CHECKING:
+    from session_sync.engine import ProgressCallback
 
 __all__ = [
     "EXIT_FAILED",

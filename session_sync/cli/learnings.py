@@ -9,26 +9,22 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from session_sync.agent.paths import claude_config_dir
 from session_sync.cli.common import EXIT_FAILED, EXIT_OK, positive_integer, positive_number
 from session_sync.errors import UsageError
-from session_sync.learnings.llm import DEFAULT_LLM, DEFAULT_LLM_TIMEOUT
-from session_sync.learnings.persist import LEARNINGS_MD
-from session_sync.learnings.prompt import NO_LEARNINGS
-from session_sync.learnings.run import (
+from session_sync.learnings.llm import (
     DEFAULT_CALL_CHARS,
+    DEFAULT_LLM,
+    DEFAULT_LLM_TIMEOUT,
     DEFAULT_MAX_CALLS,
-    LearningsOptions,
-    LearningsResult,
-    default_machine,
-    run_learnings,
-    valid_machine,
 )
-from session_sync.learnings.skill import install_skill
-from session_sync.projects import git_toplevel
 from session_sync.terminal import line_safe, printable
+
+# The learnings' own modules are imported by the commands, not by --help.
+if TYPE_CHECKING:
+    from session_sync.learnings.run import LearningsOptions, LearningsResult
 
 __all__ = ["SKILL_UNCHANGED", "SKILL_WROTE", "add_parsers", "cmd_learnings", "cmd_skill"]
 
@@ -137,6 +133,14 @@ def _progress(message: str) -> None:
 
 def cmd_learnings(args: argparse.Namespace) -> int:
     """Run ``session-sync learnings``."""
+    from session_sync.learnings.run import (
+        LearningsOptions,
+        default_machine,
+        run_learnings,
+        valid_machine,
+    )
+    from session_sync.projects import git_toplevel
+
     checkout = git_toplevel(".")
     if checkout is None:
         raise UsageError("not inside a git checkout: run it in the project's checkout")
@@ -183,6 +187,9 @@ def cmd_learnings(args: argparse.Namespace) -> int:
 
 
 def _print_result(result: LearningsResult, options: LearningsOptions) -> None:
+    from session_sync.learnings.persist import LEARNINGS_MD
+    from session_sync.learnings.prompt import NO_LEARNINGS
+
     out = line_safe(sys.stdout)
     for hit in result.secrets:
         sys.stderr.write(f"  line {hit.line_number} ({hit.rule}): {printable(hit.masked_line)}\n")
@@ -218,6 +225,8 @@ def _print_result(result: LearningsResult, options: LearningsOptions) -> None:
 
 def cmd_skill(args: argparse.Namespace) -> int:
     """Run ``session-sync skill install``."""
+    from session_sync.learnings.skill import install_skill
+
     config = Path(args.config_dir).expanduser() if args.config_dir else Path(claude_config_dir())
     done = install_skill(config, dry_run=args.dry_run)
     word = SKILL_WROTE if done.changed else SKILL_UNCHANGED

@@ -10,12 +10,24 @@ import subprocess
 
 from session_sync.errors import SessionSyncError
 
-__all__ = ["ANSWER_LIMIT", "DEFAULT_LLM", "DEFAULT_LLM_TIMEOUT", "LlmError", "run_llm"]
+__all__ = [
+    "ANSWER_LIMIT",
+    "DEFAULT_CALL_CHARS",
+    "DEFAULT_LLM",
+    "DEFAULT_LLM_TIMEOUT",
+    "DEFAULT_MAX_CALLS",
+    "LlmError",
+    "run_llm",
+]
 
 DEFAULT_LLM = "claude -p --no-session-persistence"
 """The user's own Claude Code, in print mode. ``--no-session-persistence``: the
 extraction run must not become a session of the project that the next run reads."""
 DEFAULT_LLM_TIMEOUT = 300.0
+DEFAULT_CALL_CHARS = 100_000
+"""Characters of conversation sent in one call (about 25k tokens)."""
+DEFAULT_MAX_CALLS = 5
+"""Calls one run makes at most; older turns beyond them are not sent."""
 ANSWER_LIMIT = 1 << 20
 """Bytes of an answer read; a longer one is cut (learnings are a short list)."""
 # Claude Code refuses to start inside another one's environment; the skill runs us there.

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
-import tenacity
 
 from session_sync.errors import SessionSyncError
 
@@ -250,6 +249,8 @@ def _backoff() -> float:
 def push(checkout: Path, target: Sequence[str], *, backoff: float | None = None) -> int:
     """``git push TARGET``, retried; the number of attempts it took. Raises
     ``PushError`` when the last attempt failed too."""
+    import tenacity  # here: its import costs 40 ms that every other command would pay
+
     first = _backoff() if backoff is None else backoff
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(PUSH_ATTEMPTS),

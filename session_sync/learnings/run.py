@@ -21,7 +21,13 @@ import attrs
 from session_sync.agent.gitinfo import git_origin_url
 from session_sync.errors import UsageError
 from session_sync.learnings import persist
-from session_sync.learnings.llm import DEFAULT_LLM, DEFAULT_LLM_TIMEOUT, run_llm
+from session_sync.learnings.llm import (
+    DEFAULT_CALL_CHARS,
+    DEFAULT_LLM,
+    DEFAULT_LLM_TIMEOUT,
+    DEFAULT_MAX_CALLS,
+    run_llm,
+)
 from session_sync.learnings.prompt import build_prompt, parse_answer, plan_calls
 from session_sync.learnings.read import project_dirs, read_sessions, save_mark
 from session_sync.learnings.secrets import SecretHit, scan_text
@@ -36,10 +42,6 @@ __all__ = [
     "valid_machine",
 ]
 
-DEFAULT_CALL_CHARS = 100_000
-"""Characters of conversation sent in one call (about 25k tokens)."""
-DEFAULT_MAX_CALLS = 5
-"""Calls one run makes at most; older turns beyond them are not sent."""
 _MACHINE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 

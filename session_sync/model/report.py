@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import cattrs
 
 from session_sync.model.knowledge_report import KnowledgeReport
 from session_sync.model.manifest import SessionManifest
 from session_sync.model.reconcile import Action, Direction, PlannedItem, SyncPlan
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "UNREADABLE_CASE",
@@ -82,7 +85,12 @@ class ItemReport:
         return attrs.evolve(self, outcome="failed", error=str(result.get("error") or "failed"))
 
 
-_converter = cattrs.Converter()
+@functools.cache
+def _converter() -> cattrs.Converter:
+    # Made at the first --json: cattrs' import costs 60 ms that every command would pay.
+    import cattrs
+
+    return cattrs.Converter()
 
 
 @attrs.frozen
@@ -229,7 +237,7 @@ class SyncReport:
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` object."""
-        data: dict[str, Any] = _converter.unstructure(self)
+        data: dict[str, Any] = _converter().unstructure(self)
         return data
 
 
@@ -275,7 +283,7 @@ class StatusRow:
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` object."""
-        data: dict[str, Any] = _converter.unstructure(self)
+        data: dict[str, Any] = _converter().unstructure(self)
         return data
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 import stat
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from conftest import Remote, session_files, snapshot_tree, temp_files, write_old
 from session_sync.agent.paths import encode_project_path
 from session_sync.testing.sandbox import TcpRelay
 from session_sync.testing.sessions import SessionSpec, continue_session, make_session, session_bytes
+from session_sync.transports.connection import AgentConnection
+from session_sync.transports.ssh import SshTransport
+from session_sync.transports.ssh_channel import ChannelStream
 
 
 def spec_at(path: Path | str, seed: int, size: int = 6000) -> SessionSpec:
@@ -219,3 +223,25 @@ def test_sessions_of_a_path_with_a_tilde_in_the_middle(remote: Remote) -> None:
 
     assert result.code == 0, result
     assert result.json()["remote_project_path"] == target
+
+
+def test_the_ssh_socket_sends_small_packets_at_once(remote: Remote) -> None:
+    """TCP_NODELAY: the handshake's and each request's small packets do not wait for
+    the peer's delayed ACK (Nagle)."""
+    transport = SshTransport(
+        f"{remote.host.user}@{remote.host.host}:{remote.host.port}",
+        key_files=[str(remote.sandbox.client_key)],
+        use_ssh_config=False,
+        strict_host_keys=False,
+    )
+    connection = AgentConnection(transport)
+    try:
+        assert connection.hello["home"] == str(remote.host.home)
+        stream = connection.stream
+        assert isinstance(stream, ChannelStream)
+        ssh = stream.connection.client.get_transport()
+        assert ssh is not None
+        assert isinstance(ssh.sock, socket.socket)
+        assert ssh.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        connection.close()

@@ -360,6 +360,7 @@ def laptop_env(gh: FakeGh, laptop: Path) -> dict[str, str]:
     env = gh.env(dict(os.environ))
     env["HOME"] = str(laptop)
     env.pop("CLAUDE_CONFIG_DIR", None)
+    env.pop("XDG_CACHE_HOME", None)  # the laptop's own ~/.cache, not one shared by tests
     return env
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,92 @@ def test_sync_with_a_codespace_over_one_connection(remote: Remote) -> None:
     assert mine == theirs
     assert theirs[f"{here.session_id}.jsonl"] == session_bytes(here)
     assert mine[f"{there.session_id}.jsonl"] == session_bytes(there)
+
+
+def kept_config(remote: Remote) -> Path:
+    """Where the CLI keeps ``gh codespace ssh --config``'s answer (the laptop's ~/.cache)."""
+    return remote.laptop / ".cache" / "session-sync" / "codespace-ssh" / f"{CODESPACE}.json"
+
+
+def keep_config(remote: Remote, text: str, mode: int = 0o600) -> None:
+    kept = kept_config(remote)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text(text)
+    kept.chmod(mode)
+
+
+def test_a_second_sync_asks_gh_for_no_ssh_config(remote: Remote) -> None:
+    populate(remote)
+    first = remote.run("sync", "--codespace", CODESPACE, "--json")
+    assert first.code == 0, first
+    kept = kept_config(remote)
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert json.loads(kept.read_text()) == {
+        "codespace": CODESPACE,
+        "user": remote.host.user,
+        "identity_file": str(remote.sandbox.client_key),
+    }
+    write_old(remote.config, spec_at(remote.project, 3))
+    remote.gh.clear_log()
+
+    second = remote.run("sync", "--codespace", CODESPACE, "--json")
+
+    assert second.code == 0, second
+    assert second.json()["pushed"] == 1
+    # The name's list, the state read again right before the tunnel, the tunnel.
+    assert [call_kind(argv) for argv in remote.gh.invocations()] == [
+        "list",
+        "list",
+        "ssh --stdio",
+    ]
+
+
+def test_a_kept_ssh_config_that_fails_is_asked_for_again(remote: Remote) -> None:
+    populate(remote)
+    # Stale: the codespace was rebuilt with an image that logs in as another user.
+    stale = {
+        "codespace": CODESPACE,
+        "user": "gone",
+        "identity_file": str(remote.sandbox.client_key),
+    }
+    keep_config(remote, json.dumps(stale))
+
+    result = remote.run("sync", "--codespace", CODESPACE, "--json")
+
+    assert result.code == 0, result
+    assert (result.json()["pushed"], result.json()["pulled"]) == (1, 1)
+    kinds = [call_kind(argv) for argv in remote.gh.invocations()]
+    # One try with the kept answer (no retries), then as with none kept.
+    assert kinds == ["list", "list", "ssh --stdio", "list", "ssh --config", "list", "ssh --stdio"]
+    assert json.loads(kept_config(remote).read_text())["user"] == remote.host.user
+
+
+@pytest.mark.parametrize(
+    ("text", "mode"),
+    [
+        pytest.param("{not json", 0o600, id="not-json"),
+        pytest.param(
+            '{"codespace": "other", "user": "u", "identity_file": "k"}', 0o600, id="other"
+        ),
+        pytest.param('{"codespace": "%s", "user": "a\\nb", "identity_file": "k"}', 0o600, id="ctl"),
+        pytest.param(
+            '{"codespace": "%s", "user": "u", "identity_file": "k"}', 0o620, id="writable"
+        ),
+    ],
+)
+def test_a_kept_ssh_config_that_fails_a_check_is_not_used(
+    remote: Remote, text: str, mode: int
+) -> None:
+    populate(remote)
+    keep_config(remote, text.replace("%s", CODESPACE), mode)
+
+    result = remote.run("sync", "--codespace", CODESPACE, "--json")
+
+    assert result.code == 0, result
+    kinds = [call_kind(argv) for argv in remote.gh.invocations()]
+    assert kinds == ["list", "list", "ssh --config", "list", "ssh --stdio"]
+    assert json.loads(kept_config(remote).read_text())["user"] == remote.host.user
+    assert stat.S_IMODE(kept_config(remote).stat().st_mode) == 0o600
 
 
 def test_exec_route_is_one_gh_process(remote: Remote) -> None:

@@ -83,6 +83,7 @@ def _target(args: argparse.Namespace, local_config: Path, *, wake: str | None) -
         )
     if args.codespace is not None:
         from session_sync.github.gh import GhCli
+        from session_sync.github.ssh_cache import SshConfigCache, default_cache_dir
         from session_sync.transports.codespace import CodespaceTransport
 
         gh = GhCli(timeout=getattr(args, "gh_timeout", 60.0))
@@ -97,6 +98,7 @@ def _target(args: argparse.Namespace, local_config: Path, *, wake: str | None) -
             wake=wake is None,
             notify=_notify,
             not_woken=wake or "",
+            ssh_config_cache=SshConfigCache(default_cache_dir()),
         )
         workspace = codespace.workspace_path
         return _Target(transport, lambda _: workspace, codespace.repository or None)

@@ -11,6 +11,9 @@ route) starts a shut-down codespace, so the codespace's state is read again
 with ``gh codespace list`` right before each one: the decision to start it is
 made here, from ``wake``, and not by whoever listed the codespaces earlier
 (it may have shut down since).
+
+``--config``'s answer may be kept between syncs (``ssh_config_cache``): then a
+sync asks gh for it only when the connection made with the kept one fails.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from session_sync.github.gh import (
     GhCli,
     check_codespace_state,
 )
+from session_sync.github.ssh_cache import SshConfigCache
 from session_sync.transports.base import AgentStream, agent_shell_command
 from session_sync.transports.local import ProcessStream
 from session_sync.transports.ssh import DEFAULT_CONNECT_TIMEOUT, RetryPolicy, SshTransport
@@ -72,6 +76,9 @@ class CodespaceTransport:
     listed_state: str | None = None
     """The state the caller saw in ``gh codespace list`` (so a codespace that shut
     down since can be told apart)."""
+    ssh_config_cache: SshConfigCache | None = None
+    """Where ``gh codespace ssh --config``'s answer is kept between syncs (None: gh
+    is asked on every connection)."""
 
     def __attrs_post_init__(self) -> None:
         if self.route not in ROUTES:
@@ -139,8 +146,29 @@ class CodespaceTransport:
         )
 
     def _open_proxy(self, nonce: str) -> AgentStream:
+        cache = self.ssh_config_cache
+        kept = cache.load(self.name) if cache is not None else None
+        if cache is not None and kept is not None:
+            try:
+                # One attempt: what fails may be the kept answer, and gh is asked below.
+                ssh = attrs.evolve(self.ssh_transport(kept), retry=RetryPolicy(attempts=1))
+                return ssh.open(nonce)
+            except (GhError, CodespaceUnavailableError):
+                raise
+            except TransportError as exc:
+                logger.info(
+                    "codespace %s: the kept `gh codespace ssh --config` answer did not work"
+                    " (%s): asking gh again",
+                    self.name,
+                    exc,
+                )
+                cache.forget(self.name)
         self.check_state()
-        return self.ssh_transport(self.gh.ssh_config(self.name)).open(nonce)
+        config = self.gh.ssh_config(self.name)
+        stream = self.ssh_transport(config).open(nonce)
+        if cache is not None:
+            cache.store(self.name, config)
+        return stream
 
     def _open_exec(self, nonce: str) -> AgentStream:
         self.check_state()

@@ -1,10 +1,13 @@
-"""--version, backups flags after the action, and a quiet end on a closed pipe."""
+"""--version, -v/--verbose, backups flags after the action, and a quiet end on a
+closed pipe."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
 import os
+import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from session_sync.cli.entry import main
+from session_sync.testing.sessions import make_session, write_session
 
 
 def test_version_is_the_package_metadata(capsys: pytest.CaptureFixture[str]) -> None:
@@ -51,3 +55,41 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path, args: list[str]) -> None:
     )
     os.close(write_end)
     assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_verbose_logs_the_connection_and_each_request_and_without_it_nothing(
+    tmp_path: Path,
+) -> None:
+    here, far, project = tmp_path / "here", tmp_path / "far", tmp_path / "project"
+    for path in (here, far, project):
+        path.mkdir()
+    write_session(far, make_session(random.Random(4), str(project), turns=2))
+    env = {**os.environ, "CLAUDE_CONFIG_DIR": str(here)}
+    where = ["--local-path", str(project)]
+
+    def sync(*flags: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "session_sync", *flags, "sync", "--dir", str(far), *where],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    assert sync() == ""
+    lines = sync("-v").splitlines()
+    far_side = f"dir {far}"
+    assert lines[0] == f"session-sync: connecting to {far_side}"
+    assert re.fullmatch(rf"session-sync: connected to {re.escape(far_side)} in \d+ ms .*", lines[1])
+    ops = [m.group(1) for line in lines if (m := re.match(r"session-sync: request (\w+): ", line))]
+    answers = [
+        m.group(1)
+        for line in lines
+        if (m := re.match(r"session-sync: answer to (\w+): \d+ bytes, \d+ ms", line))
+    ]
+    assert ops[:1] == ["scan"], lines
+    assert ops == answers, lines

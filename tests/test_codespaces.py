@@ -324,3 +324,23 @@ def test_codespace_names_never_reach_a_shell_unquoted(
     assert any(name in argv for argv in ssh_calls(remote))
     for place in (remote.laptop, remote.host.home, remote.project, Path.cwd(), Path("/root")):
         assert not list(place.glob("PWNED*")), f"a shell ran part of {name!r} in {place}"
+
+
+def test_verbose_logs_each_gh_call_and_the_ssh_login(remote: Remote) -> None:
+    populate(remote)
+
+    quiet = remote.run("sync", "--codespace", CODESPACE, "--json")
+    loud = remote.run("-v", "status", "--codespace", CODESPACE, "--json")
+
+    assert (quiet.code, quiet.err) == (0, "")
+    assert loud.code == 0, loud
+    lines = loud.err.splitlines()
+    gh_lines = [line for line in lines if line.startswith("session-sync: gh codespace ")]
+    # The name's list, then the state read right before the tunnel (its config is kept).
+    assert len(gh_lines) == 2, lines
+    assert all(" list " in line and "exit status 0 in " in line for line in gh_lines), lines
+    assert any(
+        line.startswith(f"session-sync: ssh {remote.host.user}@") and "logged in" in line
+        for line in lines
+    ), lines
+    assert any(line.startswith("session-sync: connected to codespace ") for line in lines), lines

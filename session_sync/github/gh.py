@@ -18,6 +18,7 @@ import shlex
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 import attrs
@@ -154,8 +155,16 @@ class GhCli:
             raise self.not_installed() from None
         except OSError as exc:
             raise GhError(f"cannot run {self.executable}: {exc}") from None
+        started = time.perf_counter()
         try:
             out, err = process.communicate(timeout=limit)
+            logger.debug(
+                "%s: exit status %s in %.0f ms, %d bytes",
+                shown,
+                process.returncode,
+                (time.perf_counter() - started) * 1000,
+                len(out),
+            )
         except subprocess.TimeoutExpired:
             _kill_group(process)
             process.communicate()

@@ -149,6 +149,7 @@ class CodespaceTransport:
         cache = self.ssh_config_cache
         kept = cache.load(self.name) if cache is not None else None
         if cache is not None and kept is not None:
+            logger.debug("codespace %s: the kept `gh codespace ssh --config` answer", self.name)
             try:
                 # One attempt: what fails may be the kept answer, and gh is asked below.
                 ssh = attrs.evolve(self.ssh_transport(kept), retry=RetryPolicy(attempts=1))
@@ -174,6 +175,7 @@ class CodespaceTransport:
         self.check_state()
         command = agent_shell_command(self.python, nonce)
         argv = [self.gh.executable, "codespace", "ssh", "-c", self.name, "--", command]
+        logger.debug("codespace %s: the agent through one `gh codespace ssh -- ...`", self.name)
         try:
             process = subprocess.Popen(
                 argv,

@@ -12,13 +12,18 @@ that stops sending (or taking) frames for ``io_timeout`` seconds a
 ``TransportError`` that says so (``transports.watchdog``). Local work
 (hashing, writing files here) is never inside it. The hello is checked here
 (``model.wire``); the engine checks the answers it reads.
+
+At debug level (``-v``) it logs the connection (where, how long) and each
+request (its op, the bytes sent and answered, the time to the answer).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -45,6 +50,8 @@ DEFAULT_START_TIMEOUT = 120.0
 login script must not hang the sync)."""
 
 
+logger = logging.getLogger(__name__)
+
 _AFTER_LOSS = "; every file is as it was or complete: run the sync again to finish"
 
 
@@ -59,6 +66,8 @@ class AgentConnection:
     ) -> None:
         self.transport = transport
         self.nonce = secrets.token_hex(8)
+        started = time.perf_counter()
+        logger.debug("connecting to %s", transport.description)
         try:
             self.stream: AgentStream = transport.open(self.nonce)
         except TransportError as exc:
@@ -66,6 +75,9 @@ class AgentConnection:
             if exc.where is None:
                 exc.where = transport.description
             raise
+        opened = time.perf_counter()
+        # What the last send asked, for the debug line of its answer.
+        self._asked: tuple[str, float, int] | None = None
         self.round_trips = 0
         self.stray_output = b""
         self._timed_out = False
@@ -117,6 +129,15 @@ class AgentConnection:
         except ProtocolError:
             self.close()
             raise
+        logger.debug(
+            "connected to %s in %.0f ms (stream %.0f ms, agent start and hello %.0f ms;"
+            " python %s there)",
+            where,
+            (time.perf_counter() - started) * 1000,
+            (opened - started) * 1000,
+            (time.perf_counter() - opened) * 1000,
+            self.hello.get("python", "?"),
+        )
 
     def _start_expired(self) -> None:
         self._timed_out = True
@@ -203,8 +224,13 @@ class AgentConnection:
     def send(self, request: Mapping[str, Any]) -> None:
         """Send one request (its answer is read with ``receive``)."""
         self.round_trips += 1
+        before = self.writer.frame_bytes
         with self.stream_errors():
             self.writer.json(b"J", request)
+        if logger.isEnabledFor(logging.DEBUG):
+            op = str(request.get("op", "?"))
+            logger.debug("request %s: %d bytes", op, self.writer.frame_bytes - before)
+            self._asked = (op, time.perf_counter(), self.reader.frame_bytes)
 
     def flush(self) -> None:
         """Push everything written so far to the other side."""
@@ -214,7 +240,17 @@ class AgentConnection:
     def receive(self) -> dict[str, Any]:
         """Read one JSON answer."""
         with self.stream_errors():
-            return self.reader.json()
+            answer = self.reader.json()
+        asked, self._asked = self._asked, None
+        if asked is not None and logger.isEnabledFor(logging.DEBUG):
+            op, sent_at, read_before = asked
+            logger.debug(
+                "answer to %s: %d bytes, %.0f ms after the request",
+                op,
+                self.reader.frame_bytes - read_before,
+                (time.perf_counter() - sent_at) * 1000,
+            )
+        return answer
 
     def request(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """One whole round trip: send, flush, read the answer."""

@@ -19,6 +19,7 @@ import select
 import shlex
 import socket
 import subprocess
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -258,6 +259,7 @@ class SshTransport:
         connection, known = self._connection()
         where = self.description
         proxy: _ProxyCommand | None = None
+        started = time.perf_counter()
         try:
             if self.proxy_command is not None:
                 proxy = _ProxyCommand(self.proxy_command, self.proxy_env)
@@ -271,6 +273,14 @@ class SshTransport:
             )
             channel.settimeout(self.idle_timeout)
             channel.exec_command(command)
+            logger.debug(
+                "ssh %s@%s:%s%s: logged in and the agent's command sent in %.0f ms",
+                connection.user,
+                connection.host,
+                connection.port,
+                f" (through {shlex.join(self.proxy_command)})" if self.proxy_command else "",
+                (time.perf_counter() - started) * 1000,
+            )
         except BaseException as exc:
             connection.close()
             detail = _proxy_stderr(proxy)

@@ -11,9 +11,9 @@ import pytest
 from conftest import Machines, RunCli, session_files, write_old
 
 from session_sync.agent.paths import encode_project_path
-from session_sync.cli import app
 from session_sync.testing.hostile_agent import FarSide, HostileTransport
 from session_sync.testing.sessions import make_session
+from session_sync.transports import local as local_transport
 
 
 @pytest.fixture
@@ -21,7 +21,9 @@ def hostile_dir(monkeypatch: pytest.MonkeyPatch) -> Callable[[type[FarSide]], No
     """Make ``session-sync ... --dir B`` reach a far side of the given class in B."""
 
     def use(kind: type[FarSide]) -> None:
-        monkeypatch.setattr(app, "LocalProcessTransport", lambda path: HostileTransport(kind(path)))
+        monkeypatch.setattr(
+            local_transport, "LocalProcessTransport", lambda path: HostileTransport(kind(path))
+        )
 
     return use
 

@@ -81,10 +81,10 @@ def test_sync_with_a_codespace_over_one_connection(remote: Remote) -> None:
     assert report["remote_project_path"] == WORKSPACE
     assert (report["pushed"], report["pulled"], report["failed"]) == (6, 6, 0)
     assert report["round_trips"] <= 3
-    # The name's list, then the state read again right before each `gh codespace ssh`
-    # (--config for user and key, one tunnel): nothing per session.
+    # The name's list (fresh: it stands in for the first re-read), --config for user
+    # and key, the state read again right before the tunnel, the tunnel: nothing per
+    # session.
     assert [call_kind(argv) for argv in remote.gh.invocations()] == [
-        "list",
         "list",
         "ssh --config",
         "list",
@@ -127,12 +127,8 @@ def test_a_second_sync_asks_gh_for_no_ssh_config(remote: Remote) -> None:
 
     assert second.code == 0, second
     assert second.json()["pushed"] == 1
-    # The name's list, the state read again right before the tunnel, the tunnel.
-    assert [call_kind(argv) for argv in remote.gh.invocations()] == [
-        "list",
-        "list",
-        "ssh --stdio",
-    ]
+    # The name's list (it stands in for the re-read right before the tunnel), the tunnel.
+    assert [call_kind(argv) for argv in remote.gh.invocations()] == ["list", "ssh --stdio"]
 
 
 def test_a_kept_ssh_config_that_fails_is_asked_for_again(remote: Remote) -> None:
@@ -151,7 +147,7 @@ def test_a_kept_ssh_config_that_fails_is_asked_for_again(remote: Remote) -> None
     assert (result.json()["pushed"], result.json()["pulled"]) == (1, 1)
     kinds = [call_kind(argv) for argv in remote.gh.invocations()]
     # One try with the kept answer (no retries), then as with none kept.
-    assert kinds == ["list", "list", "ssh --stdio", "list", "ssh --config", "list", "ssh --stdio"]
+    assert kinds == ["list", "ssh --stdio", "list", "ssh --config", "list", "ssh --stdio"]
     assert json.loads(kept_config(remote).read_text())["user"] == remote.host.user
 
 
@@ -178,7 +174,7 @@ def test_a_kept_ssh_config_that_fails_a_check_is_not_used(
 
     assert result.code == 0, result
     kinds = [call_kind(argv) for argv in remote.gh.invocations()]
-    assert kinds == ["list", "list", "ssh --config", "list", "ssh --stdio"]
+    assert kinds == ["list", "ssh --config", "list", "ssh --stdio"]
     assert json.loads(kept_config(remote).read_text())["user"] == remote.host.user
     assert stat.S_IMODE(kept_config(remote).stat().st_mode) == 0o600
 

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,8 +89,9 @@ def _target(args: argparse.Namespace, local_config: Path, *, wake: str | None) -
 
         gh = GhCli(timeout=getattr(args, "gh_timeout", 60.0))
         codespace = gh.find(args.codespace)
-        # The transport reads the state again right before it connects, and starts
-        # a shut-down codespace only for a sync that named it.
+        # The transport reads the state again right before it connects (this list
+        # stands in for the first read, being fresh), and starts a shut-down
+        # codespace only for a sync that named it.
         transport = CodespaceTransport(
             codespace.name,
             gh=gh,
@@ -99,6 +101,8 @@ def _target(args: argparse.Namespace, local_config: Path, *, wake: str | None) -
             notify=_notify,
             not_woken=wake or "",
             ssh_config_cache=SshConfigCache(default_cache_dir()),
+            listed=codespace,
+            listed_at=time.monotonic(),
         )
         workspace = codespace.workspace_path
         return _Target(transport, lambda _: workspace, codespace.repository or None)

@@ -22,6 +22,7 @@ import logging
 import os
 import shlex
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from session_sync.github.gh import (
     READY_STATES,
     ROUTES,
     WAKEABLE_STATES,
+    Codespace,
     CodespaceSshConfig,
     GhCli,
     check_codespace_state,
@@ -42,7 +44,11 @@ from session_sync.transports.base import AgentStream, agent_shell_command
 from session_sync.transports.local import ProcessStream
 from session_sync.transports.ssh import DEFAULT_CONNECT_TIMEOUT, RetryPolicy, SshTransport
 
-__all__ = ["ROUTES", "CodespaceTransport"]
+__all__ = ["FRESH_LIST_SECONDS", "ROUTES", "CodespaceTransport"]
+
+FRESH_LIST_SECONDS = 10.0
+"""A ``gh codespace list`` this young is the state right before the first ``gh
+codespace ssh`` (a CLI sync lists, then connects at once): no second list."""
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +85,12 @@ class CodespaceTransport:
     ssh_config_cache: SshConfigCache | None = None
     """Where ``gh codespace ssh --config``'s answer is kept between syncs (None: gh
     is asked on every connection)."""
+    listed: Codespace | None = None
+    """The caller's ``gh codespace list`` line of it, if it has one."""
+    listed_at: float | None = None
+    """When that list was read (``time.monotonic()``): with ``wake``, a list this
+    fresh stands in for the first re-read (``FRESH_LIST_SECONDS``)."""
+    _listing_used: list[bool] = attrs.field(factory=list, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.route not in ROUTES:
@@ -107,7 +119,7 @@ class CodespaceTransport:
     def check_state(self) -> None:
         """Read the state now; ``CodespaceUnavailableError`` unless a ``gh codespace ssh``
         may run (it starts a shut-down codespace: only when ``wake``)."""
-        codespace = self.gh.find(self.name)
+        codespace = self._fresh_listing() or self.gh.find(self.name)
         state = codespace.state
         if state in WAKEABLE_STATES and not self.wake and self.listed_state in READY_STATES:
             raise CodespaceUnavailableError(
@@ -116,6 +128,22 @@ class CodespaceTransport:
         check_codespace_state(
             codespace, wake=self.wake, notify=self.notify, not_woken=self.not_woken
         )
+
+    def _fresh_listing(self) -> Codespace | None:
+        """The caller's list line, once, when it is younger than ``FRESH_LIST_SECONDS``
+        and the codespace may be started anyway (``wake``: a sync that named it).
+
+        RACE: one that shuts down in the moment between that list and the first
+        ``gh codespace ssh`` is started by that call without our "starting it" line
+        (a re-read leaves the same window, only shorter); retries read again.
+        """
+        if not self.wake or self.listed is None or self.listed_at is None or self._listing_used:
+            return None  # a look that must never start one reads again, always
+        self._listing_used.append(True)
+        if time.monotonic() - self.listed_at >= FRESH_LIST_SECONDS:
+            return None
+        logger.debug("codespace %s: state %s from the list just read", self.name, self.listed.state)
+        return self.listed
 
     def ssh_transport(self, config: CodespaceSshConfig) -> SshTransport:
         """The SSH transport through gh's ``--stdio`` proxy, as ``config`` describes."""

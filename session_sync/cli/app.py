@@ -23,6 +23,7 @@ from session_sync.agent.protocol import Refusal
 from session_sync.agent.restore import restore_backup
 from session_sync.cli import backups as backups_cli
 from session_sync.cli import checkpoints as checkpoints_cli
+from session_sync.cli import completion as completion_cli
 from session_sync.cli import handoff as handoff_cli
 from session_sync.cli import learnings as learnings_cli
 from session_sync.cli import resume as resume_cli
@@ -351,6 +352,7 @@ COMMANDS = {
     **handoff_cli.COMMANDS,
     **resume_cli.COMMANDS,
     "config": cmd_config,
+    **completion_cli.COMMANDS,
     "checkpoint": checkpoints_cli.cmd_checkpoint,
     "checkpoints": checkpoints_cli.cmd_checkpoints,
     "learnings": learnings_cli.cmd_learnings,
@@ -359,9 +361,10 @@ COMMANDS = {
 
 
 def _with_settings(args: argparse.Namespace) -> int:
-    """Read the config file (not for the demo: it never touches your own setup),
-    fill in the flags not given, run the command."""
-    if args.command != "demo":
+    """Read the config file (not for the demo: it never touches your own setup; nor
+    for completion: a broken file must not break every new shell), fill in the flags
+    not given, run the command."""
+    if args.command not in ("demo", "completion"):
         from session_sync.cli.settings import apply_settings
         from session_sync.config import load_settings
 

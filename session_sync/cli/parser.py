@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from session_sync.cli import checkpoints as checkpoints_cli
+from session_sync.cli import completion as completion_cli
 from session_sync.cli import handoff as handoff_cli
 from session_sync.cli import learnings as learnings_cli
 from session_sync.cli import resume as resume_cli
@@ -237,4 +238,5 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_parser(sub)
     handoff_cli.add_parsers(sub)
     resume_cli.add_parsers(sub)
+    completion_cli.add_parsers(sub)
     return parser

@@ -38,6 +38,7 @@ from session_sync.cli.everyday import set_verbosity
 from session_sync.cli.parser import PROG, build_parser
 from session_sync.cli.settings import cmd_config
 from session_sync.cli.status_table import print_status_table
+from session_sync.cli.vocabulary import remote_path as remote_path_flag
 from session_sync.engine import SyncRequest, run_sync, survey
 from session_sync.errors import UsageError
 from session_sync.model.pairing import TargetKind, mapped_path
@@ -146,7 +147,7 @@ def _request(
     project = resolve_local_project(local_config, args.local_path, args.repo or target.repo)
     mapped = mapped_path(project.path, getattr(args, "path_maps", {})) if project.path else None
     if args.remote_path:
-        remote_path = args.remote_path
+        remote_path = remote_path_flag(args.remote_path, target.repo or project.repo)
     elif mapped is not None:
         remote_path = mapped  # the config file's path map for this host beats the rule
     elif target.remote_path_for is not None:

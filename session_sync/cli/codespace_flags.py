@@ -22,6 +22,7 @@ from session_sync.cli.common import (
     positive_integer,
     positive_number,
 )
+from session_sync.cli.everyday import add_everyday_flags, quiet_on_closed_pipe, set_verbosity
 from session_sync.cli.knowledge import add_knowledge_flags
 from session_sync.cli.vocabulary import add_flag
 from session_sync.github.background import AllCodespacesOptions
@@ -48,12 +49,15 @@ PICK_DEFAULT = "Without -c, the codespace of this checkout's GitHub repository."
 
 
 def command_parser(prog: str, description: str, epilog: str | None = None) -> OneLineErrorParser:
-    """A parser whose errors are one line and exit status 2."""
-    return OneLineErrorParser(
+    """A parser whose errors are one line and exit status 2, with ``--version`` and
+    ``-v/--verbose``."""
+    parser = OneLineErrorParser(
         prog=prog,
         description=description,
         epilog=epilog or "Exit status: 0 all went well, 1 gh or a sync failed, 2 bad usage.",
     )
+    add_everyday_flags(parser)
+    return parser
 
 
 def add_common_flags(
@@ -113,10 +117,15 @@ def all_codespaces_options(args: argparse.Namespace) -> AllCodespacesOptions:
         io_timeout=args.io_timeout,
         memory=not args.no_memory,
         history=not args.no_history,
+        verbose=args.verbose,
     )
 
 
-def run(prog: str, command: Callable[[Options], int], options: Options) -> int:
-    """Run ``command(options)`` as program ``prog``; its exit status, errors mapped."""
+def run(
+    prog: str, command: Callable[[Options], int], options: Options, *, verbose: bool = False
+) -> int:
+    """Run ``command(options)`` as program ``prog``; its exit status, errors mapped
+    (``verbose``: the library's debug lines on stderr; a closed stdout ends quietly)."""
     log_to_stderr(prog)
-    return exit_status(prog, lambda: command(options))
+    set_verbosity(verbose)
+    return quiet_on_closed_pipe(lambda: exit_status(prog, lambda: command(options)))

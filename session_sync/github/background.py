@@ -94,8 +94,10 @@ class AllCodespacesOptions:
     io_timeout: float | None = DEFAULT_IO_TIMEOUT
     """Seconds a codespace's agent may send (or take) nothing (None: forever)."""
     echo: bool | None = None
-    """Also log to stderr (default: when stderr is a terminal; under launchd or
-    systemd stderr is the log or the journal already)."""
+    """Also log to stderr (default: when stderr is a terminal or ``verbose``; under
+    launchd or systemd stderr is the log or the journal already)."""
+    verbose: bool = False
+    """Log the debug lines too (gh calls, each request and answer), and to stderr."""
     memory: bool = True
     """Sync Claude's auto memory of the project too (``--no-memory``: not)."""
     history: bool = True
@@ -176,7 +178,9 @@ class _RunLock:
 
 
 @contextlib.contextmanager
-def _run_logger(path: Path, *, rotate: bool, echo: bool) -> Iterator[logging.Logger]:
+def _run_logger(
+    path: Path, *, rotate: bool, echo: bool, verbose: bool = False
+) -> Iterator[logging.Logger]:
     """The ``session_sync`` loggers writing to ``path`` (rotated weekly when
     ``rotate``: only the lock holder may rotate) and to stderr when ``echo``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -196,7 +200,7 @@ def _run_logger(path: Path, *, rotate: bool, echo: bool) -> Iterator[logging.Log
     for handler in handlers:
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
     logging.getLogger("paramiko").setLevel(logging.CRITICAL)
     try:
@@ -215,7 +219,7 @@ def sync_all_codespaces(options: AllCodespacesOptions) -> int:
     """Pull then push the sessions of every Available codespace; 0 when all went
     well or none was running, 1 when a codespace (or listing them) failed."""
     log_file = options.log_file or default_log_file()
-    echo = sys.stderr.isatty() if options.echo is None else options.echo
+    echo = options.verbose or sys.stderr.isatty() if options.echo is None else options.echo
     lock = _RunLock(log_file.with_name(log_file.name + ".lock"))
     if not lock.acquire():
         with _run_logger(log_file, rotate=False, echo=echo) as log:
@@ -226,7 +230,7 @@ def sync_all_codespaces(options: AllCodespacesOptions) -> int:
         _print_json(options, [], note="another run is still going")
         return 0
     try:
-        with _run_logger(log_file, rotate=True, echo=echo) as log:
+        with _run_logger(log_file, rotate=True, echo=echo, verbose=options.verbose) as log:
             return _sync_all(options, log)
     finally:
         lock.release()

@@ -154,6 +154,7 @@ class GhCli:
             raise self.not_installed() from None
         except OSError as exc:
             raise GhError(f"cannot run {self.executable}: {exc}") from None
+        logger.debug("running %s", shown)
         try:
             out, err = process.communicate(timeout=limit)
         except subprocess.TimeoutExpired:

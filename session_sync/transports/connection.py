@@ -17,6 +17,7 @@ that stops sending (or taking) frames for ``io_timeout`` seconds a
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 import threading
 from collections.abc import Iterator, Mapping
@@ -44,6 +45,9 @@ DEFAULT_START_TIMEOUT = 120.0
 """Seconds from opening the stream to the agent's ready line (a hung ``gh`` or
 login script must not hang the sync)."""
 
+
+_log = logging.getLogger(__name__)
+"""``--verbose`` shows its lines: the connection, each request and its answer."""
 
 _AFTER_LOSS = "; every file is as it was or complete: run the sync again to finish"
 
@@ -75,6 +79,7 @@ class AgentConnection:
             watchdog.daemon = True
             watchdog.start()
         self.start_timeout = start_timeout
+        _log.debug("%s: starting the agent", transport.description)
         try:
             self._start()
         except BaseException:
@@ -203,6 +208,7 @@ class AgentConnection:
     def send(self, request: Mapping[str, Any]) -> None:
         """Send one request (its answer is read with ``receive``)."""
         self.round_trips += 1
+        _log.debug("%s: request %s", self.transport.description, request.get("op", "?"))
         with self.stream_errors():
             self.writer.json(b"J", request)
 
@@ -214,7 +220,9 @@ class AgentConnection:
     def receive(self) -> dict[str, Any]:
         """Read one JSON answer."""
         with self.stream_errors():
-            return self.reader.json()
+            answer = self.reader.json()
+        _log.debug("%s: answer %s", self.transport.description, ", ".join(sorted(answer))[:200])
+        return answer
 
     def request(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """One whole round trip: send, flush, read the answer."""

@@ -42,6 +42,7 @@ from session_sync.github.syncs import (
 from session_sync.model.knowledge_report import knowledge_lines
 from session_sync.model.reconcile import Direction
 from session_sync.model.report import SyncReport
+from session_sync.terminal import printable
 from session_sync.transports.watchdog import DEFAULT_IO_TIMEOUT
 
 __all__ = [
@@ -146,6 +147,15 @@ def _failed_files(report: SyncReport) -> str | None:
     return f"{report.failed} file(s) could not be written" if report.failed else None
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with the codespaces' words escaped (``printable``): an error from gh
+    or an agent could otherwise retitle or clear the terminal the log is read on (or
+    echoed to), or start a forged line of its own."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 class _RunLock:
     """An exclusive, non-blocking lock on a file, holding the owner's pid."""
 
@@ -198,7 +208,7 @@ def _run_logger(
     for handler in list(root.handlers):
         root.removeHandler(handler)
     for handler in handlers:
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setFormatter(_PrintableFormatter(LOG_FORMAT))
         root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False

@@ -17,6 +17,8 @@ import pytest
 from session_sync.cli.entry import main
 from session_sync.testing.sessions import make_session, write_session
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
 
 def test_version_is_the_package_metadata(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stop:
@@ -93,3 +95,63 @@ def test_verbose_logs_the_connection_and_each_request_and_without_it_nothing(
     ]
     assert ops[:1] == ["scan"], lines
     assert ops == answers, lines
+
+
+BIN = REPO_ROOT / "bin"
+
+
+def fake_gh(tmp_path: Path, script: str) -> dict[str, str]:
+    """An environment whose ``gh`` is ``script`` (sh), with a home of its own."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    gh = tools / "gh"
+    gh.write_text(f"#!/bin/sh\n{script}\n", encoding="utf-8")
+    gh.chmod(0o755)
+    home = tmp_path / "home"
+    home.mkdir()
+    return {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}", "HOME": str(home)}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in BIN.iterdir()))
+def test_every_bin_command_has_version_and_verbose(name: str) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BIN / name), "--version"], capture_output=True, text=True, check=False
+    )
+    version = importlib.metadata.version("session-sync")
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"{name} {version}\n", "")
+    shown = subprocess.run(
+        [sys.executable, str(BIN / name), "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "-v, --verbose" in shown
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_verbose_shows_the_hourly_jobs_gh_calls(tmp_path: Path, verbose: bool) -> None:
+    env = fake_gh(tmp_path, "echo '[]'")
+    log = tmp_path / "sync.log"
+    argv = [sys.executable, str(BIN / "sync-sessions-from-all-codespaces"), "--log-file", str(log)]
+    done = subprocess.run(
+        argv + (["-v"] if verbose else []), capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done
+    listing = "running gh codespace list --json name,repository,state"
+    # stderr is a pipe here: without -v the job writes only to its log.
+    assert (listing in done.stderr) is verbose
+    assert (listing in log.read_text(encoding="utf-8")) is verbose
+    assert "no running codespace" in log.read_text(encoding="utf-8")
+
+
+def test_verbose_shows_each_request_of_a_sync(tmp_path: Path) -> None:
+    here, there = tmp_path / "here", tmp_path / "there"
+    for config in (here, there):
+        (config / "projects").mkdir(parents=True)
+    project = tmp_path / "app"
+    project.mkdir()
+    env = {**os.environ, "CLAUDE_CONFIG_DIR": str(here)}
+    argv = [sys.executable, "-m", "session_sync", "-v", "sync", "--dir", str(there)]
+    argv += ["--local-path", str(project), "--json"]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done
+    assert "session-sync: " in done.stderr
+    assert ": request scan" in done.stderr
+    assert json.loads(done.stdout)["failed"] == 0

@@ -21,6 +21,7 @@ import attrs
 from session_sync.agent.paths import claude_config_dir
 from session_sync.cli import backups as backups_cli
 from session_sync.cli import checkpoints as checkpoints_cli
+from session_sync.cli import completion as completion_cli
 from session_sync.cli import handoff as handoff_cli
 from session_sync.cli import learnings as learnings_cli
 from session_sync.cli import resume as resume_cli
@@ -34,6 +35,7 @@ from session_sync.cli.common import (
 from session_sync.cli.everyday import set_verbosity
 from session_sync.cli.parser import PROG, build_parser
 from session_sync.cli.settings import cmd_config
+from session_sync.cli.vocabulary import remote_path as remote_path_flag
 from session_sync.errors import UsageError
 from session_sync.model.pairing import TargetKind, mapped_path
 from session_sync.terminal import line_safe
@@ -151,7 +153,7 @@ def _request(
     project = resolve_local_project(local_config, args.local_path, args.repo or target.repo)
     mapped = mapped_path(project.path, getattr(args, "path_maps", {})) if project.path else None
     if args.remote_path:
-        remote_path = args.remote_path
+        remote_path = remote_path_flag(args.remote_path, target.repo or project.repo)
     elif mapped is not None:
         remote_path = mapped  # the config file's path map for this host beats the rule
     elif target.remote_path_for is not None:
@@ -371,6 +373,7 @@ COMMANDS = {
     **handoff_cli.COMMANDS,
     **resume_cli.COMMANDS,
     "config": cmd_config,
+    **completion_cli.COMMANDS,
     "checkpoint": checkpoints_cli.cmd_checkpoint,
     "checkpoints": checkpoints_cli.cmd_checkpoints,
     "learnings": learnings_cli.cmd_learnings,
@@ -379,9 +382,10 @@ COMMANDS = {
 
 
 def _with_settings(args: argparse.Namespace) -> int:
-    """Read the config file (not for the demo: it never touches your own setup),
-    fill in the flags not given, run the command."""
-    if args.command != "demo":
+    """Read the config file (not for the demo: it never touches your own setup; nor
+    for completion: a broken file must not break every new shell), fill in the flags
+    not given, run the command."""
+    if args.command not in ("demo", "completion"):
         from session_sync.cli.settings import apply_settings
         from session_sync.config import load_settings
 

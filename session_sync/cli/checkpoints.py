@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from session_sync.agent.checkpoint import DEFAULT_MAX_FILE_SIZE
-from session_sync.cli.common import EXIT_OK, OneLineErrorParser, add_io_timeout, positive_number
+from session_sync.cli.common import EXIT_OK, OneLineErrorParser, add_io_timeout
+from session_sync.cli.vocabulary import add_flag
+from session_sync.cli.vocabulary import remote_path as remote_path_flag
 from session_sync.errors import UsageError
-from session_sync.github.gh import ROUTES
 from session_sync.terminal import printable
 
 if TYPE_CHECKING:
@@ -35,12 +36,8 @@ def file_size(text: str) -> int:
 
 
 def _add_checkout(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--local-path",
-        metavar="PATH",
-        help="the checkout here (default: the one holding the current directory)",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_flag(parser, "--local-path")
+    add_flag(parser, "--json")
 
 
 def add_parsers(sub: Any) -> None:
@@ -59,22 +56,9 @@ def add_parsers(sub: Any) -> None:
         ),
     )
     where = take.add_mutually_exclusive_group()
-    where.add_argument(
-        "--codespace",
-        metavar="NAME",
-        help="the checkout in this codespace (a shut-down one is started, never by --dry-run)",
-    )
-    where.add_argument(
-        "--host", metavar="HOST", help="the checkout on this SSH host ([USER@]HOST[:PORT])"
-    )
-    take.add_argument(
-        "--remote-path",
-        metavar="PATH",
-        help=(
-            "the checkout there (default: --codespace /workspaces/<repo>; --host the local"
-            " path relative to your home, under the remote home)"
-        ),
-    )
+    add_flag(where, "--codespace")
+    add_flag(where, "--host")
+    add_flag(take, "--remote-path")
     take.add_argument(
         "--max-file-size",
         type=file_size,
@@ -82,24 +66,11 @@ def add_parsers(sub: Any) -> None:
         metavar="SIZE",
         help="leave out (and list) untracked files larger than this (default: 50M)",
     )
-    take.add_argument(
-        "--remote-python",
-        metavar="PATH",
-        default="python3",
-        help="the Python (3.8+) on the host or codespace (default: python3)",
-    )
-    take.add_argument("--codespace-route", choices=ROUTES, default="auto", help=argparse.SUPPRESS)
-    take.add_argument(
-        "--gh-timeout",
-        type=positive_number(" of seconds"),
-        default=60.0,
-        metavar="SECONDS",
-        help="give up on a gh call that has not answered in this long (default: 60)",
-    )
+    add_flag(take, "--remote-python", default="python3")
+    add_flag(take, "--codespace-route", default="auto", hidden=True)
+    add_flag(take, "--gh-timeout", default=60.0)
     add_io_timeout(take, default=None)
-    take.add_argument(
-        "--dry-run", action="store_true", help="say what would be saved, save nothing"
-    )
+    add_flag(take, "--dry-run")
     _add_checkout(take)
 
     listing = sub.add_parser(
@@ -116,7 +87,7 @@ def add_parsers(sub: Any) -> None:
         dest="checkpoints_command", metavar="ACTION", parser_class=OneLineErrorParser
     )
     listed = actions.add_parser("list", help="machine, time, branch, files, size (the default)")
-    listed.add_argument("--machine", metavar="NAME", help="only this machine's")
+    listed.add_argument("-m", "--machine", metavar="NAME", help="only this machine's")
     show = actions.add_parser("show", help="what a checkpoint changes against its HEAD")
     show.add_argument("checkpoint_id", metavar="ID", help="MACHINE/TIME, as `list` shows it")
     restore = actions.add_parser(
@@ -124,6 +95,7 @@ def add_parsers(sub: Any) -> None:
     )
     restore.add_argument("checkpoint_id", metavar="ID", help="MACHINE/TIME, as `list` shows it")
     restore.add_argument(
+        "-b",
         "--branch",
         metavar="NAME",
         help="the new branch (default: checkpoint/MACHINE/TIME); an existing one is refused",
@@ -135,12 +107,8 @@ def add_parsers(sub: Any) -> None:
     )
     for action in (listed, show, restore):
         # SUPPRESS: a subcommand's default must not undo the flag given before it.
-        action.add_argument(
-            "--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object"
-        )
-        action.add_argument(
-            "--local-path", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-        )
+        add_flag(action, "--json", default=argparse.SUPPRESS)
+        add_flag(action, "--local-path", default=argparse.SUPPRESS, hidden=True)
 
 
 def _top(args: argparse.Namespace) -> Path:
@@ -184,7 +152,7 @@ def _take_remote(args: argparse.Namespace, top: Path) -> Taken:
     # Imported here: the target's resolution lives with the sync command (and pulls in
     # paramiko, which the local case needs none of).
     from session_sync.agent.gitinfo import git_origin_url
-    from session_sync.agent.paths import claude_config_dir
+    from session_sync.agent.paths import claude_config_dir, normalize_github_repo
     from session_sync.checkpoints.remote import fetch_checkpoint, same_repository
     from session_sync.cli.app import _target
     from session_sync.transports.connection import AgentConnection
@@ -198,7 +166,8 @@ def _take_remote(args: argparse.Namespace, top: Path) -> Taken:
             " (its repository keeps the checkpoint), or pass --local-path"
         )
     if args.remote_path:
-        remote_path = args.remote_path
+        origin = normalize_github_repo(git_origin_url(str(top)))
+        remote_path = remote_path_flag(args.remote_path, target.repo or origin)
     elif target.remote_path_for is not None:
         remote_path = target.remote_path_for(str(top))
     else:

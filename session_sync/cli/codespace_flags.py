@@ -22,15 +22,18 @@ from session_sync.cli.common import (
     positive_integer,
     positive_number,
 )
+from session_sync.cli.everyday import add_everyday_flags, quiet_on_closed_pipe, set_verbosity
 from session_sync.cli.knowledge import add_knowledge_flags
+from session_sync.cli.vocabulary import add_flag
 from session_sync.github.background import AllCodespacesOptions
-from session_sync.github.gh import ROUTES, GhCli
+from session_sync.github.gh import GhCli
 from session_sync.github.parts import CommonOptions
 from session_sync.github.syncs import DEFAULT_DAYS, WORKSPACE_TEMPLATE
 from session_sync.model.reconcile import Direction
 
 __all__ = [
     "add_common_flags",
+    "add_flag",
     "all_codespaces_options",
     "command_parser",
     "common_options",
@@ -42,14 +45,19 @@ __all__ = [
 
 Options = TypeVar("Options")
 
+PICK_DEFAULT = "Without -c, the codespace of this checkout's GitHub repository."
+
 
 def command_parser(prog: str, description: str, epilog: str | None = None) -> OneLineErrorParser:
-    """A parser whose errors are one line and exit status 2."""
-    return OneLineErrorParser(
+    """A parser whose errors are one line and exit status 2, with ``--version`` and
+    ``-v/--verbose``."""
+    parser = OneLineErrorParser(
         prog=prog,
         description=description,
         epilog=epilog or "Exit status: 0 all went well, 1 gh or a sync failed, 2 bad usage.",
     )
+    add_everyday_flags(parser)
+    return parser
 
 
 def add_common_flags(
@@ -57,55 +65,17 @@ def add_common_flags(
 ) -> None:
     """Flags every codespace command shares (``pick``: ``-c``; ``report``: ``--json``)."""
     if pick:
-        parser.add_argument(
-            "-c",
-            "--codespace",
-            metavar="NAME",
-            help="the codespace (default: the one of this checkout's GitHub repository)",
-        )
-    parser.add_argument(
-        "--days",
-        type=positive_number(),
-        default=DEFAULT_DAYS,
-        metavar="N",
-        help=f"only sessions modified in the last N days (default: {DEFAULT_DAYS:g})",
-    )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="show what a sync would do, change nothing"
-    )
+        add_flag(parser, "--codespace")
+        parser.epilog = f"{parser.epilog} {PICK_DEFAULT}" if parser.epilog else PICK_DEFAULT
+    add_flag(parser, "--days", default=DEFAULT_DAYS)
+    add_flag(parser, "--dry-run")
     add_knowledge_flags(parser)
     if report:
-        parser.add_argument(
-            "--json", action="store_true", help="print one JSON object on stdout and nothing else"
-        )
-    parser.add_argument(
-        "--workspace",
-        metavar="PATH",
-        default=WORKSPACE_TEMPLATE,
-        help=(
-            "the checkout's path in the codespace; {repo} is the repository's name, ~/ the"
-            f" codespace's home (default: {WORKSPACE_TEMPLATE})"
-        ),
-    )
-    parser.add_argument(
-        "--remote-python",
-        metavar="PATH",
-        default="python3",
-        help="the Python (3.8+) that runs the sync agent in the codespace (default: python3)",
-    )
-    parser.add_argument(
-        "--codespace-route",
-        choices=ROUTES,
-        default="auto",
-        help="proxy = SSH through `gh codespace ssh --stdio`; exec = `gh codespace ssh -- CMD`",
-    )
-    parser.add_argument(
-        "--gh-timeout",
-        type=positive_number(" of seconds"),
-        default=60.0,
-        metavar="SECONDS",
-        help="give up on a gh call that has not answered in this long (default: 60)",
-    )
+        add_flag(parser, "--json")
+    add_flag(parser, "--remote-path", default=WORKSPACE_TEMPLATE)
+    add_flag(parser, "--remote-python", default="python3")
+    add_flag(parser, "--codespace-route", default="auto")
+    add_flag(parser, "--gh-timeout", default=60.0)
     add_io_timeout(parser)
 
 
@@ -117,7 +87,7 @@ def common_options(args: argparse.Namespace, prog: str) -> CommonOptions:
         days=args.days,
         dry_run=args.dry_run,
         json=getattr(args, "json", False),
-        workspace=args.workspace,
+        workspace=args.remote_path,
         remote_python=args.remote_python,
         route=args.codespace_route,
         gh_timeout=args.gh_timeout,
@@ -140,17 +110,22 @@ def all_codespaces_options(args: argparse.Namespace) -> AllCodespacesOptions:
         dry_run=args.dry_run,
         json=args.json,
         log_file=Path(args.log_file).expanduser() if args.log_file else None,
-        workspace=args.workspace,
+        workspace=args.remote_path,
         remote_python=args.remote_python,
         route=args.codespace_route,
         gh=GhCli(timeout=args.gh_timeout),
         io_timeout=args.io_timeout,
         memory=not args.no_memory,
         history=not args.no_history,
+        verbose=args.verbose,
     )
 
 
-def run(prog: str, command: Callable[[Options], int], options: Options) -> int:
-    """Run ``command(options)`` as program ``prog``; its exit status, errors mapped."""
+def run(
+    prog: str, command: Callable[[Options], int], options: Options, *, verbose: bool = False
+) -> int:
+    """Run ``command(options)`` as program ``prog``; its exit status, errors mapped
+    (``verbose``: the library's debug lines on stderr; a closed stdout ends quietly)."""
     log_to_stderr(prog)
-    return exit_status(prog, lambda: command(options))
+    set_verbosity(verbose)
+    return quiet_on_closed_pipe(lambda: exit_status(prog, lambda: command(options)))

@@ -13,6 +13,7 @@ from typing import Any
 
 from session_sync.agent.paths import claude_config_dir
 from session_sync.cli.common import EXIT_OK, positive_integer
+from session_sync.cli.vocabulary import add_flag
 from session_sync.errors import UsageError
 from session_sync.terminal import line_safe
 
@@ -48,13 +49,9 @@ def add_parsers(sub: Any) -> None:
     handoff.add_argument(
         "--no-save", action="store_true", help="write nothing (no handoff files, no metrics line)"
     )
-    handoff.add_argument(
-        "--local-path",
-        metavar="PATH",
-        help="the project's path here (default: the git top level of the current directory)",
-    )
-    handoff.add_argument("--repo", metavar="REPO", help="the project's GitHub repo (OWNER/REPO)")
-    handoff.add_argument("--json", action="store_true", help="print one JSON object")
+    add_flag(handoff, "--local-path")
+    add_flag(handoff, "--repo")
+    add_flag(handoff, "--json")
 
     hook = sub.add_parser(
         "hook",
@@ -80,15 +77,9 @@ def add_parsers(sub: Any) -> None:
         ),
     )
     hooks.add_argument("action", choices=["install", "uninstall"])
-    hooks.add_argument(
-        "--config-dir",
-        metavar="DIR",
-        help="the Claude config dir (default: $CLAUDE_CONFIG_DIR or ~/.claude)",
-    )
-    hooks.add_argument(
-        "--dry-run", action="store_true", help="say what would change, change nothing"
-    )
-    hooks.add_argument("--json", action="store_true", help="print one JSON object")
+    add_flag(hooks, "--config-dir")
+    add_flag(hooks, "--dry-run")
+    add_flag(hooks, "--json")
 
 
 def _project(args: argparse.Namespace, config: str) -> tuple[str, str | None]:

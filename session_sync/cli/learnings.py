@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from session_sync.agent.paths import claude_config_dir
 from session_sync.cli.common import EXIT_FAILED, EXIT_OK, positive_integer, positive_number
+from session_sync.cli.vocabulary import add_flag
 from session_sync.errors import UsageError
 from session_sync.learnings.llm import (
     DEFAULT_CALL_CHARS,
@@ -50,18 +51,8 @@ def add_parsers(sub: Any) -> None:
             " stopped it (a failed push keeps the commit), 2 bad usage."
         ),
     )
-    learn.add_argument(
-        "--days",
-        type=positive_number(),
-        default=7.0,
-        metavar="N",
-        help="a session never read before is read when written in the last N days (default: 7)",
-    )
-    learn.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="show the learnings; write, commit and mark nothing",
-    )
+    add_flag(learn, "--days", default=7.0)
+    add_flag(learn, "--dry-run")
     learn.add_argument("--no-push", action="store_true", help="commit, but do not push")
     learn.add_argument(
         "--llm",
@@ -80,6 +71,7 @@ def add_parsers(sub: Any) -> None:
         help=f"give up on an LLM call after this long (default: {DEFAULT_LLM_TIMEOUT:g})",
     )
     learn.add_argument(
+        "-m",
         "--machine",
         metavar="NAME",
         help="this machine's name in the heading (default: the codespace's name, or the host name)",
@@ -101,7 +93,7 @@ def add_parsers(sub: Any) -> None:
             " are not sent, by this run or a later one (they count as read)"
         ),
     )
-    learn.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
+    add_flag(learn, "--json")
 
     skill = sub.add_parser(
         "skill",
@@ -118,12 +110,8 @@ def add_parsers(sub: Any) -> None:
             " SKILL.md.<time>.bak."
         ),
     )
-    install.add_argument(
-        "--config-dir",
-        metavar="DIR",
-        help="the Claude config dir (default: $CLAUDE_CONFIG_DIR or ~/.claude)",
-    )
-    install.add_argument("--dry-run", action="store_true", help="say what would be written")
+    add_flag(install, "--config-dir")
+    add_flag(install, "--dry-run")
 
 
 def _progress(message: str) -> None:

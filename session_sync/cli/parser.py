@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 
 from session_sync.cli import checkpoints as checkpoints_cli
+from session_sync.cli import completion as completion_cli
 from session_sync.cli import handoff as handoff_cli
 from session_sync.cli import learnings as learnings_cli
 from session_sync.cli import resume as resume_cli
-from session_sync.cli.common import OneLineErrorParser, add_io_timeout, positive_number
+from session_sync.cli.common import OneLineErrorParser, add_io_timeout
 from session_sync.cli.everyday import add_everyday_flags
 from session_sync.cli.knowledge import add_knowledge_flags
 from session_sync.cli.settings import add_config_parser
-from session_sync.github.gh import ROUTES
+from session_sync.cli.vocabulary import add_flag
 
 __all__ = ["PROG", "build_parser"]
 
@@ -22,24 +23,9 @@ PROG = "session-sync"
 def _add_target(parser: argparse.ArgumentParser) -> None:
     # Not required: the config file's host = / codespace = is the default.
     target = parser.add_mutually_exclusive_group()
-    target.add_argument(
-        "--dir",
-        metavar="CONFIG_DIR",
-        help="another Claude config dir on this machine (e.g. a second CLAUDE_CONFIG_DIR)",
-    )
-    target.add_argument(
-        "--host",
-        metavar="HOST",
-        help="an SSH host: an alias from ~/.ssh/config or [USER@]HOST[:PORT]",
-    )
-    target.add_argument(
-        "--codespace",
-        metavar="NAME",
-        help=(
-            "a GitHub codespace, reached with gh (sync starts a shut-down one; status and"
-            " --dry-run never do)"
-        ),
-    )
+    add_flag(target, "--dir")
+    add_flag(target, "--host")
+    add_flag(target, "--codespace")
     parser.add_argument(
         "--all",
         action="store_true",
@@ -49,64 +35,15 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
             " /workspaces/<repo>); one found on one side only is created on the other"
         ),
     )
-    parser.add_argument(
-        "--repo",
-        metavar="REPO",
-        help="GitHub repo (OWNER/REPO) of the project (with --codespace: the codespace's)",
-    )
-    parser.add_argument(
-        "--local-path",
-        metavar="PATH",
-        help=(
-            "the project's path here (default: the git top level of the current directory;"
-            " with --repo and no checkout of it there, the path its sessions recorded)"
-        ),
-    )
-    parser.add_argument(
-        "--remote-path",
-        metavar="PATH",
-        help=(
-            "the project's path on the other machine; ~/ is its home there (default: --dir the"
-            " local path; --host the local path relative to your home, under the remote home;"
-            " --codespace /workspaces/<repo>)"
-        ),
-    )
-    parser.add_argument(
-        "--remote-python",
-        metavar="PATH",
-        default="python3",
-        help="the Python (3.8+) that runs the agent on the host or codespace (default: python3)",
-    )
-    parser.add_argument(
-        "--codespace-route",
-        choices=ROUTES,
-        default="auto",
-        help=(
-            "how to reach a codespace: proxy = SSH through `gh codespace ssh --stdio`; exec = one"
-            " `gh codespace ssh -- COMMAND` process; auto (default) = proxy, else exec"
-        ),
-    )
-    parser.add_argument(
-        "--gh-timeout",
-        type=positive_number(" of seconds"),
-        default=60.0,
-        metavar="SECONDS",
-        help=(
-            "give up on a gh call that has not answered in this long (default: 60; the call"
-            " that may have to start the codespace gets 10 minutes)"
-        ),
-    )
+    add_flag(parser, "--repo")
+    add_flag(parser, "--local-path")
+    add_flag(parser, "--remote-path")
+    add_flag(parser, "--remote-python", default="python3")
+    add_flag(parser, "--codespace-route", default="auto")
+    add_flag(parser, "--gh-timeout", default=60.0)
     add_io_timeout(parser, default=None)
-    parser.add_argument(
-        "--days",
-        type=positive_number(),
-        default=None,
-        metavar="N",
-        help="only sessions modified in the last N days (default: 7, or days = in the config)",
-    )
-    parser.add_argument(
-        "--json", action="store_true", help="print one JSON object and nothing else"
-    )
+    add_flag(parser, "--days", default=None)
+    add_flag(parser, "--json")
 
 
 def _add_backups_target(parser: argparse.ArgumentParser, top: str | None) -> None:
@@ -116,26 +53,12 @@ def _add_backups_target(parser: argparse.ArgumentParser, top: str | None) -> Non
     def default(value: object) -> object:
         return value if top is None else top
 
-    parser.add_argument("--json", action="store_true", default=default(False), help="print JSON")
+    add_flag(parser, "--json", default=default(False))
     other = parser.add_mutually_exclusive_group()
-    other.add_argument(
-        "--dir",
-        metavar="CONFIG_DIR",
-        default=default(None),
-        help="the backups of another config dir",
-    )
-    other.add_argument(
-        "--host", metavar="HOST", default=default(None), help="the backups on an SSH host"
-    )
-    other.add_argument(
-        "--codespace", metavar="NAME", default=default(None), help="the backups in a codespace"
-    )
-    parser.add_argument(
-        "--remote-python",
-        metavar="PATH",
-        default=default("python3"),
-        help="the Python (3.8+) on the host or codespace (default: python3)",
-    )
+    add_flag(other, "--dir", default=default(None))
+    add_flag(other, "--host", default=default(None))
+    add_flag(other, "--codespace", default=default(None))
+    add_flag(parser, "--remote-python", default=default("python3"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,15 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_target(sync)
     way = sync.add_mutually_exclusive_group()
-    way.add_argument(
-        "--push", action="store_true", help="only send local sessions to the other side"
-    )
-    way.add_argument(
-        "--pull", action="store_true", help="only bring the other side's sessions here"
-    )
-    sync.add_argument(
-        "--dry-run", action="store_true", help="show what would happen, change nothing"
-    )
+    add_flag(way, "--push")
+    add_flag(way, "--pull")
+    add_flag(sync, "--dry-run")
     add_knowledge_flags(sync)
 
     status = sub.add_parser(
@@ -195,11 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
             " a sync, except the newest backup of each file, which is kept for good."
         ),
     )
-    backups.add_argument(
-        "--config-dir",
-        metavar="DIR",
-        help="the Claude config dir to use (default: $CLAUDE_CONFIG_DIR or ~/.claude)",
-    )
+    add_flag(backups, "--config-dir")
     _add_backups_target(backups, None)
     bsub = backups.add_subparsers(
         dest="backups_command", metavar="ACTION", parser_class=OneLineErrorParser
@@ -232,9 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     demo.add_argument("--keep", metavar="DIR", help="build the sandbox in DIR and keep it")
-    demo.add_argument("--json", action="store_true", help="print both reports as JSON")
+    add_flag(demo, "--json")
     learnings_cli.add_parsers(sub)
     add_config_parser(sub)
     handoff_cli.add_parsers(sub)
     resume_cli.add_parsers(sub)
+    completion_cli.add_parsers(sub)
     return parser

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 import attrs
 
 from session_sync.cli.common import EXIT_OK, add_io_timeout
+from session_sync.cli.vocabulary import add_flag
 from session_sync.resume import FarSession, NextStep, ResumePage
 
 __all__ = ["COMMANDS", "add_parsers", "gather", "page_json", "page_lines", "sync_command"]
@@ -38,23 +39,12 @@ def add_parsers(sub: Any) -> None:
         ),
     )
     far = resume.add_mutually_exclusive_group()
-    far.add_argument("--codespace", metavar="NAME", help="also look at this codespace's sessions")
-    far.add_argument("--host", metavar="HOST", help="also look at this SSH host's sessions")
-    resume.add_argument(
-        "--local-path",
-        metavar="PATH",
-        help="the project's path here (default: the git top level of the current directory)",
-    )
-    resume.add_argument("--repo", metavar="REPO", help="the project's GitHub repo (OWNER/REPO)")
-    resume.add_argument(
-        "--remote-path", metavar="PATH", help="the project's path there (as for sync)"
-    )
-    resume.add_argument(
-        "--remote-python",
-        metavar="PATH",
-        default="python3",
-        help="the Python (3.8+) on the host or codespace (default: python3)",
-    )
+    add_flag(far, "--codespace")
+    add_flag(far, "--host")
+    add_flag(resume, "--local-path")
+    add_flag(resume, "--repo")
+    add_flag(resume, "--remote-path")
+    add_flag(resume, "--remote-python", default="python3")
     resume.add_argument(
         "--limit",
         type=int,
@@ -63,7 +53,7 @@ def add_parsers(sub: Any) -> None:
         help="show the newest N sessions (default: 10; --json has all)",
     )
     add_io_timeout(resume, default=None)
-    resume.add_argument("--json", action="store_true", help="print one JSON object")
+    add_flag(resume, "--json")
 
 
 def _live_look(

@@ -9,6 +9,7 @@ import os
 import sys
 from typing import Any, TextIO
 
+from session_sync.cli.vocabulary import add_flag
 from session_sync.config import CONFIG_ENV, DEFAULTS, Settings, config_path, load_settings
 from session_sync.errors import UsageError
 
@@ -63,7 +64,7 @@ def add_config_parser(sub: Any) -> None:
             " Flags given to a command beat the file."
         ),
     )
-    config.add_argument("--json", action="store_true", help="print one JSON object")
+    add_flag(config, "--json")
     config.add_argument("--path", action="store_true", help="print the config file's path only")
 
 

@@ -42,6 +42,7 @@ from session_sync.github.syncs import (
 from session_sync.model.knowledge_report import knowledge_lines
 from session_sync.model.reconcile import Direction
 from session_sync.model.report import SyncReport
+from session_sync.terminal import printable
 from session_sync.transports.watchdog import DEFAULT_IO_TIMEOUT
 
 __all__ = [
@@ -94,8 +95,10 @@ class AllCodespacesOptions:
     io_timeout: float | None = DEFAULT_IO_TIMEOUT
     """Seconds a codespace's agent may send (or take) nothing (None: forever)."""
     echo: bool | None = None
-    """Also log to stderr (default: when stderr is a terminal; under launchd or
-    systemd stderr is the log or the journal already)."""
+    """Also log to stderr (default: when stderr is a terminal or ``verbose``; under
+    launchd or systemd stderr is the log or the journal already)."""
+    verbose: bool = False
+    """Log the debug lines too (gh calls, each request and answer), and to stderr."""
     memory: bool = True
     """Sync Claude's auto memory of the project too (``--no-memory``: not)."""
     history: bool = True
@@ -144,6 +147,15 @@ def _failed_files(report: SyncReport) -> str | None:
     return f"{report.failed} file(s) could not be written" if report.failed else None
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with the codespaces' words escaped (``printable``): an error from gh
+    or an agent could otherwise retitle or clear the terminal the log is read on (or
+    echoed to), or start a forged line of its own."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 class _RunLock:
     """An exclusive, non-blocking lock on a file, holding the owner's pid."""
 
@@ -176,7 +188,9 @@ class _RunLock:
 
 
 @contextlib.contextmanager
-def _run_logger(path: Path, *, rotate: bool, echo: bool) -> Iterator[logging.Logger]:
+def _run_logger(
+    path: Path, *, rotate: bool, echo: bool, verbose: bool = False
+) -> Iterator[logging.Logger]:
     """The ``session_sync`` loggers writing to ``path`` (rotated weekly when
     ``rotate``: only the lock holder may rotate) and to stderr when ``echo``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -194,9 +208,9 @@ def _run_logger(path: Path, *, rotate: bool, echo: bool) -> Iterator[logging.Log
     for handler in list(root.handlers):
         root.removeHandler(handler)
     for handler in handlers:
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setFormatter(_PrintableFormatter(LOG_FORMAT))
         root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
     logging.getLogger("paramiko").setLevel(logging.CRITICAL)
     try:
@@ -215,7 +229,7 @@ def sync_all_codespaces(options: AllCodespacesOptions) -> int:
     """Pull then push the sessions of every Available codespace; 0 when all went
     well or none was running, 1 when a codespace (or listing them) failed."""
     log_file = options.log_file or default_log_file()
-    echo = sys.stderr.isatty() if options.echo is None else options.echo
+    echo = options.verbose or sys.stderr.isatty() if options.echo is None else options.echo
     lock = _RunLock(log_file.with_name(log_file.name + ".lock"))
     if not lock.acquire():
         with _run_logger(log_file, rotate=False, echo=echo) as log:
@@ -226,7 +240,7 @@ def sync_all_codespaces(options: AllCodespacesOptions) -> int:
         _print_json(options, [], note="another run is still going")
         return 0
     try:
-        with _run_logger(log_file, rotate=True, echo=echo) as log:
+        with _run_logger(log_file, rotate=True, echo=echo, verbose=options.verbose) as log:
             return _sync_all(options, log)
     finally:
         lock.release()

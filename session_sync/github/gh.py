@@ -156,6 +156,7 @@ class GhCli:
         except OSError as exc:
             raise GhError(f"cannot run {self.executable}: {exc}") from None
         started = time.perf_counter()
+        logger.debug("running %s", shown)
         try:
             out, err = process.communicate(timeout=limit)
             logger.debug(

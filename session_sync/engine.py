@@ -64,6 +64,10 @@ class SyncRequest:
     """Direction."""
     dry_run: bool = False
     """Plan and report, change nothing."""
+    paranoid: bool = False
+    """Every append re-reads its destination whole and swaps in a staged copy,
+    even when the destination is exactly as the scan saw it (same inode, size and
+    mtime), where it is otherwise written in place after reading only its tail."""
     backup_retention_days: float = DEFAULT_BACKUP_RETENTION_DAYS
     """Backup sets older than this are pruned (a file's newest backup never is)."""
     folder_sync: bool = False

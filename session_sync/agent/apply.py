@@ -43,7 +43,7 @@ from .messages import ApplyOp, ExchangeAnswer, FileResult
 from .paths import encode_project_path, op_base, op_target
 from .protocol import Refusal
 from .restored import forget_restored, restored_key
-from .swap import Destination, catch_up, open_destination
+from .swap import Destination, append_in_place, catch_up, open_destination
 
 __all__ = [
     "apply_batch",
@@ -154,12 +154,38 @@ _NO_HARD_LINKS = tuple(
 )
 
 
+def _append_fast(
+    config: str, op: ApplyOp, dest: Destination, tmp: str, chunks: Iterator[bytes], incoming: int
+) -> FileResult:
+    """An append to a destination a scan here hashed as it still is (same inode,
+    size, mtime: ``HashCache.vouches``): its bytes are not read again, only the
+    tail ``recheck`` compares; the new bytes are staged, checked against the
+    sha256 the sender's scan took of them, and written after the old ones."""
+    lines = str(op["rel"]).endswith(".jsonl") and not op.get("in_folder")
+    dest.read_tail(dest.size, line_end=lines)
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w+b") as fh:
+        hasher = hashlib.sha256()
+        staged = _stage(chunks, fh, hasher, incoming, config)
+        fh.flush()
+        os.fsync(fh.fileno())
+        if hasher.hexdigest() != op.get("append_sha256"):
+            raise Refusal("received data does not match its sha256; nothing changed")
+        dest.recheck(dest.size)
+        fault_point("apply.rechecked", config)
+        append_in_place(dest, fh, int(op["mtime_ns"]), lines)
+    fault_point("apply.swapped", config)
+    return {"ok": True, "bytes": staged, "backup": None}
+
+
 def apply_file(
     config: str,
     op: ApplyOp,
     chunks: Iterator[bytes],
     backups: BackupSet,
     now: Optional[float] = None,
+    cache: Optional[HashCache] = None,
+    paranoid: bool = False,
 ) -> FileResult:
     """Apply one planned file change from ``chunks``; return its result as data.
 
@@ -167,6 +193,8 @@ def apply_file(
     (of the whole resulting content), ``size`` (its length), ``mode``,
     ``mtime_ns``, and for append/replace ``expect`` (``complete_size``, ``file_size``,
     ``sha256`` of the destination as scanned). ``chunks`` always gets drained.
+    ``cache``: this machine's hash cache; an append whose destination it vouches
+    for is written in place without re-reading it, unless ``paranoid``.
     """
     now = time.time() if now is None else now
     tmp = None
@@ -210,6 +238,18 @@ def apply_file(
                 incoming -= counted
         if incoming < 0:
             raise Refusal("bad request: the result is shorter than the destination")
+        if (
+            action == "append"
+            and dest is not None
+            and not paranoid
+            and cache is not None
+            and isinstance(op.get("append_sha256"), str)
+            and cache.vouches(target, dest.stat, counted, str(expect["sha256"]))  # type: ignore[index]
+        ):
+            tmp = temp_path(directory)
+            appended = _append_fast(config, op, dest, tmp, chunks, incoming)
+            landed = True
+            return appended
 
         # Stage the result beside the target: for an append, the destination's
         # bytes (read from the inode we hold) and then the incoming ones.
@@ -319,9 +359,11 @@ def apply_batch(
     next_file: Callable[[], Iterator[bytes]],
     label: str,
     retention_days: float,
+    paranoid: bool = False,
 ) -> ExchangeAnswer:
     """Apply ``ops`` in order, each from the chunks ``next_file()`` yields, under this
-    machine's lock; one failed file does not stop the others. Returns
+    machine's lock; one failed file does not stop the others (``paranoid``: every
+    append re-reads its destination whole, see ``apply_file``). Returns
     ``{"results": [...], "backup_set": path or None, "pruned_backups": [...]}``."""
     results: List[FileResult] = []
     backups = open_backup_set(config, label)
@@ -335,7 +377,7 @@ def apply_batch(
                 drain(next_file())
                 results.append({"ok": False, "error": lock.error})
                 continue
-            result = apply_file(config, op, next_file(), backups)
+            result = apply_file(config, op, next_file(), backups, cache=cache, paranoid=paranoid)
             if result.get("ok") and not result.get("unchanged"):
                 cache.record_written(op_target(config, op), int(op["size"]), str(op["sha256"]))
                 written.append(restored_key(str(op["dir"]), str(op["rel"])))

@@ -88,6 +88,8 @@ class FileFacts(TypedDict, total=False):
     malformed: int
     prefix_size: Optional[int]
     prefix_sha256: Optional[str]
+    suffix_sha256: Optional[str]
+    """Of the bytes from ``prefix_size`` to ``complete_size``: what an append sends."""
     plain: bool
     committed: bool
     restored: bool
@@ -225,6 +227,9 @@ class ApplyOp(TypedDict, total=False):
     mtime_ns: int
     reason: str
     expect: Optional[Expect]
+    append_sha256: Optional[str]
+    """An append: the sha256 of the bytes it sends (the source's ``suffix_sha256``);
+    with it a destination as the scan saw it is not read again."""
     fork_rel: str
     """A replace: first keep the destination's counted bytes as this new file
     beside it (the other branch of a diverged session), or find them there."""
@@ -312,6 +317,8 @@ class ExchangeRequest(TypedDict, total=False):
     apply: List[ApplyOp]
     send: List[SendOp]
     backup_retention_days: float
+    paranoid: bool
+    """Every append re-reads its destination whole (``apply_batch``)."""
     memory: MemoryPart
     history: HistoryPart
 

@@ -18,11 +18,12 @@ import time
 from typing import BinaryIO, Optional
 
 from .fsutil import read_range
-from .protocol import Refusal
+from .protocol import CHUNK_SIZE, Refusal
 
 __all__ = [
     "TAIL_BYTES",
     "Destination",
+    "append_in_place",
     "catch_up",
     "open_destination",
 ]
@@ -42,6 +43,8 @@ class Destination:
     def __init__(self, path: str, fd: int, st: os.stat_result) -> None:
         self.path = path
         self.fd = fd
+        self.stat = st
+        """As first opened: what ``recheck`` compares with."""
         self.dev = st.st_dev
         self.ino = st.st_ino
         self.size = st.st_size
@@ -66,6 +69,16 @@ class Destination:
             # The tail of the very bytes hashed (a whole chunk is longer than it).
             tail = chunk[-TAIL_BYTES:] if len(chunk) >= TAIL_BYTES else (tail + chunk)[-TAIL_BYTES:]
         if got < count:
+            raise Refusal(_CHANGED)
+        self.tail = tail
+
+    def read_tail(self, count: int, line_end: bool) -> None:
+        """Instead of ``read_into`` when a scan here vouches for the first ``count``
+        bytes (``HashCache.vouches``): keep only their tail for ``recheck``, and
+        with ``line_end`` check that they end a line (never half a line before ours)."""
+        start = max(0, count - TAIL_BYTES)
+        tail = os.pread(self.fd, count - start, start)
+        if len(tail) != count - start or (line_end and count and not tail.endswith(b"\n")):
             raise Refusal(_CHANGED)
         self.tail = tail
 
@@ -145,3 +158,60 @@ def catch_up(dest: Destination, sink_path: str) -> int:
     finally:
         os.close(fd)
     return moved
+
+
+def _take_back(dest: Destination, fd: int, staged: BinaryIO) -> None:
+    """After a write failed (disk full): cut the destination back to its old size
+    when what follows it is ours alone (no other writer's bytes after them)."""
+    extra = os.fstat(fd).st_size - dest.size
+    if extra <= 0:
+        return
+    staged.seek(0)
+    for chunk in read_range(dest.fd, dest.size, dest.size + extra):
+        if staged.read(len(chunk)) != chunk:
+            return
+    os.ftruncate(fd, dest.size)
+
+
+def append_in_place(dest: Destination, staged: BinaryIO, mtime_ns: int, lines: bool) -> int:
+    """Append the staged (verified, fsynced) bytes to the destination itself, by
+    ``O_APPEND`` writes that each end a line when they are ``lines``; return how
+    many bytes.
+
+    For a destination ``recheck`` has just found as the scan saw it: the append
+    costs the new bytes, not a copy of the file. Bytes another writer adds in the
+    meantime are never overwritten (``O_APPEND``); ours come after theirs.
+    """
+    fd = os.open(dest.path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
+    written = 0
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino, st.st_size) != (dest.dev, dest.ino, dest.size):
+            raise Refusal(_CHANGED)
+        staged.seek(0)
+        carry = b""
+        try:
+            while True:
+                chunk = staged.read(CHUNK_SIZE)
+                block = carry + chunk
+                # Whole lines per write: a kill between two writes leaves the old
+                # bytes plus whole lines. RACE: a kill -9 inside one write of a line
+                # longer than a page can cut that line (--paranoid: a staged swap).
+                cut = len(block) if not (chunk and lines) else block.rfind(b"\n") + 1
+                view = memoryview(block)[:cut]
+                while view:
+                    view = view[os.write(fd, view) :]
+                written += cut
+                carry = block[cut:]
+                if not chunk:
+                    break
+            os.fsync(fd)
+        except OSError:
+            _take_back(dest, fd, staged)
+            raise
+        if os.fstat(fd).st_size == dest.size + written and os.utime in os.supports_fd:
+            # As a staged append would: not older than theirs, not "just written".
+            os.utime(fd, ns=(time.time_ns(), max(mtime_ns, dest.mtime_ns)))
+    finally:
+        os.close(fd)
+    return written

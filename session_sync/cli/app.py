@@ -160,6 +160,7 @@ def _request(
         days=args.days,
         policy=SyncPolicy(direction=direction),
         dry_run=dry_run,
+        paranoid=getattr(args, "paranoid", False),
         memory=not getattr(args, "no_memory", False),
         history=not getattr(args, "no_history", False),
     )

@@ -23,7 +23,7 @@ import hashlib
 import os
 import stat
 import time
-from typing import BinaryIO, Callable, Iterator, List, Optional
+from typing import BinaryIO, Callable, Iterator, List, Optional, Set
 
 from .backups import BackupSet, open_backup_set, prune_backups
 from .faults import fault_point
@@ -186,6 +186,7 @@ def apply_file(
     now: Optional[float] = None,
     cache: Optional[HashCache] = None,
     paranoid: bool = False,
+    swept: Optional[Set[str]] = None,
 ) -> FileResult:
     """Apply one planned file change from ``chunks``; return its result as data.
 
@@ -195,6 +196,8 @@ def apply_file(
     ``sha256`` of the destination as scanned). ``chunks`` always gets drained.
     ``cache``: this machine's hash cache; an append whose destination it vouches
     for is written in place without re-reading it, unless ``paranoid``.
+    ``swept``: the dirs whose stale temp files this batch has removed already (a
+    dir is listed once per batch, not once per file); this one is added.
     """
     now = time.time() if now is None else now
     tmp = None
@@ -216,7 +219,10 @@ def apply_file(
         # At this point we know the target's name is confined to its base dir and
         # no dir between the base and the target is a symbolic link.
         made = make_private_dirs(directory)
-        remove_stale_temps(directory, now)
+        if swept is None or directory not in swept:
+            remove_stale_temps(directory, now)
+            if swept is not None:
+                swept.add(directory)
         expect = op.get("expect")
         hasher = hashlib.sha256()
         incoming = int(op["size"])
@@ -370,6 +376,7 @@ def apply_batch(
     pruned: List[str] = []
     cache = HashCache(config)
     written: List[str] = []
+    swept: Set[str] = set()
     # Another sync's lock is waited for (bounded) only when there is something to write.
     with ConfigLock(config, wait=None if ops else 0.0) as lock:
         for op in ops:
@@ -377,7 +384,9 @@ def apply_batch(
                 drain(next_file())
                 results.append({"ok": False, "error": lock.error})
                 continue
-            result = apply_file(config, op, next_file(), backups, cache=cache, paranoid=paranoid)
+            result = apply_file(
+                config, op, next_file(), backups, cache=cache, paranoid=paranoid, swept=swept
+            )
             if result.get("ok") and not result.get("unchanged"):
                 cache.record_written(op_target(config, op), int(op["size"]), str(op["sha256"]))
                 written.append(restored_key(str(op["dir"]), str(op["rel"])))

@@ -8,7 +8,7 @@ import hashlib
 import json
 import os
 import stat
-from typing import BinaryIO, Dict, List, Optional, Tuple
+from typing import BinaryIO, Dict, Iterable, List, Optional, Set, Tuple
 
 from .fsutil import write_atomic
 from .messages import FileFacts
@@ -59,8 +59,20 @@ class HashCache:
         # Not in the key (a scan needs not care), but no one can set it back:
         # what ``vouches`` also asks of a file.
         facts["ctime_ns"] = st.st_ctime_ns
-        self.entries[path] = facts
-        self.dirty = True
+        if self.entries.get(path) != facts:
+            self.entries[path] = facts
+            self.dirty = True
+
+    def prune(self, scanned: Iterable[str]) -> None:
+        """Forget the files gone from under the dirs ``scanned`` (listed by this
+        scan); entries elsewhere (other projects, folders) are left alone."""
+        roots = {os.path.normpath(d) for d in scanned}
+        if not roots:
+            return
+        for path in list(self.entries):
+            if _below(path, roots) and not os.path.lexists(path):
+                del self.entries[path]
+                self.dirty = True
 
     def vouches(self, path: str, st: os.stat_result, size: int, sha256: str) -> bool:
         """Whether a scan here hashed the file ``st`` describes (same device, inode,
@@ -111,6 +123,7 @@ class HashCache:
         )
 
     def save(self) -> None:
+        """Write the cache, when anything in it changed since it was read."""
         if not self.dirty:
             return
         data = json.dumps({"version": 1, "entries": self.entries}).encode()
@@ -119,6 +132,18 @@ class HashCache:
             self.dirty = False
         except OSError:
             pass  # a cache that cannot be saved only costs time next run
+
+
+def _below(path: str, roots: Set[str]) -> bool:
+    """Whether ``path`` is inside one of ``roots`` (a lookup per parent dir)."""
+    here = os.path.dirname(path)
+    while True:
+        if here in roots:
+            return True
+        parent = os.path.dirname(here)
+        if parent == here:
+            return False
+        here = parent
 
 
 def _hash_range(

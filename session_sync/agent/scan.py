@@ -182,6 +182,7 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
     older: Dict[str, float] = {}
     duplicates: List[JSON] = []
     ignored: List[IgnoredFacts] = []
+    listed: List[str] = []  # the dirs whose gone files the cache forgets
     for name in dir_names:
         base = os.path.join(projects, name)
         in_project = name in matched
@@ -191,6 +192,7 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
             entries = list(os.scandir(base))
         except OSError:
             continue
+        listed.append(base)
         for item in sorted(entries, key=lambda e: e.name):
             if not item.name.endswith(".jsonl"):
                 continue
@@ -268,6 +270,7 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
                 "files": files,
             }
         )
+    cache.prune(listed)
     if not read_only:
         cache.save()
         remove_orphan_temps(config, [os.path.join(projects, n) for n in sorted(matched)])
@@ -340,6 +343,8 @@ def scan_folder(config: str, request: ScanRequest, now: Optional[float] = None) 
                 "files": files,
             }
         )
+    if os.path.isdir(root):
+        cache.prune([root])
     if not request.get("read_only"):
         cache.save()
         if os.path.isdir(root):

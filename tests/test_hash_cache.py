@@ -11,6 +11,8 @@ from typing import Any
 
 from conftest import Machines, write_old
 
+from session_sync.agent.messages import ScanRequest
+from session_sync.agent.paths import TEMP_PREFIX, TEMP_SUFFIX
 from session_sync.agent.scan import scan
 from session_sync.testing.sessions import make_session
 
@@ -66,3 +68,24 @@ def test_a_scan_that_learns_nothing_does_not_write_the_cache(machines: Machines)
     scan_here(m, m.project)
     after = path.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_a_read_only_scan_keeps_its_hashes_and_removes_no_temp_file(machines: Machines) -> None:
+    """status and --dry-run: what they hashed is kept (the next scan reads none of
+    it), and a temp file a killed sync left stays for a scan that may write."""
+    m = machines
+    spec = make_session(random.Random(13), str(m.project))
+    write_old(m.a, spec)
+    left = m.project_dir(m.a) / f"{TEMP_PREFIX}killed{TEMP_SUFFIX}"
+    left.write_bytes(b"half")
+    request: ScanRequest = {"project_path": str(m.project), "days": 7, "read_only": True}
+
+    first = scan(str(m.a), request)
+    again = scan(str(m.a), request)
+
+    assert first["bytes_hashed"] > 0
+    assert again["bytes_hashed"] == 0
+    assert str(m.transcript(m.a, spec.session_id)) in cache_of(m.a)
+    assert left.exists()
+    scan_here(m, m.project)
+    assert not left.exists()

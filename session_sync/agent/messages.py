@@ -63,6 +63,7 @@ class ScanRequest(TypedDict, total=False):
     peer_sizes: Dict[str, int]
     """The other side's size of each dir-relative file, for prefix hashes."""
     read_only: bool
+    """Status, a dry run: no temp file is removed (the hash cache is still saved)."""
     folder: str
     """A folder sync: the folder's absolute path (a path, never a flag)."""
     memory: bool

@@ -133,7 +133,8 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
     Request fields: ``project_path`` (or null: find dirs by ``repo`` alone),
     ``repo``, ``days``, ``want`` (ids to describe fully even if not recent
     here) and ``peer_sizes`` (``{"<dir-relative file>": size}``: the other
-    side's sizes, for prefix hashes).
+    side's sizes, for prefix hashes); ``read_only`` (status, a dry run): no
+    temp file is removed, while the hash cache is still kept up to date.
     """
     now = time.time() if now is None else now
     if request.get("folder"):
@@ -271,8 +272,10 @@ def scan(config: str, request: ScanRequest, now: Optional[float] = None) -> Scan
             }
         )
     cache.prune(listed)
+    # Even a read-only scan (status, --dry-run) keeps what it hashed: the cache is
+    # this agent's own state, and the next scan then reads nothing again.
+    cache.save()
     if not read_only:
-        cache.save()
         remove_orphan_temps(config, [os.path.join(projects, n) for n in sorted(matched)])
     answer: ScanAnswer = {
         "config_dir": config,
@@ -345,10 +348,9 @@ def scan_folder(config: str, request: ScanRequest, now: Optional[float] = None) 
         )
     if os.path.isdir(root):
         cache.prune([root])
-    if not request.get("read_only"):
-        cache.save()
-        if os.path.isdir(root):
-            remove_orphan_temps(config, [root])
+    cache.save()  # read-only too, as in ``scan``
+    if not request.get("read_only") and os.path.isdir(root):
+        remove_orphan_temps(config, [root])
     return {
         "config_dir": config,
         "hostname": socket.gethostname(),

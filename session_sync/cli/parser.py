@@ -164,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--pull", action="store_true", help="only bring the other side's sessions here"
     )
     sync.add_argument(
-        "--dry-run", action="store_true", help="show what would happen, change nothing"
+        "--dry-run",
+        action="store_true",
+        help="show what would happen, change nothing (but the hash cache, as status does)",
     )
     sync.add_argument(
         "--paranoid",

@@ -91,6 +91,17 @@ def test_an_append_to_a_scanned_destination_is_written_in_place(config: Path) ->
     assert path.stat().st_ino == inode
 
 
+def test_a_large_fast_append_is_staged_in_a_temp_file_that_goes(config: Path) -> None:
+    old = lines(50)
+    path = scanned(config, old)
+    inode = path.stat().st_ino
+    big = NEW * (swap.STAGED_IN_MEMORY // len(NEW) + 2)
+    assert apply(config, append_op(old, big), big)["ok"]
+    assert path.read_bytes() == old + big
+    assert path.stat().st_ino == inode
+    assert [p.name for p in path.parent.iterdir()] == [REL]
+
+
 def test_paranoid_swaps_in_a_staged_copy(config: Path) -> None:
     old = lines(200)
     path = scanned(config, old)

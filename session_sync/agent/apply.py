@@ -23,7 +23,7 @@ import hashlib
 import os
 import stat
 import time
-from typing import BinaryIO, Callable, Iterator, List, Optional, Set
+from typing import Callable, Iterator, List, Optional, Set
 
 from .backups import BackupSet, open_backup_set, prune_backups
 from .faults import fault_point
@@ -43,7 +43,7 @@ from .messages import ApplyOp, ExchangeAnswer, FileResult
 from .paths import encode_project_path, op_base, op_target
 from .protocol import Refusal
 from .restored import forget_restored, restored_key
-from .swap import Destination, append_in_place, catch_up, open_destination
+from .swap import Destination, append_fast, catch_up, open_destination, stage
 
 __all__ = [
     "apply_batch",
@@ -58,24 +58,6 @@ def _backup_dir_name(op: ApplyOp) -> str:
     if op.get("in_folder"):
         return "folder" + encode_project_path(str(op["dir"]), resolve=False)
     return str(op["dir"])
-
-
-def _stage(
-    chunks: Iterator[bytes], out: BinaryIO, hasher: "hashlib._Hash", limit: int, where: str
-) -> int:
-    """Write the incoming chunks to the staged file; return how many bytes."""
-    staged = 0
-    try:
-        for chunk in chunks:
-            staged += len(chunk)
-            if staged > limit:
-                raise Refusal("more data than announced (%d bytes); nothing changed" % limit)
-            out.write(chunk)
-            hasher.update(chunk)
-            fault_point("apply.staged", where)
-    except Refusal as exc:
-        raise Refusal("transfer failed: %s" % exc) from None
-    return staged
 
 
 def _link_new(tmp: str, target: str) -> None:
@@ -154,30 +136,6 @@ _NO_HARD_LINKS = tuple(
 )
 
 
-def _append_fast(
-    config: str, op: ApplyOp, dest: Destination, tmp: str, chunks: Iterator[bytes], incoming: int
-) -> FileResult:
-    """An append to a destination a scan here hashed as it still is (same inode,
-    size, mtime: ``HashCache.vouches``): its bytes are not read again, only the
-    tail ``recheck`` compares; the new bytes are staged, checked against the
-    sha256 the sender's scan took of them, and written after the old ones."""
-    lines = str(op["rel"]).endswith(".jsonl") and not op.get("in_folder")
-    dest.read_tail(dest.size, line_end=lines)
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w+b") as fh:
-        hasher = hashlib.sha256()
-        staged = _stage(chunks, fh, hasher, incoming, config)
-        fh.flush()
-        os.fsync(fh.fileno())
-        if hasher.hexdigest() != op.get("append_sha256"):
-            raise Refusal("received data does not match its sha256; nothing changed")
-        dest.recheck(dest.size)
-        fault_point("apply.rechecked", config)
-        append_in_place(dest, fh, int(op["mtime_ns"]), lines)
-    fault_point("apply.swapped", config)
-    return {"ok": True, "bytes": staged, "backup": None}
-
-
 def apply_file(
     config: str,
     op: ApplyOp,
@@ -253,7 +211,7 @@ def apply_file(
             and cache.vouches(target, dest.stat, counted, str(expect["sha256"]))  # type: ignore[index]
         ):
             tmp = temp_path(directory)
-            appended = _append_fast(config, op, dest, tmp, chunks, incoming)
+            appended = append_fast(config, op, dest, tmp, chunks, incoming)
             landed = True
             return appended
 
@@ -269,7 +227,7 @@ def apply_file(
                     raise Refusal("destination changed since the scan; run the sync again")
                 if action == "append":
                     hasher = prefix.copy()
-            staged = _stage(chunks, fh, hasher, incoming, config)
+            staged = stage(chunks, fh, hasher, incoming, config)
             fh.flush()
             os.fsync(fh.fileno())
         if hasher.hexdigest() != op["sha256"]:

@@ -128,7 +128,9 @@ class HashCache:
             return
         data = json.dumps({"version": 1, "entries": self.entries}).encode()
         try:
-            write_atomic(self.path, data, 0o600)
+            # No fsync: after a crash a cache that does not parse is read as
+            # empty, and that only costs time.
+            write_atomic(self.path, data, 0o600, durable=False)
             self.dirty = False
         except OSError:
             pass  # a cache that cannot be saved only costs time next run

@@ -1,8 +1,10 @@
-"""Benchmark what an append costs now that it is staged whole and swapped in.
+"""Benchmark what an append costs when it is staged whole and swapped in.
 
-An append re-reads and re-writes the destination's old bytes (so that at every
-instant the file is its old bytes plus whole lines, whatever is killed when):
-it costs a copy of the file, not only the new bytes. This prints, for each
+That is the path of ``sync --paranoid`` and of a destination not as its scan
+saw it (``benchmarks/bench_apply.py`` times the fast path beside it): the
+append re-reads and re-writes the destination's old bytes (so that at every
+instant the file is its old bytes plus whole lines, whatever is killed when),
+so it costs a copy of the file, not only the new bytes. This prints, for each
 destination size, the agent's ``apply_file`` appending ``--append-kb`` of new
 lines, beside the floors measured in the same run: ``cp`` of the destination
 (what the staging copy cannot beat) and a bare ``O_APPEND`` write of the new

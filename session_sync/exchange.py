@@ -49,6 +49,8 @@ class ExchangeRequest(Protocol):
     def folder_sync(self) -> bool: ...
     @property
     def backup_retention_days(self) -> float: ...
+    @property
+    def paranoid(self) -> bool: ...
 
 
 class Progress:
@@ -91,6 +93,7 @@ def exchange_files(
             "apply": [apply_op(i, request.folder_sync) for i in pushes],
             "send": [send_op(i, request.folder_sync) for i in pulls],
             "backup_retention_days": request.backup_retention_days,
+            "paranoid": request.paranoid,
             **parts,
         }
     )
@@ -130,7 +133,9 @@ def exchange_files(
     # Syncs in parallel threads of this process (one per codespace) take turns
     # here, so none of them spends the machine's bounded lock wait on a sibling.
     with LOCAL_APPLY:
-        outcome = apply_batch(config, ops, next_file, label, request.backup_retention_days)
+        outcome = apply_batch(
+            config, ops, next_file, label, request.backup_retention_days, request.paranoid
+        )
     for item, result in zip(pulls, outcome["results"], strict=True):
         reports[index_of[id(item)]] = reports[index_of[id(item)]].with_result(result)
     forks_follow_their_replace(plan, reports, index_of)

@@ -58,6 +58,10 @@ class SyncRequest:
     """Direction."""
     dry_run: bool = False
     """Plan and report, change nothing."""
+    paranoid: bool = False
+    """Every append re-reads its destination whole and swaps in a staged copy,
+    even when the destination is exactly as the scan saw it (same inode, size and
+    mtime), where it is otherwise written in place after reading only its tail."""
     backup_retention_days: float = DEFAULT_BACKUP_RETENTION_DAYS
     """Backup sets older than this are pruned (a file's newest backup never is)."""
     folder_sync: bool = False
@@ -141,20 +145,18 @@ class _LocalCaches:
 
     def __init__(self) -> None:
         self.caches: dict[Path, HashCache] = {}
-        self.changed = False
 
     def of(self, request: SyncRequest) -> HashCache:
-        self.changed = self.changed or not request.dry_run
         config = request.local_config
         if config not in self.caches:
             self.caches[config] = HashCache(str(config))
         return self.caches[config]
 
     def save(self) -> None:
-        if self.changed:
-            with LOCAL_APPLY:
-                for cache in self.caches.values():
-                    cache.save()
+        # Dry runs too: the cache is session-sync's own state, not the user's files.
+        with LOCAL_APPLY:
+            for cache in self.caches.values():
+                cache.finish()
 
 
 def _remote_answers(

@@ -192,6 +192,38 @@ def snapshot_tree(root: Path) -> dict[str, Entry]:
     return out
 
 
+HASH_CACHE = "session-sync/hash-cache.json"
+"""Under a config dir: the one file a status or a dry run writes."""
+
+
+def changed_but_the_hash_cache(before: dict[str, Entry], after: dict[str, Entry]) -> list[str]:
+    """What changed from ``before`` to ``after`` (two ``snapshot_tree``), less
+    session-sync's hash cache, wherever in them.
+
+    A status or a dry run keeps the cache up to date (session-sync's own state:
+    the next scan reads less) and must change nothing else. Its dir's mtime moves
+    (the cache's atomic rewrite), and when that dir is made for it, so does the
+    mtime of the dir it is made in; nothing else of either may change."""
+    caches = {r for r in after if r == HASH_CACHE or r.endswith("/" + HASH_CACHE)}
+    holders = {r[: -len("/hash-cache.json")] for r in caches}
+    made_in = {h.rpartition("/")[0] for h in holders if h not in before}
+    changed = []
+    for rel in sorted(set(before) | set(after)):
+        old, new = before.get(rel), after.get(rel)
+        if old == new or rel in caches:
+            continue
+        if rel in holders and old is None and new is not None and new.kind == "dir":
+            continue
+        if rel in holders | made_in and old and new and _but_mtime(old) == _but_mtime(new):
+            continue
+        changed.append(rel)
+    return changed
+
+
+def _but_mtime(entry: Entry) -> Entry:
+    return entry._replace(mtime_ns=0)
+
+
 def session_files(config: Path) -> dict[str, bytes]:
     """``{path under projects/: bytes}`` of every file, session-sync's temp files excluded."""
     projects = config / "projects"

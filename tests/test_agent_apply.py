@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import io
 import json
 import os
 import stat
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -402,6 +404,37 @@ def test_apply_batch_without_replaces_makes_no_backup_set(config: Path) -> None:
     assert answer["results"][0]["ok"]
     assert answer["backup_set"] is None
     assert backup_sets(config) == []
+
+
+def test_apply_batch_lists_each_dir_once_for_its_stale_temps(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10,000 new files in one dir cost one listing of it, not 10,000; the temp
+    files over an hour old there still go, and only those."""
+    project = target(config).parent
+    stale, fresh = (
+        project / f"{TEMP_PREFIX}old{TEMP_SUFFIX}",
+        project / f"{TEMP_PREFIX}new{TEMP_SUFFIX}",
+    )
+    for path, age in ((stale, 2 * 3600), (fresh, 60)):
+        put(path, b"x", mtime_ns=time.time_ns() - age * 10**9)
+    rels = [session_rel(f"many-{i}") for i in range(20)]
+    ops = [make_op("copy", A, rel=rel) for rel in rels]
+    ops.append(make_op("copy", A, rel=session_rel("elsewhere"), dir="-other"))
+    listed: collections.Counter[str] = collections.Counter()
+    real_listdir = os.listdir
+
+    def counting(path: Any = ".") -> list[str]:
+        listed[os.fspath(path)] += 1
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "listdir", counting)
+    answer = apply_batch(str(config), ops, stream_for([A] * len(ops)).data, "batch", 90)
+    assert all(r["ok"] for r in answer["results"])
+    assert listed[str(project)] == 1
+    assert listed[str(target(config, dir="-other").parent)] == 1
+    assert not stale.exists()
+    assert fresh.exists()
 
 
 def test_send_file_feeds_apply_file(config: Path, tmp_path: Path) -> None:

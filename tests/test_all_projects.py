@@ -231,9 +231,9 @@ def test_scan_many_loads_and_saves_the_hash_cache_once(
         loads.append(config)
         real_init(self, config)
 
-    def counted_write(path: str, data: bytes, mode: int) -> None:
+    def counted_write(path: str, data: bytes, mode: int, durable: bool = True) -> None:
         writes.append(path)
-        real_write(path, data, mode)
+        real_write(path, data, mode, durable)
 
     monkeypatch.setattr(hashcache.HashCache, "__init__", counted_init)
     monkeypatch.setattr(hashcache, "write_atomic", counted_write)

@@ -27,6 +27,7 @@ from test_agent_apply import (  # the same machine, names and helpers
 )
 
 from session_sync.agent import apply as apply_module
+from session_sync.agent import swap as swap_module
 from session_sync.agent.apply import apply_file
 from session_sync.agent.backups import list_backups, open_backup_set
 from session_sync.agent.messages import ApplyOp, Expect, FileResult
@@ -87,6 +88,7 @@ def at_point(monkeypatch: pytest.MonkeyPatch, point: str, action: Callable[[], N
             action()
 
     monkeypatch.setattr(apply_module, "fault_point", fault)
+    monkeypatch.setattr(swap_module, "fault_point", fault)  # the staging's
 
 
 def no_temps(config: Path) -> bool:
@@ -211,6 +213,7 @@ def test_an_append_is_old_bytes_plus_whole_lines_at_every_instant(
         seen.append(path.read_bytes())
 
     monkeypatch.setattr(apply_module, "fault_point", look)
+    monkeypatch.setattr(swap_module, "fault_point", look)  # the staging's
     result = apply(config, op_for("append", OLD + NEW, expect_of(OLD)), NEW)
 
     assert result["ok"]

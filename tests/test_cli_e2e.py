@@ -21,9 +21,12 @@ from typing import Any
 import attrs
 import pytest
 from conftest import (
+    HASH_CACHE,
+    CliResult,
     Machines,
     RunCli,
     RunSubprocess,
+    changed_but_the_hash_cache,
     session_files,
     set_mtime,
     snapshot_tree,
@@ -714,19 +717,24 @@ def test_dry_run_plans_but_changes_no_session_file(machines: Machines, run_cli: 
 
 
 @pytest.mark.parametrize("command", ["sync --dry-run", "status"])
-def test_dry_run_and_status_write_nothing_at_all_in_either_config_dir(
+def test_dry_run_and_status_write_nothing_but_the_hash_cache_in_either_config_dir(
     machines: Machines, run_cli: RunCli, command: str
 ) -> None:
-    """The whole config dirs, session-sync's own state included, stay as they were:
-    ``--dry-run`` is "change nothing", and so is ``status``."""
+    """The whole config dirs stay as they were, but for session-sync's hash cache:
+    ``--dry-run`` is "change nothing", and so is ``status``; what they hashed is
+    kept, so the next one reads nothing again."""
     m = machines
     _mixed_sides(m)
     before = (snapshot_tree(m.a), snapshot_tree(m.b))
     verb, *flags = command.split()
 
-    result = run_cli(verb, "--dir", str(m.b), "--local-path", str(m.project), "--json", *flags)
+    def run() -> CliResult:
+        args = ("--dir", str(m.b), "--local-path", str(m.project), "--json", *flags)
+        result = run_cli(verb, *args)
+        assert result.code == 0, result
+        return result
 
-    assert result.code == 0, result
+    first = run()
     after = (snapshot_tree(m.a), snapshot_tree(m.b))
     changed = sorted(
         f"{side}/{rel}"
@@ -734,7 +742,14 @@ def test_dry_run_and_status_write_nothing_at_all_in_either_config_dir(
         for rel in set(old) | set(new)
         if old.get(rel) != new.get(rel)
     )
-    assert changed == [], changed
+    own = {f"{side}/{rel}" for side in "ab" for rel in ("session-sync", HASH_CACHE)}
+    assert set(changed) <= own, changed
+    assert {f"a/{HASH_CACHE}", f"b/{HASH_CACHE}"} <= set(changed), changed
+    assert changed_but_the_hash_cache(before[0], after[0]) == []
+    assert changed_but_the_hash_cache(before[1], after[1]) == []
+    if verb == "sync":
+        assert first.json()["bytes_hashed"] > 0
+        assert run().json()["bytes_hashed"] == 0
 
 
 # ---------------------------------------------------------------- (14) direction

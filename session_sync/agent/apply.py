@@ -23,7 +23,7 @@ import hashlib
 import os
 import stat
 import time
-from typing import BinaryIO, Callable, Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional, Set
 
 from .backups import BackupSet, open_backup_set, prune_backups
 from .faults import fault_point
@@ -43,7 +43,7 @@ from .messages import ApplyOp, ExchangeAnswer, FileResult
 from .paths import encode_project_path, op_base, op_target
 from .protocol import Refusal
 from .restored import forget_restored, restored_key
-from .swap import Destination, catch_up, open_destination
+from .swap import Destination, append_fast, catch_up, open_destination, stage
 
 __all__ = [
     "apply_batch",
@@ -58,24 +58,6 @@ def _backup_dir_name(op: ApplyOp) -> str:
     if op.get("in_folder"):
         return "folder" + encode_project_path(str(op["dir"]), resolve=False)
     return str(op["dir"])
-
-
-def _stage(
-    chunks: Iterator[bytes], out: BinaryIO, hasher: "hashlib._Hash", limit: int, where: str
-) -> int:
-    """Write the incoming chunks to the staged file; return how many bytes."""
-    staged = 0
-    try:
-        for chunk in chunks:
-            staged += len(chunk)
-            if staged > limit:
-                raise Refusal("more data than announced (%d bytes); nothing changed" % limit)
-            out.write(chunk)
-            hasher.update(chunk)
-            fault_point("apply.staged", where)
-    except Refusal as exc:
-        raise Refusal("transfer failed: %s" % exc) from None
-    return staged
 
 
 def _link_new(tmp: str, target: str) -> None:
@@ -160,6 +142,9 @@ def apply_file(
     chunks: Iterator[bytes],
     backups: BackupSet,
     now: Optional[float] = None,
+    cache: Optional[HashCache] = None,
+    paranoid: bool = False,
+    swept: Optional[Set[str]] = None,
 ) -> FileResult:
     """Apply one planned file change from ``chunks``; return its result as data.
 
@@ -167,6 +152,10 @@ def apply_file(
     (of the whole resulting content), ``size`` (its length), ``mode``,
     ``mtime_ns``, and for append/replace ``expect`` (``complete_size``, ``file_size``,
     ``sha256`` of the destination as scanned). ``chunks`` always gets drained.
+    ``cache``: this machine's hash cache; an append whose destination it vouches
+    for is written in place without re-reading it, unless ``paranoid``.
+    ``swept``: the dirs whose stale temp files this batch has removed already (a
+    dir is listed once per batch, not once per file); this one is added.
     """
     now = time.time() if now is None else now
     tmp = None
@@ -188,7 +177,10 @@ def apply_file(
         # At this point we know the target's name is confined to its base dir and
         # no dir between the base and the target is a symbolic link.
         made = make_private_dirs(directory)
-        remove_stale_temps(directory, now)
+        if swept is None or directory not in swept:
+            remove_stale_temps(directory, now)
+            if swept is not None:
+                swept.add(directory)
         expect = op.get("expect")
         hasher = hashlib.sha256()
         incoming = int(op["size"])
@@ -210,6 +202,18 @@ def apply_file(
                 incoming -= counted
         if incoming < 0:
             raise Refusal("bad request: the result is shorter than the destination")
+        if (
+            action == "append"
+            and dest is not None
+            and not paranoid
+            and cache is not None
+            and isinstance(op.get("append_sha256"), str)
+            and cache.vouches(target, dest.stat, counted, str(expect["sha256"]))  # type: ignore[index]
+        ):
+            tmp = temp_path(directory)
+            appended = append_fast(config, op, dest, tmp, chunks, incoming)
+            landed = True
+            return appended
 
         # Stage the result beside the target: for an append, the destination's
         # bytes (read from the inode we hold) and then the incoming ones.
@@ -223,7 +227,7 @@ def apply_file(
                     raise Refusal("destination changed since the scan; run the sync again")
                 if action == "append":
                     hasher = prefix.copy()
-            staged = _stage(chunks, fh, hasher, incoming, config)
+            staged = stage(chunks, fh, hasher, incoming, config)
             fh.flush()
             os.fsync(fh.fileno())
         if hasher.hexdigest() != op["sha256"]:
@@ -319,15 +323,18 @@ def apply_batch(
     next_file: Callable[[], Iterator[bytes]],
     label: str,
     retention_days: float,
+    paranoid: bool = False,
 ) -> ExchangeAnswer:
     """Apply ``ops`` in order, each from the chunks ``next_file()`` yields, under this
-    machine's lock; one failed file does not stop the others. Returns
+    machine's lock; one failed file does not stop the others (``paranoid``: every
+    append re-reads its destination whole, see ``apply_file``). Returns
     ``{"results": [...], "backup_set": path or None, "pruned_backups": [...]}``."""
     results: List[FileResult] = []
     backups = open_backup_set(config, label)
     pruned: List[str] = []
     cache = HashCache(config)
     written: List[str] = []
+    swept: Set[str] = set()
     # Another sync's lock is waited for (bounded) only when there is something to write.
     with ConfigLock(config, wait=None if ops else 0.0) as lock:
         for op in ops:
@@ -335,7 +342,9 @@ def apply_batch(
                 drain(next_file())
                 results.append({"ok": False, "error": lock.error})
                 continue
-            result = apply_file(config, op, next_file(), backups)
+            result = apply_file(
+                config, op, next_file(), backups, cache=cache, paranoid=paranoid, swept=swept
+            )
             if result.get("ok") and not result.get("unchanged"):
                 cache.record_written(op_target(config, op), int(op["size"]), str(op["sha256"]))
                 written.append(restored_key(str(op["dir"]), str(op["rel"])))

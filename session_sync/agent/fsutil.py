@@ -93,7 +93,9 @@ def temp_path(directory: str) -> str:
     return os.path.join(directory, "%s%s%s" % (TEMP_PREFIX, os.urandom(6).hex(), TEMP_SUFFIX))
 
 
-def write_atomic(path: str, data: bytes, mode: int) -> None:
+def write_atomic(path: str, data: bytes, mode: int, durable: bool = True) -> None:
+    """Give ``path`` the content ``data`` at once (a temp file renamed over it);
+    ``durable``: fsynced first, so a crash leaves the old content or the new."""
     directory = os.path.dirname(path)
     make_private_dirs(directory)
     tmp = temp_path(directory)
@@ -102,7 +104,8 @@ def write_atomic(path: str, data: bytes, mode: int) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

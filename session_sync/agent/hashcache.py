@@ -8,7 +8,7 @@ import hashlib
 import json
 import os
 import stat
-from typing import BinaryIO, Dict, Iterable, List, Optional, Tuple
+from typing import BinaryIO, Dict, Iterable, List, Optional, Set, Tuple
 
 from .fsutil import write_atomic
 from .messages import FileFacts
@@ -33,6 +33,8 @@ class HashCache:
         self.path = os.path.join(config, "session-sync", "hash-cache.json")
         self.entries: Dict[str, JSON] = {}
         self.dirty = False
+        self.scanned: Set[str] = set()
+        """The dirs the scans using this cache listed (``finish`` prunes under them)."""
         self.bytes_hashed = 0
         self.files_hashed = 0
         try:
@@ -56,8 +58,45 @@ class HashCache:
     def put(self, path: str, st: os.stat_result, facts: JSON) -> None:
         facts = dict(facts)
         facts["key"] = self.key(st)
-        self.entries[path] = facts
-        self.dirty = True
+        # Not in the key (a scan needs not care), but no one can set it back:
+        # what ``vouches`` also asks of a file.
+        facts["ctime_ns"] = st.st_ctime_ns
+        if self.entries.get(path) != facts:
+            self.entries[path] = facts
+            self.dirty = True
+
+    def finish(self) -> None:
+        """Prune under every dir the scans listed (``scanned``), then save."""
+        self.prune(self.scanned)
+        self.scanned.clear()
+        self.save()
+
+    def prune(self, scanned: Iterable[str]) -> None:
+        """Forget the files gone from under the dirs ``scanned`` (listed by this
+        scan); entries elsewhere (other projects, folders) are left alone."""
+        roots = {os.path.normpath(d) for d in scanned}
+        if not roots:
+            return
+        for path in list(self.entries):
+            if _below(path, roots) and not os.path.lexists(path):
+                del self.entries[path]
+                self.dirty = True
+
+    def vouches(self, path: str, st: os.stat_result, size: int, sha256: str) -> bool:
+        """Whether a scan here hashed the file ``st`` describes (same device, inode,
+        size, mtime and ctime) whole, ``size`` bytes, to ``sha256``: an append then
+        needs not read those bytes again.
+
+        RACE: a rewrite of the same size within the clock tick of that hash leaves
+        all of these as they were; ``--paranoid`` reads the file whole instead.
+        """
+        entry = self.get(path, st)
+        return (
+            entry is not None
+            and entry.get("ctime_ns") == st.st_ctime_ns
+            and entry.get("size") == size == st.st_size
+            and entry.get("sha256") == sha256
+        )
 
     def record_written(self, path: str, size: int, sha256: str) -> None:
         """Remember a file this agent has just written and verified.
@@ -92,33 +131,55 @@ class HashCache:
         )
 
     def save(self) -> None:
+        """Write the cache, when anything in it changed since it was read."""
         if not self.dirty:
             return
         data = json.dumps({"version": 1, "entries": self.entries}).encode()
         try:
-            write_atomic(self.path, data, 0o600)
+            # No fsync: after a crash a cache that does not parse is read as
+            # empty, and that only costs time.
+            write_atomic(self.path, data, 0o600, durable=False)
             self.dirty = False
         except OSError:
             pass  # a cache that cannot be saved only costs time next run
 
 
-def _hash_range(fh: BinaryIO, length: int, marks: Iterable[int] = ()) -> Tuple[str, Dict[int, str]]:
-    """sha256 of the first ``length`` bytes, plus the sha256 at each mark < length."""
+def _below(path: str, roots: Set[str]) -> bool:
+    """Whether ``path`` is inside one of ``roots`` (a lookup per parent dir)."""
+    here = os.path.dirname(path)
+    while True:
+        if here in roots:
+            return True
+        parent = os.path.dirname(here)
+        if parent == here:
+            return False
+        here = parent
+
+
+def _hash_range(
+    fh: BinaryIO, length: int, mark: Optional[int] = None
+) -> Tuple[str, Dict[int, str], Dict[int, str]]:
+    """sha256 of the first ``length`` bytes, plus the sha256 of the bytes before
+    ``mark`` < length and of those from it to ``length`` (what an append sends)."""
     digest = hashlib.sha256()
+    suffix: Optional["hashlib._Hash"] = None
     at: Dict[int, str] = {}
-    pending = sorted(m for m in set(marks) if 0 <= m < length)
     fh.seek(0)
     done = 0
-    for mark in [*pending, length]:
-        while done < mark:
-            chunk = fh.read(min(CHUNK_SIZE, mark - done))
+    for stop in ([mark] if mark is not None and 0 <= mark < length else []) + [length]:
+        while done < stop:
+            chunk = fh.read(min(CHUNK_SIZE, stop - done))
             if not chunk:
                 raise Refusal("file shrank while being read")
             digest.update(chunk)
+            if suffix is not None:
+                suffix.update(chunk)
             done += len(chunk)
-        if mark != length:
-            at[mark] = digest.copy().hexdigest()
-    return digest.hexdigest(), at
+        if stop != length:
+            at[stop] = digest.copy().hexdigest()
+            suffix = hashlib.sha256()
+    after = {mark: suffix.hexdigest()} if suffix is not None and mark is not None else {}
+    return digest.hexdigest(), at, after
 
 
 def _cached(
@@ -149,8 +210,7 @@ def _read_facts(
     old = cache.get(path, st)
     need_prefix = peer_size is not None and peer_size > 0
     size = complete_size(fh, st.st_size) if is_jsonl else st.st_size
-    marks = [peer_size] if (need_prefix and peer_size is not None) else []
-    sha, prefixes = _hash_range(fh, size, marks)
+    sha, prefixes, suffixes = _hash_range(fh, size, peer_size if need_prefix else None)
     stamps: List[str] = []
     malformed = 0
     if is_jsonl:
@@ -159,12 +219,15 @@ def _read_facts(
     cache.files_hashed += 1
     old_prefixes = dict(old.get("prefixes", {})) if old and old.get("size") == size else {}
     old_prefixes.update({str(k): v for k, v in prefixes.items()})
+    old_suffixes = dict(old.get("suffixes", {})) if old and old.get("size") == size else {}
+    old_suffixes.update({str(k): v for k, v in suffixes.items()})
     facts = {
         "size": size,
         "sha256": sha,
         "timestamps": stamps,
         "malformed": malformed,
         "prefixes": old_prefixes,
+        "suffixes": old_suffixes,
     }
     cache.put(path, st, facts)
     return facts
@@ -217,10 +280,14 @@ def describe_file(
         "malformed": facts.get("malformed", 0),
         "prefix_sha256": None,
         "prefix_size": None,
+        "suffix_sha256": None,
     }
     if plain:
         out["plain"] = True
     if need_prefix and peer_size is not None and peer_size < facts["size"]:
         out["prefix_size"] = peer_size
         out["prefix_sha256"] = facts.get("prefixes", {}).get(str(peer_size))
+        # Missing in a cache entry made before it was kept: the append then
+        # re-reads the destination whole, as with --paranoid.
+        out["suffix_sha256"] = facts.get("suffixes", {}).get(str(peer_size))
     return out

@@ -67,6 +67,7 @@ class ScanRequest(TypedDict, total=False):
     peer_sizes: Dict[str, int]
     """The other side's size of each dir-relative file, for prefix hashes."""
     read_only: bool
+    """Status, a dry run: no temp file is removed (the hash cache is still saved)."""
     folder: str
     """A folder sync: the folder's absolute path (a path, never a flag)."""
     memory: bool
@@ -92,6 +93,8 @@ class FileFacts(TypedDict, total=False):
     malformed: int
     prefix_size: Optional[int]
     prefix_sha256: Optional[str]
+    suffix_sha256: Optional[str]
+    """Of the bytes from ``prefix_size`` to ``complete_size``: what an append sends."""
     plain: bool
     committed: bool
     restored: bool
@@ -265,6 +268,9 @@ class ApplyOp(TypedDict, total=False):
     mtime_ns: int
     reason: str
     expect: Optional[Expect]
+    append_sha256: Optional[str]
+    """An append: the sha256 of the bytes it sends (the source's ``suffix_sha256``);
+    with it a destination as the scan saw it is not read again."""
     fork_rel: str
     """A replace: first keep the destination's counted bytes as this new file
     beside it (the other branch of a diverged session), or find them there."""
@@ -352,6 +358,8 @@ class ExchangeRequest(TypedDict, total=False):
     apply: List[ApplyOp]
     send: List[SendOp]
     backup_retention_days: float
+    paranoid: bool
+    """Every append re-reads its destination whole (``apply_batch``)."""
     memory: MemoryPart
     history: HistoryPart
 

@@ -140,6 +140,14 @@ def _read_recorded_cwds(base: str, name: str) -> List[str]:
     return seen
 
 
+def _done_with(cache: HashCache, listed_dirs: List[str], own_cache: bool) -> None:
+    """Forget the files gone from the dirs listed, and save: now for a scan's own
+    cache; a shared one's owner does both once, for every scan (``HashCache.finish``)."""
+    cache.scanned.update(listed_dirs)
+    if own_cache:
+        cache.finish()
+
+
 def _dir_names(base: str) -> Optional[Tuple[List[str], FrozenSet[str]]]:
     """The names in dir ``base`` (sorted, and as a set), or None when it cannot be
     listed; read once while ``shared_listings`` holds."""
@@ -181,7 +189,8 @@ def scan(
     Request fields: ``project_path`` (or null: find dirs by ``repo`` alone),
     ``repo``, ``days``, ``want`` (ids to describe fully even if not recent
     here) and ``peer_sizes`` (``{"<dir-relative file>": size}``: the other
-    side's sizes, for prefix hashes).
+    side's sizes, for prefix hashes); ``read_only`` (status, a dry run): no
+    temp file is removed, while the hash cache is still kept up to date.
     """
     now = time.time() if now is None else now
     if request.get("folder"):
@@ -234,6 +243,7 @@ def scan(
     duplicates: List[JSON] = []
     ignored: List[IgnoredFacts] = []
     wanted_names = set(i + ".jsonl" for i in want)
+    listed_dirs: List[str] = []  # the dirs whose gone files the cache forgets
     for name in dir_names:
         base = os.path.join(projects, name)
         in_project = name in matched
@@ -242,6 +252,7 @@ def scan(
         listed = _dir_names(base)
         if listed is None:
             continue
+        listed_dirs.append(base)
         # Another project's dir is only looked into for the wanted sessions: a set
         # intersection, not a walk of its every entry for every project scanned.
         names = listed[0] if in_project else sorted(wanted_names & listed[1])
@@ -320,9 +331,10 @@ def scan(
                 "files": files,
             }
         )
+    # Even a read-only scan (status, --dry-run) keeps what it hashed: the cache is
+    # this agent's own state, and the next scan then reads nothing again.
+    _done_with(cache, listed_dirs, own_cache)
     if not read_only:
-        if own_cache:
-            cache.save()
         remove_orphan_temps(config, [os.path.join(projects, n) for n in sorted(matched)])
     answer: ScanAnswer = {
         "config_dir": config,
@@ -401,11 +413,9 @@ def scan_folder(
                 "files": files,
             }
         )
-    if not request.get("read_only"):
-        if own_cache:
-            cache.save()
-        if os.path.isdir(root):
-            remove_orphan_temps(config, [root])
+    _done_with(cache, [root] if os.path.isdir(root) else [], own_cache)  # read-only too
+    if not request.get("read_only") and os.path.isdir(root):
+        remove_orphan_temps(config, [root])
     return {
         "config_dir": config,
         "hostname": socket.gethostname(),

@@ -43,12 +43,17 @@ def exchange(
 ) -> None:
     """Serve an ``exchange``: apply ``request["apply"]`` from the stream, answer
     with the results, then send the data of ``request["send"]``."""
+    paranoid = request.get("paranoid", False)
+    if not isinstance(paranoid, bool):
+        # Refused before anything is applied: the X frame answers the exchange.
+        raise Refusal("bad exchange request: paranoid must be true or false, not %r" % paranoid)
     answer = apply_batch(
         config,
         list(request.get("apply") or []),
         reader.data,
         str(request.get("label", "sync")),
         float(request.get("backup_retention_days", DEFAULT_BACKUP_RETENTION_DAYS)),
+        paranoid,
     )
     landed = apply_knowledge(
         config, request.get("memory"), request.get("history"), str(request.get("label", "sync"))
@@ -90,8 +95,7 @@ def scan_many(config: str, request: JSON) -> ScanManyAnswer:
     answers: _Answers = []
     with shared_listings():
         _scan_each(config, scans, cache, answers)
-    if not all(one.get("read_only") for one in scans):
-        cache.save()
+    cache.finish()  # read-only scans too: the cache is the agent's own state
     return {"answers": answers}
 
 

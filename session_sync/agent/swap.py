@@ -6,29 +6,45 @@ what the plan was made from is checked when the op starts (size and the sha256
 of the counted bytes) and again right before the staged file takes the
 destination's name (same inode, same size and mtime, same tail bytes). When
 anything differs, nothing is changed and the item says so.
+
+An append to a destination this machine's scan hashed as it still is takes a
+shorter way (``append_fast``): the same re-check, then its new bytes written
+after the old ones in place, so it costs the new bytes, not a copy of the file.
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import os
 import stat
 import time
-from typing import BinaryIO, Optional
+from typing import BinaryIO, Iterator, Optional
 
+from .faults import fault_point
 from .fsutil import read_range
-from .protocol import Refusal
+from .messages import ApplyOp, FileResult
+from .protocol import CHUNK_SIZE, Refusal
 
 __all__ = [
+    "STAGED_IN_MEMORY",
     "TAIL_BYTES",
     "Destination",
+    "append_fast",
+    "append_in_place",
     "catch_up",
     "open_destination",
+    "stage",
 ]
 
 TAIL_BYTES = 1 << 16
 """Bytes at the end of the destination compared again right before the swap."""
+
+STAGED_IN_MEMORY = 1 << 20
+"""A fast append of up to this many bytes is staged in memory, not in a temp file."""
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 CATCH_UP_WAIT_SECONDS = 1.0
 """How long a line another writer is halfway through writing is waited for."""
@@ -42,6 +58,8 @@ class Destination:
     def __init__(self, path: str, fd: int, st: os.stat_result) -> None:
         self.path = path
         self.fd = fd
+        self.stat = st
+        """As first opened: what ``recheck`` compares with."""
         self.dev = st.st_dev
         self.ino = st.st_ino
         self.size = st.st_size
@@ -66,6 +84,16 @@ class Destination:
             # The tail of the very bytes hashed (a whole chunk is longer than it).
             tail = chunk[-TAIL_BYTES:] if len(chunk) >= TAIL_BYTES else (tail + chunk)[-TAIL_BYTES:]
         if got < count:
+            raise Refusal(_CHANGED)
+        self.tail = tail
+
+    def read_tail(self, count: int, line_end: bool) -> None:
+        """Instead of ``read_into`` when a scan here vouches for the first ``count``
+        bytes (``HashCache.vouches``): keep only their tail for ``recheck``, and
+        with ``line_end`` check that they end a line (never half a line before ours)."""
+        start = max(0, count - TAIL_BYTES)
+        tail = os.pread(self.fd, count - start, start)
+        if len(tail) != count - start or (line_end and count and not tail.endswith(b"\n")):
             raise Refusal(_CHANGED)
         self.tail = tail
 
@@ -145,3 +173,108 @@ def catch_up(dest: Destination, sink_path: str) -> int:
     finally:
         os.close(fd)
     return moved
+
+
+def _take_back(dest: Destination, fd: int, staged: BinaryIO) -> None:
+    """After a write failed (disk full): cut the destination back to its old size
+    when what follows it is ours alone (no other writer's bytes after them)."""
+    extra = os.fstat(fd).st_size - dest.size
+    if extra <= 0:
+        return
+    staged.seek(0)
+    for chunk in read_range(dest.fd, dest.size, dest.size + extra):
+        if staged.read(len(chunk)) != chunk:
+            return
+    os.ftruncate(fd, dest.size)
+
+
+def append_in_place(dest: Destination, staged: BinaryIO, mtime_ns: int, lines: bool) -> int:
+    """Append the staged (verified, fsynced) bytes to the destination itself, by
+    ``O_APPEND`` writes that each end a line when they are ``lines``; return how
+    many bytes.
+
+    For a destination ``recheck`` has just found as the scan saw it: the append
+    costs the new bytes, not a copy of the file. Bytes another writer adds in the
+    meantime are never overwritten (``O_APPEND``); ours come after theirs.
+    """
+    fd = os.open(dest.path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
+    written = 0
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino, st.st_size) != (dest.dev, dest.ino, dest.size):
+            raise Refusal(_CHANGED)
+        staged.seek(0)
+        carry = b""
+        try:
+            while True:
+                chunk = staged.read(CHUNK_SIZE)
+                block = carry + chunk
+                # Whole lines per write: a kill between two writes leaves the old
+                # bytes plus whole lines. RACE: a kill -9 inside one write of a line
+                # longer than a page can cut that line (--paranoid: a staged swap).
+                cut = len(block) if not (chunk and lines) else block.rfind(b"\n") + 1
+                view = memoryview(block)[:cut]
+                while view:
+                    view = view[os.write(fd, view) :]
+                written += cut
+                carry = block[cut:]
+                if not chunk:
+                    break
+            os.fsync(fd)
+        except OSError:
+            _take_back(dest, fd, staged)
+            raise
+        if os.fstat(fd).st_size == dest.size + written and os.utime in os.supports_fd:
+            # As a staged append would: not older than theirs, not "just written".
+            os.utime(fd, ns=(time.time_ns(), max(mtime_ns, dest.mtime_ns)))
+    finally:
+        os.close(fd)
+    return written
+
+
+def stage(
+    chunks: Iterator[bytes], out: BinaryIO, hasher: "hashlib._Hash", limit: int, where: str
+) -> int:
+    """Write the incoming chunks to the staged file; return how many bytes."""
+    staged = 0
+    try:
+        for chunk in chunks:
+            staged += len(chunk)
+            if staged > limit:
+                raise Refusal("more data than announced (%d bytes); nothing changed" % limit)
+            out.write(chunk)
+            hasher.update(chunk)
+            fault_point("apply.staged", where)
+    except Refusal as exc:
+        raise Refusal("transfer failed: %s" % exc) from None
+    return staged
+
+
+def append_fast(
+    config: str, op: ApplyOp, dest: Destination, tmp: str, chunks: Iterator[bytes], incoming: int
+) -> FileResult:
+    """An append to a destination a scan here hashed as it still is (same inode,
+    size, mtime, ctime: ``HashCache.vouches``): its bytes are not read again, only
+    the tail ``recheck`` compares; the new bytes are staged (in memory when small),
+    checked against the sha256 the sender's scan took of them, and written after
+    the old ones (``append_in_place``)."""
+    lines = str(op["rel"]).endswith(".jsonl") and not op.get("in_folder")
+    dest.read_tail(dest.size, line_end=lines)
+    if incoming <= STAGED_IN_MEMORY:
+        buffer: BinaryIO = io.BytesIO()
+    else:
+        # Only a buffer, never renamed into place: it needs no fsync.
+        buffer = os.fdopen(
+            os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600), "w+b"
+        )
+    with buffer as fh:
+        hasher = hashlib.sha256()
+        staged = stage(chunks, fh, hasher, incoming, config)
+        fh.flush()
+        if hasher.hexdigest() != op.get("append_sha256"):
+            raise Refusal("received data does not match its sha256; nothing changed")
+        dest.recheck(dest.size)
+        fault_point("apply.rechecked", config)
+        append_in_place(dest, fh, int(op["mtime_ns"]), lines)
+    fault_point("apply.swapped", config)
+    return {"ok": True, "bytes": staged, "backup": None}

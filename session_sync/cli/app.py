@@ -185,6 +185,7 @@ def _request_options(args: argparse.Namespace, local_config: Path, *, dry_run: b
         days=args.days,
         policy=SyncPolicy(direction=direction),
         dry_run=dry_run,
+        paranoid=getattr(args, "paranoid", False),
         memory=not getattr(args, "no_memory", False),
         history=not getattr(args, "no_history", False),
     )

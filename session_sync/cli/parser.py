@@ -94,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(way, "--push")
     add_flag(way, "--pull")
     add_flag(sync, "--dry-run")
+    sync.add_argument(
+        "--paranoid",
+        action="store_true",
+        help=(
+            "re-read each appended file whole and swap in a staged copy, even when it"
+            " is as the scan saw it (slower: an append then costs a copy of the file)"
+        ),
+    )
     add_knowledge_flags(sync)
 
     status = sub.add_parser(

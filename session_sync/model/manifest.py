@@ -53,6 +53,9 @@ class FileEntry:
     prefix_sha256: str | None = None
     """sha256 of our first ``prefix_size`` bytes: equal to the other side's sha256
     exactly when the other copy is a byte prefix of ours."""
+    suffix_sha256: str | None = None
+    """sha256 of our bytes after ``prefix_size``: what an append sends, so the
+    receiver checks them without re-reading its own copy."""
     plain: bool = False
     """A synced folder's file: never a transcript, whatever its name."""
     committed: bool | None = None
@@ -193,6 +196,7 @@ def _structure_file(raw: dict[str, Any]) -> FileEntry:
         malformed=int(raw.get("malformed") or 0),
         prefix_size=raw.get("prefix_size"),
         prefix_sha256=raw.get("prefix_sha256"),
+        suffix_sha256=raw.get("suffix_sha256"),
         plain=bool(raw.get("plain")),
         committed=raw.get("committed"),
         restored=bool(raw.get("restored", False)),

@@ -35,6 +35,13 @@ def apply_op(item: PlannedItem, in_folder: bool) -> ApplyOp:
             else None
         ),
     }
+    source = item.source
+    if (
+        item.action is Action.APPEND
+        and source.suffix_sha256 is not None
+        and source.prefix_size == item.offset
+    ):
+        op["append_sha256"] = source.suffix_sha256
     if item.fork_file is not None:
         op["fork_rel"] = item.fork_file
     return op

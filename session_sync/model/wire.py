@@ -139,6 +139,7 @@ _FILE = _object(
         "malformed": _size,
         "prefix_size": _optional(_size),
         "prefix_sha256": _optional(_string),
+        "suffix_sha256": _optional(_string),
         "plain": _boolean,
         "committed": _optional(_boolean),
     },

@@ -25,6 +25,7 @@ import stat
 import time
 from typing import Callable, Iterator, List, Optional, Set
 
+from .append_journal import recover_appends
 from .backups import BackupSet, open_backup_set, prune_backups
 from .faults import fault_point
 from .fsutil import (
@@ -39,6 +40,7 @@ from .fsutil import (
     temp_path,
 )
 from .hashcache import HashCache
+from .live import live_session_ids
 from .messages import ApplyOp, ExchangeAnswer, FileResult
 from .paths import encode_project_path, op_base, op_target
 from .protocol import Refusal
@@ -337,6 +339,9 @@ def apply_batch(
     swept: Set[str] = set()
     # Another sync's lock is waited for (bounded) only when there is something to write.
     with ConfigLock(config, wait=None if ops else 0.0) as lock:
+        if lock.error is None:
+            # An in-place append a kill cut short is completed first (its journal).
+            recover_appends(config, live_session_ids(config))
         for op in ops:
             if lock.error is not None:
                 drain(next_file())

@@ -25,6 +25,9 @@ FAULT_FILE_ENV = "SESSION_SYNC_FAULT_FILE"
 POINTS = (
     "apply.staged",  # a chunk of incoming data is in the temp file
     "apply.rechecked",  # the destination was re-checked; the swap comes next
+    "apply.journaled",  # an in-place append is journaled; its writes come next
+    "apply.cut",  # an in-place append's write was cut short (the kernel's doing)
+    "apply.appended",  # an in-place append is written; its journal entry is not gone
     "apply.swapped",  # the staged file is in place; cleanup comes next
     "apply.done",  # one file's result is known
     "backup.copied",  # a backup copy is written, its index entry not yet final

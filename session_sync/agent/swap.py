@@ -22,6 +22,7 @@ import stat
 import time
 from typing import BinaryIO, Iterator, Optional
 
+from .append_journal import begin_append, end_append
 from .faults import fault_point
 from .fsutil import read_range
 from .messages import ApplyOp, FileResult
@@ -188,7 +189,9 @@ def _take_back(dest: Destination, fd: int, staged: BinaryIO) -> None:
     os.ftruncate(fd, dest.size)
 
 
-def append_in_place(dest: Destination, staged: BinaryIO, mtime_ns: int, lines: bool) -> int:
+def append_in_place(
+    dest: Destination, staged: BinaryIO, mtime_ns: int, lines: bool, config: str = ""
+) -> int:
     """Append the staged (verified, fsynced) bytes to the destination itself, by
     ``O_APPEND`` writes that each end a line when they are ``lines``; return how
     many bytes.
@@ -210,12 +213,15 @@ def append_in_place(dest: Destination, staged: BinaryIO, mtime_ns: int, lines: b
                 chunk = staged.read(CHUNK_SIZE)
                 block = carry + chunk
                 # Whole lines per write: a kill between two writes leaves the old
-                # bytes plus whole lines. RACE: a kill -9 inside one write of a line
-                # longer than a page can cut that line (--paranoid: a staged swap).
+                # bytes plus whole lines. A kill -9 inside one write of a line
+                # longer than a page can cut that line: the journal (begun by the
+                # caller) has the rest, and the next apply here writes it.
                 cut = len(block) if not (chunk and lines) else block.rfind(b"\n") + 1
                 view = memoryview(block)[:cut]
                 while view:
                     view = view[os.write(fd, view) :]
+                    if view:
+                        fault_point("apply.cut", config)
                 written += cut
                 carry = block[cut:]
                 if not chunk:
@@ -275,6 +281,11 @@ def append_fast(
             raise Refusal("received data does not match its sha256; nothing changed")
         dest.recheck(dest.size)
         fault_point("apply.rechecked", config)
-        append_in_place(dest, fh, int(op["mtime_ns"]), lines)
+        # What a kill inside a write cuts, the next apply here completes.
+        entry = begin_append(config, dest.path, os.fstat(dest.fd), fh, staged)
+        fault_point("apply.journaled", config)
+        append_in_place(dest, fh, int(op["mtime_ns"]), lines, config)
+        fault_point("apply.appended", config)
+        end_append(entry)
     fault_point("apply.swapped", config)
     return {"ok": True, "bytes": staged, "backup": None}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from session_sync.agent.deflate import MODES
 from session_sync.cli import checkpoints as checkpoints_cli
 from session_sync.cli import handoff as handoff_cli
 from session_sync.cli import learnings as learnings_cli
@@ -165,6 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sync.add_argument(
         "--dry-run", action="store_true", help="show what would happen, change nothing"
+    )
+    sync.add_argument(
+        "--compress",
+        choices=MODES,
+        default="auto",
+        help=(
+            "compress file data on the way (zlib level 1, only what shrinks): auto (default) ="
+            " while the link is measured slower than compressing; always; never"
+        ),
     )
     add_knowledge_flags(sync)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -176,3 +177,38 @@ def test_each_compress_mode_moves_the_same_bytes(remote: Remote, mode: str) -> N
     if mode == "never":
         assert report["wire_bytes_sent"] > sent
         assert report["wire_bytes_received"] > received
+
+
+class _SlowLink(io.RawIOBase):
+    """A stream that takes ``rate`` bytes a second, like a write into a full slow link."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.taken = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        time.sleep(len(data) / self.rate)
+        self.taken += len(data)
+        return len(data)
+
+
+def test_auto_keeps_compressing_over_a_slow_link() -> None:
+    """Raw would move a fifth of what compressed data does: auto never tries it."""
+    spec = _session("/home/u/app", 3, turns=2000)
+    data = b"".join(spec.lines)
+    link = _SlowLink(20e6)
+    writer = FrameWriter(link)  # type: ignore[arg-type]
+    deflater = writer.deflater = Deflater("auto")
+    writer.json(b"J", {"op": "exchange"})
+    sent = 0
+    while sent < 48 * CHUNK_SIZE:
+        for at in range(0, len(data), CHUNK_SIZE):
+            writer.frame(b"D", data[at : at + CHUNK_SIZE])
+        writer.json(b"E", {"ok": True, "error": None})
+        sent += len(data)
+    assert deflater.sent[0] == 0
+    assert set(deflater.speed) == {1, 6}
+    assert link.taken < sent / 4

@@ -1,4 +1,4 @@
-"""Frame-level compression of file data: a ``Z`` frame is one ``D`` chunk, zlib level 1.
+"""Frame-level compression of file data: a ``Z`` frame is one ``D`` chunk, deflated.
 
 Agreed at the start, never assumed: the agent's hello lists ``"zlib"`` under
 ``compression``; the controller, unless told ``never``, answers with a
@@ -6,11 +6,11 @@ Agreed at the start, never assumed: the agent's hello lists ``"zlib"`` under
 on each side compresses what it sends as its mode says, and both accept ``Z``
 frames. A side that never agreed refuses them.
 
-Each side decides for its own sends, chunk by chunk (``Deflater``): a chunk is
-sent compressed only when that made it smaller, and in ``auto`` only while the
-link is measured slower than the compressor (when it is faster, compressing
-would make the copy slower: the bytes could have gone as they are in less time).
-Inflating is bounded (``inflate``): a far side's zip bomb is refused at the
+Each side decides for its own sends (``Deflater``): zlib level 1 or 6, or in
+``auto`` also none, whichever it measures moving file data fastest over this
+link (level 1 is faster than a slow link, level 6 when even that is slower;
+raw when the link outruns the compressor); a chunk goes compressed only when
+that made it smaller. Inflating is bounded (``inflate``): a far side's zip bomb is refused at the
 frame limit, never held.
 """
 
@@ -18,36 +18,47 @@ from __future__ import annotations
 
 import time
 import zlib
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
-__all__ = ["LEVEL", "MIN_CHUNK", "MODES", "Deflater", "inflate"]
+__all__ = ["FAST", "MIN_CHUNK", "MODES", "TIGHT", "Deflater", "inflate"]
 
 MODES = ("auto", "always", "never")
 """What ``--compress`` can say."""
 
-LEVEL = 1
-"""zlib level: level 1 deflates transcripts to ~15% at ~190 MB/s on one core;
-level 6 gains a few percent more at half the speed."""
+FAST, TIGHT = 1, 6
+"""The zlib levels used: on transcripts, level 1 deflates to ~15% at ~190 MB/s on
+one core, level 6 to ~12% at ~40-90 MB/s (what SSH's own compression uses)."""
 
 MIN_CHUNK = 4096
-"""Chunks shorter than this go as they are (headers and a round trip's tail:
-too little to win)."""
+"""Chunks shorter than this go as they are (too little to win)."""
+
+_RAW = 0
 
 _INCOMPRESSIBLE = 0.9
 """A chunk that deflates to more than this share of its size is not worth it."""
 
 _SKIP_AFTER_INCOMPRESSIBLE = 8
-"""Chunks sent as they are after one that did not compress, before trying again."""
+"""Chunks ``auto`` sends as they are after one that did not compress, before trying again."""
 
-_PROBE_EVERY = 32
-"""In ``auto``, one chunk in this many goes the other way, to keep both
-measurements fresh."""
+WINDOW = 8 << 20
+"""File bytes sent one way before that way's speed is taken: more than the
+pipes and socket buffers on the way hold, so the speed is the link's or the
+compressor's, not how fast a buffer filled."""
 
-_TIMED_CHUNK = 65536
-"""Only writes this large say how fast the link is (smaller ones land in buffers)."""
+_EXPLORE_EVERY = 6
+"""One window in this many goes another way than the fastest, so a link that
+got faster or slower is noticed."""
 
-_WEIGHT = 0.3
-"""Weight of the newest measurement in the running averages."""
+_LINK_BOUND = 0.25
+"""A compressed window whose writes waited this share of its time was held back
+by the link (or the receiver): raw would be slower still, so it is not tried."""
+
+_BEFORE_RAW = 3
+"""Compressed windows before raw is tried (until the buffers on the way are full,
+a slow link does not make a compressed window wait)."""
+
+_WEIGHT = 0.5
+"""Weight of the newest window in each way's running speed."""
 
 
 def inflate(payload: bytes, limit: int) -> bytes:
@@ -72,50 +83,87 @@ def _average(old: Optional[float], new: float) -> float:
 
 
 class Deflater:
-    """One side's choice, chunk by chunk, of what to compress (``mode``: one of
-    ``MODES``), with what it measured: seconds per byte of the compressor and
-    of writes of uncompressed chunks (a write blocks while the link is full)."""
+    """One side's choice of how to send file data (``mode``: one of ``MODES``),
+    from what it measured: file bytes per second of each way (raw, level 1,
+    level 6), over windows of ``WINDOW`` bytes, from the first chunk's
+    compressing to the last one's write (a write waits while the link is full,
+    so a slow link shows). Each window goes the way that was fastest; ways
+    never measured go first (level 1 first: it is on slow links that it
+    matters; raw last, and not while compressed windows wait for the link);
+    one window in ``_EXPLORE_EVERY`` goes another way. ``auto``
+    chooses among all three, ``always`` between the two levels; neither sends
+    compressed a chunk that did not shrink.
+    """
 
     def __init__(self, mode: str) -> None:
         if mode not in MODES:
             raise ValueError("unknown compression mode %r" % mode)
         self.mode = mode
-        self.zip_spb: Optional[float] = None
-        """Compressor seconds per input byte (running average)."""
-        self.link_spb: Optional[float] = None
-        """Write seconds per byte of uncompressed chunks (running average)."""
+        self.ways: Tuple[int, ...] = (FAST, TIGHT, _RAW) if mode == "auto" else (FAST, TIGHT)
+        self.speed: Dict[int, float] = {}
+        """File bytes per second of each way measured (running average)."""
+        self.sent: Dict[int, int] = {_RAW: 0, FAST: 0, TIGHT: 0}
+        """Chunks sent each way (0: raw)."""
+        self._way = self.ways[0]
+        self._windows = 0
         self._skip = 0
-        self._count = 0
-
-    def _want(self, size: int) -> bool:
-        if self.mode == "never" or size < MIN_CHUNK:
-            return False
-        if self.mode == "always":
-            return True
-        if self._skip > 0:
-            self._skip -= 1
-            return False
-        self._count += 1
-        # Unmeasured, compress: it is on slow links that it matters.
-        want = self.link_spb is None or self.zip_spb is None or self.link_spb > self.zip_spb
-        return want != (self._count % _PROBE_EVERY == 0)
+        self._bytes = 0
+        self._waited = 0.0
+        self._started: Optional[float] = None
+        self._link_bound = False
 
     def pack(self, chunk: bytes) -> Optional[bytes]:
         """``chunk`` compressed, or None to send it as it is."""
-        if not self._want(len(chunk)):
+        if self.mode == "never" or len(chunk) < MIN_CHUNK:
             return None
-        started = time.perf_counter()
-        packed = zlib.compress(chunk, LEVEL)
-        if len(chunk) >= _TIMED_CHUNK:
-            self.zip_spb = _average(self.zip_spb, (time.perf_counter() - started) / len(chunk))
-        if len(packed) >= len(chunk):
-            self._skip = _SKIP_AFTER_INCOMPRESSIBLE
-            return None
-        if len(packed) > _INCOMPRESSIBLE * len(chunk) and self.mode == "auto":
-            self._skip = _SKIP_AFTER_INCOMPRESSIBLE
+        if self._started is None:
+            self._started = time.perf_counter()
+        way = self._way
+        if self._skip > 0:
+            self._skip -= 1
+            way = _RAW
+        packed = None if way == _RAW else zlib.compress(chunk, way)
+        if packed is not None and len(packed) > _INCOMPRESSIBLE * len(chunk):
+            if self.mode == "auto":
+                self._skip = _SKIP_AFTER_INCOMPRESSIBLE
+            if len(packed) >= len(chunk):
+                packed = None
+        self.sent[_RAW if packed is None else way] += 1
+        self._bytes += len(chunk)
         return packed
 
-    def wrote(self, size: int, seconds: float, packed: bool) -> None:
-        """A data frame of ``size`` bytes took ``seconds`` to write."""
-        if not packed and size >= _TIMED_CHUNK:
-            self.link_spb = _average(self.link_spb, seconds / size)
+    def wrote(self, kind: bytes, seconds: float) -> None:
+        """A frame of ``kind`` went on the stream in ``seconds``: a window may be complete."""
+        if kind == b"J" or kind == b"X":
+            # Another request: the time between is not the link's.
+            self._started, self._bytes, self._waited = None, 0, 0.0
+            return
+        if kind != b"D" or self._started is None:
+            return
+        self._waited += seconds
+        if self._bytes < WINDOW:
+            return
+        elapsed = time.perf_counter() - self._started
+        if elapsed > 0:
+            old = self.speed.get(self._way)
+            new = self._bytes / elapsed
+            self.speed[self._way] = new if old is None else old + _WEIGHT * (new - old)
+            if self._way != _RAW:
+                self._link_bound = self._waited >= _LINK_BOUND * elapsed
+        self._started, self._bytes, self._waited = None, 0, 0.0
+        self._windows += 1
+        self._way = self._next()
+
+    def _next(self) -> int:
+        # Compressed data that still waits for the link would wait longer raw;
+        # and only a few compressed windows fill the buffers enough to show it.
+        raw_too = not self._link_bound and self._windows >= _BEFORE_RAW
+        ways = [w for w in self.ways if w != _RAW or raw_too]
+        for way in ways:
+            if way not in self.speed:
+                return way
+        ranked = sorted(ways, key=lambda way: self.speed[way], reverse=True)
+        if self._windows % _EXPLORE_EVERY == 0:
+            others = ranked[1:]
+            return others[(self._windows // _EXPLORE_EVERY) % len(others)]
+        return ranked[0]

@@ -115,8 +115,8 @@ class FrameWriter:
         else:
             self.out.write(header)  # no copy of a 1 MiB chunk just to prepend 7 bytes
             self.out.write(wire)
-        if kind == b"D" and self.deflater is not None:
-            self.deflater.wrote(len(wire), time.perf_counter() - started, packed is not None)
+        if self.deflater is not None:
+            self.deflater.wrote(kind, time.perf_counter() - started)
         self.frame_bytes += FRAME_HEADER.size + len(wire)
         if kind == b"D":
             self.data_bytes += size

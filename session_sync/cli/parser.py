@@ -172,8 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=MODES,
         default="auto",
         help=(
-            "compress file data on the way (zlib level 1, only what shrinks): auto (default) ="
-            " while the link is measured slower than compressing; always; never"
+            "compress file data on the way (zlib, only what shrinks): auto (default) = level 1,"
+            " level 6 or none, whichever moves it fastest as measured; always = level 1 or 6;"
+            " never"
         ),
     )
     add_knowledge_flags(sync)

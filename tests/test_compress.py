@@ -196,7 +196,8 @@ class _SlowLink(io.RawIOBase):
 
 
 def test_auto_keeps_compressing_over_a_slow_link() -> None:
-    """Raw would move a fifth of what compressed data does: auto never tries it."""
+    """Raw moves a fraction of what compressed data does here: auto tries it once
+    (one window) and comes back to it only after many more."""
     spec = _session("/home/u/app", 3, turns=2000)
     data = b"".join(spec.lines)
     link = _SlowLink(20e6)
@@ -204,11 +205,12 @@ def test_auto_keeps_compressing_over_a_slow_link() -> None:
     deflater = writer.deflater = Deflater("auto")
     writer.json(b"J", {"op": "exchange"})
     sent = 0
-    while sent < 48 * CHUNK_SIZE:
+    while sent < 64 * CHUNK_SIZE:
         for at in range(0, len(data), CHUNK_SIZE):
             writer.frame(b"D", data[at : at + CHUNK_SIZE])
         writer.json(b"E", {"ok": True, "error": None})
         sent += len(data)
-    assert deflater.sent[0] == 0
-    assert set(deflater.speed) == {1, 6}
-    assert link.taken < sent / 4
+    assert set(deflater.speed) == {0, 1, 6}
+    assert deflater.sent[0] <= 16  # one 8 MiB window, in chunks of up to 1 MiB
+    assert max(deflater.speed, key=deflater.speed.__getitem__) != 0
+    assert link.taken < sent / 2

@@ -45,13 +45,11 @@ WINDOW = 8 << 20
 pipes and socket buffers on the way hold, so the speed is the link's or the
 compressor's, not how fast a buffer filled."""
 
-_EXPLORE_EVERY = 6
-"""One window in this many goes another way than the fastest, so a link that
-got faster or slower is noticed."""
-
-_LINK_BOUND = 0.25
-"""A compressed window whose writes waited this share of its time was held back
-by the link (or the receiver): raw would be slower still, so it is not tried."""
+_EXPLORE_EVERY = 8
+_EXPLORE_MAX = 40
+"""Windows between tries of a way slower than the fastest: this many times how
+much slower it measured, at most ``_EXPLORE_MAX`` (so a link that got faster or
+slower is noticed, and a slow way costs little)."""
 
 _BEFORE_RAW = 3
 """Compressed windows before raw is tried (until the buffers on the way are full,
@@ -89,8 +87,8 @@ class Deflater:
     compressing to the last one's write (a write waits while the link is full,
     so a slow link shows). Each window goes the way that was fastest; ways
     never measured go first (level 1 first: it is on slow links that it
-    matters; raw last, and not while compressed windows wait for the link);
-    one window in ``_EXPLORE_EVERY`` goes another way. ``auto``
+    matters; raw last); a slower way is tried again now and then, the less
+    often the slower it was. ``auto``
     chooses among all three, ``always`` between the two levels; neither sends
     compressed a chunk that did not shrink.
     """
@@ -108,9 +106,8 @@ class Deflater:
         self._windows = 0
         self._skip = 0
         self._bytes = 0
-        self._waited = 0.0
         self._started: Optional[float] = None
-        self._link_bound = False
+        self._tried: Dict[int, int] = {}
 
     def pack(self, chunk: bytes) -> Optional[bytes]:
         """``chunk`` compressed, or None to send it as it is."""
@@ -132,38 +129,35 @@ class Deflater:
         self._bytes += len(chunk)
         return packed
 
-    def wrote(self, kind: bytes, seconds: float) -> None:
-        """A frame of ``kind`` went on the stream in ``seconds``: a window may be complete."""
+    def wrote(self, kind: bytes) -> None:
+        """A frame of ``kind`` went on the stream: a window may be complete."""
         if kind == b"J" or kind == b"X":
             # Another request: the time between is not the link's.
-            self._started, self._bytes, self._waited = None, 0, 0.0
+            self._started, self._bytes = None, 0
             return
         if kind != b"D" or self._started is None:
             return
-        self._waited += seconds
         if self._bytes < WINDOW:
             return
         elapsed = time.perf_counter() - self._started
         if elapsed > 0:
-            old = self.speed.get(self._way)
-            new = self._bytes / elapsed
-            self.speed[self._way] = new if old is None else old + _WEIGHT * (new - old)
-            if self._way != _RAW:
-                self._link_bound = self._waited >= _LINK_BOUND * elapsed
-        self._started, self._bytes, self._waited = None, 0, 0.0
+            self.speed[self._way] = _average(self.speed.get(self._way), self._bytes / elapsed)
+        self._started, self._bytes = None, 0
         self._windows += 1
+        self._tried[self._way] = self._windows
         self._way = self._next()
 
     def _next(self) -> int:
-        # Compressed data that still waits for the link would wait longer raw;
-        # and only a few compressed windows fill the buffers enough to show it.
-        raw_too = not self._link_bound and self._windows >= _BEFORE_RAW
-        ways = [w for w in self.ways if w != _RAW or raw_too]
-        for way in ways:
-            if way not in self.speed:
+        for way in self.ways:
+            # Raw last: until a few compressed windows filled the buffers on the
+            # way, a slow link does not show in them.
+            if way not in self.speed and (way != _RAW or self._windows >= _BEFORE_RAW):
                 return way
-        ranked = sorted(ways, key=lambda way: self.speed[way], reverse=True)
-        if self._windows % _EXPLORE_EVERY == 0:
-            others = ranked[1:]
-            return others[(self._windows // _EXPLORE_EVERY) % len(others)]
-        return ranked[0]
+        measured = [way for way in self.ways if way in self.speed]
+        best = max(measured, key=lambda way: self.speed[way])
+        for way in measured:
+            # A way tried again the less often, the slower it measured.
+            gap = min(_EXPLORE_MAX, _EXPLORE_EVERY * self.speed[best] / self.speed[way])
+            if way != best and self._windows - self._tried.get(way, 0) >= gap:
+                return way
+        return best

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import struct
-import time
 from typing import IO, Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple
 
 from .deflate import MODES, Deflater, inflate
@@ -109,14 +108,13 @@ class FrameWriter:
             packed = self.deflater.pack(payload)
         wire = payload if packed is None else packed
         header = FRAME_HEADER.pack(FRAME_MAGIC, kind if packed is None else b"Z", len(wire))
-        started = time.perf_counter()
         if len(wire) < 65536:
             self.out.write(header + wire)  # one write for small frames
         else:
             self.out.write(header)  # no copy of a 1 MiB chunk just to prepend 7 bytes
             self.out.write(wire)
         if self.deflater is not None:
-            self.deflater.wrote(kind, time.perf_counter() - started)
+            self.deflater.wrote(kind)
         self.frame_bytes += FRAME_HEADER.size + len(wire)
         if kind == b"D":
             self.data_bytes += size

@@ -5,8 +5,8 @@ codespace by the fake ``gh`` (every ``gh`` call first sleeps ``--gh-delay``
 seconds, like a real gh's API round trip). A ``TcpRelay`` sits in front of that
 sshd, so every byte of every method crosses it and is counted there: "wire
 bytes" are the encrypted SSH bytes, both directions, measured the same way for
-all three methods (all three use SSH compression: gh passes ``-C``, session-sync
-asks paramiko for it, rsync's ssh gets ``Compression=yes``).
+all three methods (all three compress: gh passes ``-C``, session-sync compresses
+file data in its frames, rsync's ssh gets ``Compression=yes``).
 
 For each session count, both sides start with the same sessions; then 5 gain
 lines on the laptop and 5 others on the codespace. From that same starting

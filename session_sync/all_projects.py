@@ -144,12 +144,13 @@ def all_projects(
     progress: ProgressCallback | None = None,
     now: dt.datetime | None = None,
     io_timeout: float | None = DEFAULT_IO_TIMEOUT,
+    compress: str = "auto",
 ) -> AllProjects:
     """Survey every project with recent sessions on either side, paired by the
     rules of ``model.pairing``, and with ``apply`` sync each (``template`` gives the
     days, direction, dry run and what else travels; its paths are ignored)."""
     started = time.monotonic()
-    connection = AgentConnection(transport, io_timeout=io_timeout)
+    connection = AgentConnection(transport, io_timeout=io_timeout, compress=compress)
     try:
         moment = now or dt.datetime.now(dt.timezone.utc)
         pairing = _pairing(template, connection, kind, path_maps)

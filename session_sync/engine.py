@@ -84,15 +84,19 @@ def run_sync(
     progress: ProgressCallback | None = None,
     now: dt.datetime | None = None,
     io_timeout: float | None = DEFAULT_IO_TIMEOUT,
+    compress: str = "auto",
 ) -> SyncReport:
     """Sync one project's sessions between this machine and ``transport``'s.
 
     Raises ``SessionSyncError`` subclasses when the sync cannot happen at all;
     per-file problems are items with outcome ``failed`` in the report.
     ``io_timeout``: seconds the other side may go without sending (or taking)
-    a whole frame before the sync gives up on it (None: forever).
+    a whole frame before the sync gives up on it (None: forever). ``compress``:
+    ``auto``, ``always`` or ``never`` (file data in frames, ``agent.deflate``).
     """
-    return run_syncs([request], transport, progress=progress, now=now, io_timeout=io_timeout)[0]
+    return run_syncs(
+        [request], transport, progress=progress, now=now, io_timeout=io_timeout, compress=compress
+    )[0]
 
 
 def run_syncs(
@@ -103,11 +107,12 @@ def run_syncs(
     now: dt.datetime | None = None,
     io_timeout: float | None = DEFAULT_IO_TIMEOUT,
     after: Callable[[AgentConnection], None] | None = None,
+    compress: str = "auto",
 ) -> list[SyncReport]:
     """Run several syncs with the same machine, one after the other, over one
     connection (a dev env folder and the sessions, say); one report each.
     ``after``: then called with the connection (a checkpoint rides along)."""
-    connection = AgentConnection(transport, io_timeout=io_timeout)
+    connection = AgentConnection(transport, io_timeout=io_timeout, compress=compress)
     try:
         moment = now or dt.datetime.now(dt.timezone.utc)
         reports = [

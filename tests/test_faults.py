@@ -63,6 +63,10 @@ ONE_HOUR = dt.timedelta(hours=1)
 E_FRAME = 7 + len(b'{"ok":true,"error":null}')
 """The frame that ends one file's data."""
 
+RAW = "never"
+"""``--compress`` of the cut syncs: each cut is placed at a byte of the file data
+as it goes on the stream, so it goes as it is (compression has its own tests)."""
+
 
 # ---------------------------------------------------------------- the cutting transport
 
@@ -369,7 +373,7 @@ def measure(m: Machines, setup: Setup) -> tuple[int, int]:
     """(bytes written to, bytes read from) the agent by the uncut sync; then undo it."""
     keep = save(m)
     counter = CutTransport(LocalProcessTransport(m.b), None)
-    report = run_sync(request(m), counter)
+    report = run_sync(request(m), counter, compress=RAW)
     assert report.ok, report
     forked = len(setup.fork[1]) if setup.fork else 0
     assert sum(i.bytes for i in report.items) == setup.transfer + forked
@@ -381,7 +385,7 @@ def measure(m: Machines, setup: Setup) -> tuple[int, int]:
 def cut_sync(m: Machines, transport: CutTransport) -> SyncReport | None:
     """Run the sync over ``transport``; None when it raised ``TransportError``."""
     try:
-        report = run_sync(request(m), transport)
+        report = run_sync(request(m), transport, compress=RAW)
     except TransportError:
         assert transport.did_cut
         return None
@@ -523,7 +527,7 @@ def test_cut_before_any_data_changes_nothing(
     )
 
     with pytest.raises(TransportError):
-        run_sync(request(m), transport)
+        run_sync(request(m), transport, compress=RAW)
 
     assert transport.did_cut
     assert _files(snapshot_tree(m.a / "projects")) == _files(before[0])
@@ -548,7 +552,7 @@ def test_cut_after_the_agent_applied_is_all_or_nothing(
     transport = ReadCutTransport(LocalProcessTransport(m.b), read - 30, how="close")
 
     with pytest.raises(TransportError):
-        run_sync(request(m), transport)
+        run_sync(request(m), transport, compress=RAW)
 
     assert transport.did_cut
     assert dest.read_bytes() in (old, setup.final)
@@ -586,7 +590,7 @@ def _kill_mid_push(m: Machines, big_spec: SessionSpec) -> tuple[Setup, list[Path
         before_kill=_wait_for_staging(dest_dir, 1),
     )
     with pytest.raises(TransportError):
-        run_sync(request(m), transport)
+        run_sync(request(m), transport, compress=RAW)
     assert transport.did_cut
     assert not m.transcript(m.b, setup.session_id).exists()
     return setup, temp_files(m.b)

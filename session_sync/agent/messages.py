@@ -53,6 +53,9 @@ class Hello(TypedDict):
     """``$HOME`` there (for ``~`` in a remote path)."""
     agent_sha256: Optional[str]
     """The digest of the modules it runs (None when not started from a payload)."""
+    compression: List[str]
+    """What it can inflate and deflate (``protocol.ZLIB``); absent from an agent
+    that cannot (then nothing is compressed)."""
 
 
 class ScanRequest(TypedDict, total=False):

@@ -8,21 +8,24 @@
 * A frame is ``b"SS" + kind (1 byte) + length (4 bytes, big endian) + payload``.
   A ``D`` frame holds at most ``CHUNK_SIZE`` bytes, any other at most
   ``MAX_JSON_FRAME``: a longer one is refused before its payload is read.
-  Kinds: ``J`` a JSON request/response, ``D`` a chunk of file data, ``E`` the end
+  Kinds: ``J`` a JSON request/response, ``D`` a chunk of file data, ``Z`` a ``D``
+  chunk zlib-compressed (only once both sides agreed: ``deflate``), ``E`` the end
   of one file's data (JSON: ``{"ok": bool, "error": str}``), ``X`` a fatal error
   (JSON: ``{"error": str}``).
 * Requests are JSON frames with an ``op``: ``scan`` (one response frame) and
   ``exchange`` (the request is followed by the data of every file the agent must
   apply; the response is a results frame followed by the data of every file the
   agent was asked to send). Two requests make a whole sync, however many
-  sessions there are.
+  sessions there are. ``compress`` is a notice, not a request: no answer.
 """
 
 from __future__ import annotations
 
 import json
 import struct
-from typing import IO, Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
+from typing import IO, Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple
+
+from .deflate import MODES, Deflater, inflate
 
 __all__ = [
     "BOOTSTRAP",
@@ -33,9 +36,11 @@ __all__ = [
     "MAX_JSON_FRAME",
     "PROTOCOL_VERSION",
     "READY_MARKER",
+    "ZLIB",
     "FrameReader",
     "FrameWriter",
     "Refusal",
+    "agree_compression",
     "loads",
     "send_file",
     "send_opened",
@@ -74,6 +79,10 @@ MAX_JSON_FRAME = 256 << 20
 JSON = Dict[str, Any]
 
 
+ZLIB = "zlib"
+"""The compression an agent offers in its hello (``compression``: a list)."""
+
+
 class Refusal(Exception):
     """The agent will not do this: one file (then it is that file's result) or one
     request (then an ``X`` frame). Never raised past the agent's boundary: the
@@ -81,24 +90,34 @@ class Refusal(Exception):
 
 
 class FrameWriter:
-    """Writes frames to a binary stream and counts the file bytes it sends."""
+    """Writes frames to a binary stream and counts the file bytes it sends
+    (``data_bytes``) and what that took on the stream (``frame_bytes``)."""
 
     def __init__(self, out: IO[bytes]) -> None:
         self.out = out
         self.data_bytes = 0
         self.frame_bytes = 0
         self.on_frame: Optional[Callable[[], None]] = None
+        self.deflater: Optional[Deflater] = None
+        """Set once compression is agreed: ``D`` chunks may go as ``Z`` frames."""
 
     def frame(self, kind: bytes, payload: bytes) -> None:
-        header = FRAME_HEADER.pack(FRAME_MAGIC, kind, len(payload))
-        if len(payload) < 65536:
-            self.out.write(header + payload)  # one write for small frames
+        size = len(payload)
+        packed = None
+        if kind == b"D" and self.deflater is not None:
+            packed = self.deflater.pack(payload)
+        wire = payload if packed is None else packed
+        header = FRAME_HEADER.pack(FRAME_MAGIC, kind if packed is None else b"Z", len(wire))
+        if len(wire) < 65536:
+            self.out.write(header + wire)  # one write for small frames
         else:
             self.out.write(header)  # no copy of a 1 MiB chunk just to prepend 7 bytes
-            self.out.write(payload)
-        self.frame_bytes += FRAME_HEADER.size + len(payload)
+            self.out.write(wire)
+        if self.deflater is not None:
+            self.deflater.wrote(kind)
+        self.frame_bytes += FRAME_HEADER.size + len(wire)
         if kind == b"D":
-            self.data_bytes += len(payload)
+            self.data_bytes += size
         if self.on_frame is not None:
             self.on_frame()
 
@@ -137,6 +156,9 @@ class FrameReader:
         self.data_bytes = 0
         self.frame_bytes = 0
         self.on_frame: Optional[Callable[[], None]] = None
+        self.inflate = False
+        """Set once compression is agreed: ``Z`` frames are read (as ``D``);
+        before, one is refused."""
 
     def _exact(self, n: int) -> bytes:
         parts = []
@@ -157,18 +179,22 @@ class FrameReader:
         magic, kind, length = FRAME_HEADER.unpack(header)
         if magic != FRAME_MAGIC:
             raise ValueError("stream out of step: bad frame header %r" % header)
+        if kind == b"Z" and not self.inflate:
+            raise ValueError("a compressed data frame, but no compression was agreed")
         # Checked before the payload is read: a frame is never held beyond its limit.
-        if kind == b"D" and not 0 < length <= CHUNK_SIZE:
+        if kind in (b"D", b"Z") and not 0 < length <= CHUNK_SIZE:
             raise ValueError("data frame of %d bytes (1 to %d)" % (length, CHUNK_SIZE))
-        if kind != b"D" and length > MAX_JSON_FRAME:
+        if kind not in (b"D", b"Z") and length > MAX_JSON_FRAME:
             raise ValueError("frame too large: %d bytes" % length)
         payload = self._exact(length)
         self.frame_bytes += FRAME_HEADER.size + length
+        if kind == b"Z":
+            kind, payload = b"D", inflate(payload, CHUNK_SIZE)
         if kind == b"D":
-            self.data_bytes += length
+            self.data_bytes += len(payload)
         # Progress is a whole message, or a full chunk of data: a far side that
         # trickles small frames does not keep the io timeout from running out.
-        if self.on_frame is not None and (kind != b"D" or length == CHUNK_SIZE):
+        if self.on_frame is not None and (kind != b"D" or len(payload) == CHUNK_SIZE):
             self.on_frame()
         return kind, payload
 
@@ -208,6 +234,21 @@ class FrameReader:
             if kind == b"X":
                 raise Refusal(_error_text(payload, "agent failed"))
             raise ValueError("expected file data, got a %r frame" % kind)
+
+
+def agree_compression(
+    mode: Any, offered: Sequence[Any], reader: FrameReader, writer: FrameWriter
+) -> bool:
+    """Take ``Z`` frames on ``reader`` and send them on ``writer`` as ``mode`` says,
+    if ``offered`` (what the other side said it speaks) includes ``ZLIB`` and the
+    mode is not ``never``; True when so. An unknown mode is a ``ValueError``."""
+    if mode not in MODES:
+        raise ValueError("unknown compression mode %r" % (mode,))
+    if mode == "never" or ZLIB not in offered:
+        return False
+    reader.inflate = True
+    writer.deflater = Deflater(mode)
+    return True
 
 
 def send_file(

@@ -22,9 +22,11 @@ from .protocol import (
     JSON,
     PROTOCOL_VERSION,
     READY_MARKER,
+    ZLIB,
     FrameReader,
     FrameWriter,
     Refusal,
+    agree_compression,
 )
 from .reading import send_below
 from .restore import restore_request
@@ -136,6 +138,7 @@ def serve(
         "python": sys.version.split()[0],
         "home": os.path.expanduser("~"),
         "agent_sha256": payload_sha256,
+        "compression": [ZLIB],
     }
     writer.json(b"J", hello)
     writer.flush()
@@ -145,6 +148,9 @@ def serve(
         except EOFError:
             return 0
         op = request.get("op")
+        if op == "compress":  # a notice: no answer
+            agree_compression(request.get("mode"), [ZLIB], reader, writer)
+            continue
         try:
             if op == "scan":
                 writer.json(b"J", scan(config, cast(ScanRequest, request)))

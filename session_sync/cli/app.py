@@ -220,6 +220,7 @@ def _every_project(args: argparse.Namespace, *, apply: bool, not_woken: str | No
             kind=_kind(args),
             apply=apply,
             path_maps=getattr(args, "path_maps", None),
+            compress=getattr(args, "compress", "auto"),
             progress=progress,
             io_timeout=args.io_timeout,
         )
@@ -247,7 +248,13 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     transport = target.transport
     request = _request(args, local_config, target, args.dry_run)
     with transfer_progress(not args.json) as progress:
-        report = run_sync(request, transport, progress=progress, io_timeout=args.io_timeout)
+        report = run_sync(
+            request,
+            transport,
+            progress=progress,
+            io_timeout=args.io_timeout,
+            compress=args.compress,
+        )
     if args.json:
         json.dump(report.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from session_sync.agent.deflate import MODES
 from session_sync.cli import checkpoints as checkpoints_cli
 from session_sync.cli import completion as completion_cli
 from session_sync.cli import handoff as handoff_cli
@@ -100,6 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
         help=(
             "re-read each appended file whole and swap in a staged copy, even when it"
             " is as the scan saw it (slower: an append then costs a copy of the file)"
+        ),
+    )
+    sync.add_argument(
+        "--compress",
+        choices=MODES,
+        default="auto",
+        help=(
+            "compress file data on the way (zlib, only what shrinks): auto (default) = level 1,"
+            " level 6 or none, whichever moves it fastest as measured; always = level 1 or 6;"
+            " never"
         ),
     )
     add_knowledge_flags(sync)

@@ -120,7 +120,7 @@ def _object(required: Mapping[str, _Check], optional: Mapping[str, _Check] = {})
 
 _HELLO = _object(
     {"protocol": _size, "config_dir": _string, "hostname": _string, "home": _string},
-    {"python": _string, "agent_sha256": _optional(_string)},
+    {"python": _string, "agent_sha256": _optional(_string), "compression": _list_of(_string)},
 )
 
 _UNREADABLE_FILE = _object({"rel": _string, "error": _string})

@@ -52,9 +52,11 @@ from session_sync.agent.protocol import (
     FRAME_MAGIC,
     PROTOCOL_VERSION,
     READY_MARKER,
+    ZLIB,
     FrameReader,
     FrameWriter,
     Refusal,
+    agree_compression,
     send_file,
 )
 from session_sync.agent.scan import scan
@@ -200,6 +202,7 @@ def serve_far_side(far_side: FarSide, inp: IO[bytes], out: IO[bytes], nonce: str
         "python": sys.version.split()[0],
         "home": os.path.expanduser("~"),
         "agent_sha256": bundle.payload_sha256(),
+        "compression": [ZLIB],
     }
     try:
         _say(far_side.hello(honest), inp, out, writer)
@@ -209,7 +212,9 @@ def serve_far_side(far_side: FarSide, inp: IO[bytes], out: IO[bytes], nonce: str
             except EOFError:
                 return 0
             far_side.requests.append(request)
-            if request.get("op") == "scan":
+            if request.get("op") == "compress":  # a notice: no answer
+                agree_compression(request.get("mode"), [ZLIB], reader, writer)
+            elif request.get("op") == "scan":
                 _say(far_side.scan(request), inp, out, writer)
             elif request.get("op") == "scan_many":
                 _say(far_side.scan_many(request), inp, out, writer)

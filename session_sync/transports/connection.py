@@ -2,7 +2,8 @@
 
 Sends the agent its payload (``session_sync.bundle``), finds the ready line
 (skipping whatever a login shell printed first), checks the hello, then speaks
-frames. Counts round trips and bytes.
+frames (compressed as agreed in the hello: ``agent.deflate``). Counts round
+trips and bytes.
 
 Errors of the stream are translated here and only here, by ``stream_errors``
 around every read and write of the stream: a cut or broken stream becomes a
@@ -34,6 +35,7 @@ from session_sync.agent.protocol import (
     FrameReader,
     FrameWriter,
     Refusal,
+    agree_compression,
 )
 from session_sync.errors import AgentError, ProtocolError, TransportError
 from session_sync.model.wire import check_hello
@@ -63,7 +65,10 @@ class AgentConnection:
         transport: Transport,
         start_timeout: float | None = DEFAULT_START_TIMEOUT,
         io_timeout: float | None = DEFAULT_IO_TIMEOUT,
+        compress: str = "auto",
     ) -> None:
+        """``compress``: ``auto``, ``always`` or ``never`` (``agent.deflate``);
+        with an agent that does not offer compression, never."""
         self.transport = transport
         self.nonce = secrets.token_hex(8)
         started = time.perf_counter()
@@ -138,6 +143,17 @@ class AgentConnection:
             (time.perf_counter() - opened) * 1000,
             self.hello.get("python", "?"),
         )
+        offered = self.hello.get("compression") or []
+        self.compressed = agree_compression(compress, offered, self.reader, self.writer)
+        """Frames are compressed both ways (as ``compress`` says)."""
+        if self.compressed:
+            try:
+                # A notice, not a round trip: it goes with the first request.
+                with self.stream_errors():
+                    self.writer.json(b"J", {"op": "compress", "mode": compress})
+            except BaseException:
+                self.close()
+                raise
 
     def _start_expired(self) -> None:
         self._timed_out = True

@@ -167,8 +167,9 @@ class SshTransport:
     """Seconds of silence from the other side before the connection counts as dropped."""
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
     """How setup is retried."""
-    compress: bool = True
-    """Compress the SSH stream (transcripts are JSON text: several times smaller)."""
+    compress: bool = False
+    """Compress the SSH stream (off: the agent's frames compress file data, at
+    zlib level 1 where it pays; paramiko's level 6 costs more than it saves on a fast link)."""
     try_by_hand: str | None = None
     """A command that shows the user what goes wrong (default: ``ssh <destination>``)."""
     before_attempt: Callable[[], None] | None = None

@@ -9,7 +9,9 @@ them between connections:
   client->server, server->client, or both together, per connection), then
   shut both sockets down: a connection dropped mid-transfer;
 - ``refuse``: close each connection as soon as it is accepted;
-- ``blackhole``: accept and never answer nor read (a host that hangs).
+- ``blackhole``: accept and never answer nor read (a host that hangs);
+- ``rate``: forward at most that many bytes per second each way, per
+  connection (a slow link, for benchmarks).
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ class _Link:
         server: socket.socket,
         cut_after: int | None,
         cut_direction: CutDirection,
+        rate: float | None = None,
     ) -> None:
         self.relay = relay
+        self.rate = rate
         self.client = client
         self.server = server
         self.limit = cut_after
@@ -74,6 +78,8 @@ class _Link:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def _pump(self, src: socket.socket, dst: socket.socket, direction: str) -> None:
+        started = time.monotonic()
+        forwarded = 0
         try:
             while True:
                 data = src.recv(_CHUNK)
@@ -93,6 +99,15 @@ class _Link:
                             self.hit = hit_now = True
                     already_cut = self.hit and not hit_now
                 if allowed and not already_cut:
+                    if self.rate is not None:
+                        # Not before the link's rate would have carried it (the bytes
+                        # wait in the socket buffers, as on a slow network); an idle
+                        # link saves up no credit.
+                        now = time.monotonic()
+                        if started + forwarded / self.rate < now - 0.05:
+                            started, forwarded = now, 0
+                        forwarded += allowed
+                        time.sleep(max(0.0, started + forwarded / self.rate - now))
                     dst.sendall(data[:allowed])
                     self.relay._count(direction, allowed)
                 if hit_now:
@@ -138,6 +153,7 @@ class TcpRelay:
         refuse: bool = False,
         blackhole: bool = False,
         connect_timeout: float = 5.0,
+        rate: float | None = None,
     ) -> None:
         self.target_port = target_port
         """Where connections go (read at each accept: may be changed)."""
@@ -153,6 +169,8 @@ class TcpRelay:
         """Hold every new connection open without reading or answering (until ``close``)."""
         self.connect_timeout = connect_timeout
         """Seconds to reach the target before the client's connection is closed."""
+        self.rate: float | None = rate
+        """Bytes per second each way, per connection; ``None``: as fast as it goes."""
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._connections = 0
@@ -290,13 +308,17 @@ class TcpRelay:
                 self._pending += 1
             threading.Thread(
                 target=self._connect,
-                args=(client, cut_after, cut_direction),
+                args=(client, cut_after, cut_direction, self.rate),
                 name=f"relay-{self.port}-connect",
                 daemon=True,
             ).start()
 
     def _connect(
-        self, client: socket.socket, cut_after: int | None, cut_direction: CutDirection
+        self,
+        client: socket.socket,
+        cut_after: int | None,
+        cut_direction: CutDirection,
+        rate: float | None,
     ) -> None:
         link: _Link | None = None
         try:
@@ -309,7 +331,7 @@ class TcpRelay:
             server.settimeout(None)
             _nodelay(client)
             _nodelay(server)
-            link = _Link(self, client, server, cut_after, cut_direction)
+            link = _Link(self, client, server, cut_after, cut_direction, rate)
         with self._idle:
             self._pending -= 1
             if link is not None and self._closed:

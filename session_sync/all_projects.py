@@ -17,11 +17,17 @@ from typing import Any
 import attrs
 
 from session_sync.agent.listing import PROJECTS_LIMIT, list_projects
+from session_sync.agent.paths import (
+    encode_project_path,
+    encoded_names_match,
+    repositories_match,
+)
 from session_sync.engine import ProgressCallback, SyncRequest, apply_survey
 from session_sync.errors import SessionSyncError, TransportError
 from session_sync.model.pairing import (
     Pair,
     Pairing,
+    PairRule,
     ProjectSide,
     Side,
     TargetKind,
@@ -38,6 +44,8 @@ __all__ = ["NO_CWD", "AllProjects", "ProjectOutcome", "all_projects"]
 
 
 NO_CWD = "its sessions record no working directory"
+
+TOO_MANY = f"over {PROJECTS_LIMIT} projects: these were not listed"
 
 
 @attrs.frozen
@@ -79,16 +87,80 @@ class AllProjects:
         )
 
 
-def _sides(listing: Mapping[str, Any], side: Side) -> tuple[list[ProjectSide], list[Unpaired]]:
+@attrs.frozen
+class _KnownByName:
+    """A project dir whose sessions all came from another machine: its path here is
+    known by the dir's name only (they record the other machine's)."""
+
+    side: Side
+    dir: str
+    recorded: str
+
+
+def _sides(
+    listing: Mapping[str, Any], side: Side
+) -> tuple[list[ProjectSide], list[Unpaired], list[_KnownByName]]:
     projects: list[ProjectSide] = []
     nameless: list[Unpaired] = []
+    by_name: list[_KnownByName] = []
     for facts in listing["projects"]:
-        if facts["cwd"] is None:
+        if facts["cwd"] is not None:
+            projects.append(ProjectSide(facts["cwd"], facts.get("repo")))
+        elif facts.get("recorded") is not None and len(facts["dirs"]) == 1:
+            by_name.append(_KnownByName(side, facts["dirs"][0], facts["recorded"]))
+        else:
             dirs = ", ".join(facts["dirs"])
             nameless.append(Unpaired(side, f"(projects/{dirs})", NO_CWD))
-        else:
-            projects.append(ProjectSide(facts["cwd"], facts.get("repo")))
-    return projects, nameless
+    if listing.get("more"):
+        nameless.append(Unpaired(side, f"({listing['more']} more projects)", TOO_MANY))
+    return projects, nameless, by_name
+
+
+def _settle(pairing: Pairing, by_name: list[_KnownByName], codespace_repo: str | None) -> Pairing:
+    """The pairs, with a project "created" on a side where a dir of its name holds
+    sessions from the other machine made existing (it is that one); in a codespace,
+    only its own repository's projects are created."""
+    names = {(k.side, k.dir): k for k in by_name}
+    matched: set[_KnownByName] = set()
+    pairs: list[Pair] = []
+    unpaired = list(pairing.unpaired)
+    for pair in pairing.pairs:
+        if pair.created is not None:
+            path = pair.local_path if pair.created is Side.HERE else pair.remote_path
+            encoded = encode_project_path(path, resolve=False)
+            hit = names.get((pair.created, encoded)) or next(
+                (
+                    k
+                    for k in by_name
+                    if k.side is pair.created and encoded_names_match(k.dir, encoded)
+                ),
+                None,
+            )
+            if hit is not None:
+                matched.add(hit)
+                pair = attrs.evolve(pair, created=None)
+        if (
+            pair.rule is PairRule.WORKSPACE
+            and pair.created is Side.THERE
+            and not (codespace_repo and repositories_match(pair.repo, codespace_repo))
+        ):
+            why = f"not the codespace's repository ({codespace_repo or 'unknown'})"
+            unpaired.append(Unpaired(Side.HERE, pair.local_path, why))
+            continue
+        pairs.append(pair)
+    unpaired += [
+        Unpaired(
+            k.side,
+            f"(projects/{k.dir})",
+            f"its sessions came from another machine (they record {k.recorded});"
+            " no project there pairs with it",
+        )
+        for k in by_name
+        if k not in matched
+    ]
+    return Pairing(
+        tuple(pairs), tuple(sorted(unpaired, key=lambda u: (u.side.value, u.path, u.reason)))
+    )
 
 
 def _home_of(connection: AgentConnection, kind: TargetKind) -> str | None:
@@ -111,13 +183,14 @@ def _pairing(
     connection: AgentConnection,
     kind: TargetKind,
     path_maps: Mapping[str, str] | None,
+    codespace_repo: str | None,
 ) -> Pairing:
     where = connection.transport.description
     theirs = connection.request({"op": "list_projects", "days": template.days})
     check_project_list(theirs, where, PROJECTS_LIMIT)
     ours = list_projects(str(template.local_config), template.days)
-    local, local_nameless = _sides(ours, Side.HERE)
-    remote, remote_nameless = _sides(theirs, Side.THERE)
+    local, local_nameless, local_by_name = _sides(ours, Side.HERE)
+    remote, remote_nameless, remote_by_name = _sides(theirs, Side.THERE)
     remote_home = _home_of(connection, kind)
     pairing = pair_projects(
         local,
@@ -129,9 +202,10 @@ def _pairing(
             os.path.expanduser(k): _under_home(v, remote_home) for k, v in (path_maps or {}).items()
         },
     )
-    return attrs.evolve(
+    pairing = attrs.evolve(
         pairing, unpaired=pairing.unpaired + tuple(local_nameless) + tuple(remote_nameless)
     )
+    return _settle(pairing, local_by_name + remote_by_name, codespace_repo)
 
 
 def all_projects(
@@ -145,6 +219,7 @@ def all_projects(
     now: dt.datetime | None = None,
     io_timeout: float | None = DEFAULT_IO_TIMEOUT,
     compress: str = "auto",
+    codespace_repo: str | None = None,
 ) -> AllProjects:
     """Survey every project with recent sessions on either side, paired by the
     rules of ``model.pairing``, and with ``apply`` sync each (``template`` gives the
@@ -153,7 +228,7 @@ def all_projects(
     connection = AgentConnection(transport, io_timeout=io_timeout, compress=compress)
     try:
         moment = now or dt.datetime.now(dt.timezone.utc)
-        pairing = _pairing(template, connection, kind, path_maps)
+        pairing = _pairing(template, connection, kind, path_maps, codespace_repo)
         requests = [
             attrs.evolve(
                 template, local_path=pair.local_path, remote_path=pair.remote_path, repo=None

@@ -160,20 +160,21 @@ class _LocalCaches:
 
 
 def _remote_answers(
-    connection: AgentConnection, scans: Sequence[ScanRequest]
+    connection: AgentConnection, scans: Sequence[ScanRequest], many: bool
 ) -> list[dict[str, Any] | AgentError]:
     """The other machine's answers to ``scans`` in one round trip, each checked
-    before anything reads it; a scan it refused is an ``AgentError`` in its place."""
+    before anything reads it; a scan it refused is an ``AgentError`` in its place
+    (``many``: always, through ``scan_many``; else one scan's refusal raises)."""
     where = connection.transport.description
-    if len(scans) == 1:
+    if len(scans) == 1 and not many:
         answer = connection.request(scans[0])
         check_scan_answer(answer, where)
         return [answer]
-    many = connection.request({"op": "scan_many", "scans": list(scans)})
-    check_scan_many(many, where, len(scans))
+    answered = connection.request({"op": "scan_many", "scans": list(scans)})
+    check_scan_many(answered, where, len(scans))
     return [
         AgentError(f"the agent on {where} refused: {a['error']}") if "error" in a else a
-        for a in many["answers"]
+        for a in answered["answers"]
     ]
 
 
@@ -234,8 +235,11 @@ def _survey_many(
         except SessionSyncError as exc:
             results[i] = exc
     order = sorted(lights)
+    many = len(requests) > 1  # one project's refusal must not stop the others
     answers = _remote_answers(
-        connection, [_scan_request(resolved[i].remote_path, resolved[i], lights[i]) for i in order]
+        connection,
+        [_scan_request(resolved[i].remote_path, resolved[i], lights[i]) for i in order],
+        many,
     )
     # At this point every project scanned here has the other side's answer or error.
     found: dict[int, tuple[SessionManifest, dict[str, Any], SessionManifest, ScanAnswer]] = {}
@@ -262,6 +266,7 @@ def _survey_many(
         rescans = _remote_answers(
             connection,
             [_scan_request(resolved[i].remote_path, resolved[i], found[i][2]) for i in again],
+            many,
         )
         for i, answer in zip(again, rescans, strict=True):
             if isinstance(answer, AgentError):

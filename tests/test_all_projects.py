@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from pathlib import Path
@@ -13,6 +14,7 @@ from session_sync.agent import fsutil, hashcache
 from session_sync.agent.paths import encode_project_path
 from session_sync.agent.scan import scan
 from session_sync.agent.serve import scan_many
+from session_sync.all_projects import NO_CWD
 from session_sync.testing.sandbox import TcpRelay
 from session_sync.testing.sessions import SessionSpec, make_session
 
@@ -85,7 +87,7 @@ def test_status_all_lists_each_project_and_changes_nothing(
     assert all(len(line) <= 80 for line in table.out.splitlines()), table.out
     for path in (app, here, there):
         assert path.name in table.out
-    assert "(new)" in table.out
+    assert "yet)" in table.out  # "(not there yet)", folded with the path at 80 columns
     rows = {p["local_path"]: p for p in answer.json()["projects"]}
     assert rows[str(app)]["would"] == "push 1, pull 1"
     assert rows[str(here)]["would"] == "push 1"
@@ -262,6 +264,8 @@ def test_sync_all_with_a_codespace_uses_its_workspace(remote: Remote) -> None:
     write_old(remote.remote_config, spec_at("/workspaces/other", 3))
     loose = remote.laptop / "notes"  # no git remote: no workspace to go to
     write_old(remote.config, spec_at(loose, 4))
+    other = git_checkout(remote.laptop / "src" / "tool", "octo/tool")  # not its repo
+    write_old(remote.config, spec_at(other, 5))
 
     result = remote.run("sync", "--all", "--codespace", CODESPACE, "--json")
 
@@ -276,7 +280,60 @@ def test_sync_all_with_a_codespace_uses_its_workspace(remote: Remote) -> None:
     assert (project["report"]["pushed"], project["report"]["pulled"]) == (1, 1)
     assert {(u["side"], u["path"]): u["reason"] for u in answer["unpaired"]} == {
         ("here", str(loose)): "no git remote: a codespace project needs one",
+        ("here", str(other)): "not the codespace's repository (octo-org/app)",
         ("there", "/workspaces/other"): "found only in the codespace, and no path map for it",
     }
     # One connection: the gh calls of one sync, not one set per project.
     assert sum(1 for argv in remote.gh.invocations() if "--stdio" in argv) == 1
+
+
+@pytest.mark.slow
+def test_a_project_made_here_by_all_is_the_same_one_the_next_time(remote: Remote) -> None:
+    # Only on the host, under its home: --all makes it here under ours. Its sessions
+    # here then record the host's path, and the dir is known here by its name only.
+    there = remote.host.home / "work" / "tool"
+    write_old(remote.remote_config, spec_at(there, 1))
+    first = remote.run("sync", "--all", "--host", "box", "--json")
+    assert first.code == 0, first
+    [made] = first.json()["projects"]
+    assert made["created"] == "here"
+
+    again = remote.run("status", "--all", "--host", "box", "--json")
+
+    assert again.code == 0, again
+    answer = again.json()
+    assert answer["unpaired"] == []
+    [project] = answer["projects"]
+    assert (project["local_path"], project["created"]) == (made["local_path"], None)
+    assert project["would"] == "in step"
+
+
+def test_a_cwd_that_is_not_a_path_is_passed_over(machines: Machines, run_cli: RunCli) -> None:
+    three_projects(machines)
+    odd = machines.a / "projects" / "-x-y"
+    odd.mkdir()
+    line = {"type": "user", "cwd": "/x\u0000y", "timestamp": "2026-11-30T10:00:00.000Z"}
+    (odd / "0b5d4a36-4a51-4b7b-9f4c-5d2f7c1e9a10.jsonl").write_text(json.dumps(line) + "\n")
+
+    result = run_cli("status", "--all", "--dir", str(machines.b), "--json")
+
+    assert result.code == 0, result
+    assert {"side": "here", "path": "(projects/-x-y)", "reason": NO_CWD} in result.json()[
+        "unpaired"
+    ]
+
+
+def test_what_push_holds_back_is_said_not_in_step(machines: Machines, run_cli: RunCli) -> None:
+    app, here, there = three_projects(machines)
+
+    planned = run_cli("sync", "--all", "--dir", str(machines.b), "--push", "--dry-run", "--json")
+    text = run_cli("sync", "--all", "--dir", str(machines.b), "--push").out
+
+    would = {p["local_path"]: p["would"] for p in planned.json()["projects"]}
+    assert would == {
+        str(app): "push 1, 1 held back (--push)",
+        str(here): "push 1",
+        str(there): "1 held back (--push)",
+    }
+    assert f"in step: {there}" not in text
+    assert "1 session newer there not pulled (--push)" in text

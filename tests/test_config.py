@@ -121,6 +121,9 @@ def test_memory_and_history_false_are_the_no_flags() -> None:
     args = parser.parse_args(["sync", "--dir", "/d", "--io-timeout", "5"])
     apply_settings(args, Settings(settings_path, True, {"io_timeout": 99.0}, {}))
     assert (args.no_memory, args.io_timeout) == (False, 5.0)
+    args = parser.parse_args(["sync", "--dir", "/d", "--memory"])
+    apply_settings(args, off)
+    assert (args.no_memory, args.no_history) == (False, True)  # the flag beats the file
     args = parser.parse_args(["learnings"])
     apply_settings(args, Settings(settings_path, True, {"learnings.command": "my-llm"}, {}))
     assert args.llm == "my-llm"

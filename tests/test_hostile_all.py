@@ -12,7 +12,7 @@ from conftest import Machines, RunCli, session_files, write_old
 
 from session_sync.agent.paths import encode_project_path
 from session_sync.testing.hostile_agent import FarSide, HostileTransport
-from session_sync.testing.sessions import make_session
+from session_sync.testing.sessions import continue_session, make_session
 from session_sync.transports import local as local_transport
 
 
@@ -114,3 +114,28 @@ def test_a_refused_scan_fails_its_project_only(
     ]
     text = run_cli("status", "--all", "--dir", str(machines.b))
     assert "\x1b" not in text.out
+
+
+def test_a_refused_rescan_fails_its_project_only(
+    machines: Machines, run_cli: RunCli, hostile_dir: Callable[[type[FarSide]], None]
+) -> None:
+    two_projects(machines)
+    # Project one: a session old here that grew there (its prefix needs a second scan).
+    one = machines.root / "src" / "one"
+    spec = make_session(random.Random(9), str(one), turns=2)
+    write_old(machines.a, spec, hours=24 * 20)
+    write_old(machines.b, continue_session(random.Random(9), spec), hours=1)
+
+    class RefusesTheRescan(FarSide):
+        def scan_many(self, request: dict[str, Any]) -> Any:
+            answer = super().scan_many(request)
+            if sum(1 for r in self.requests if r.get("op") == "scan_many") > 1:
+                answer["answers"] = [{"error": "not again"} for _ in answer["answers"]]
+            return answer
+
+    hostile_dir(RefusesTheRescan)
+    result = run_cli("sync", "--all", "--dir", str(machines.b), "--json")
+    assert result.code == 1, result
+    projects = {Path(p["local_path"]).name: p for p in result.json()["projects"]}
+    assert "refused: not again" in projects["one"]["error"]
+    assert projects["two"]["report"]["pulled"] == 1

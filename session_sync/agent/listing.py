@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from .gitinfo import git_origin_url
 from .messages import ListProjectsAnswer, ProjectFacts
@@ -24,15 +24,16 @@ PROJECTS_LIMIT = 10000
 """At most this many projects in one answer (the controller refuses more)."""
 
 
-def _own_cwd(projects: str, name: str) -> Optional[str]:
-    """The cwd dir ``name`` is named after (its sessions recorded it), else the
-    newest one recorded: sessions brought from another machine record that one's."""
+def _own_cwd(projects: str, name: str) -> Tuple[Optional[str], Optional[str]]:
+    """(the cwd dir ``name`` is named after, as its sessions recorded it; else None
+    and the newest cwd recorded: all its sessions came from another machine, whose
+    path they record, so the dir's own path here is known only by its name)."""
     first = None
     for cwd in recorded_cwds(projects, name):
         first = first or cwd
         if encoded_names_match(name, encode_project_path(cwd, resolve=False)):
-            return cwd
-    return first
+            return cwd, None
+    return None, first
 
 
 def _recent_sessions(base: str, cutoff: float) -> List[float]:
@@ -73,17 +74,18 @@ def list_projects(config: str, days: float, now: Optional[float] = None) -> List
         mtimes = _recent_sessions(base, cutoff)
         if not mtimes:
             continue
-        cwd = _own_cwd(projects, name)
+        cwd, recorded = _own_cwd(projects, name)
         if cwd is None:
-            nameless.append(
-                {
-                    "cwd": None,
-                    "dirs": [name],
-                    "repo": None,
-                    "sessions": len(mtimes),
-                    "newest_mtime": max(mtimes),
-                }
-            )
+            known_by_name: ProjectFacts = {
+                "cwd": None,
+                "dirs": [name],
+                "repo": None,
+                "sessions": len(mtimes),
+                "newest_mtime": max(mtimes),
+            }
+            if recorded is not None:
+                known_by_name["recorded"] = recorded
+            nameless.append(known_by_name)
             continue
         facts = by_cwd.get(cwd)
         if facts is None:

@@ -223,9 +223,7 @@ class ScanManyAnswer(TypedDict):
     answers: List[Union[ScanAnswer, Dict[str, str]]]
 
 
-class ProjectFacts(TypedDict):
-    """One project of ``list_projects``: a recorded cwd and its project dirs."""
-
+class _ProjectFactsCore(TypedDict):
     cwd: Optional[str]
     """The working directory its sessions recorded (None: none recorded one)."""
     dirs: List[str]
@@ -236,6 +234,14 @@ class ProjectFacts(TypedDict):
     """Its sessions modified within the request's days."""
     newest_mtime: float
     """The newest of their mtimes (seconds)."""
+
+
+class ProjectFacts(_ProjectFactsCore, total=False):
+    """One project of ``list_projects``: a recorded cwd and its project dirs."""
+
+    recorded: str
+    """With ``cwd`` None: the cwd its sessions record, another machine's (they
+    all came from there): the dir is known here by its name only."""
 
 
 class ListProjectsAnswer(TypedDict):

@@ -36,6 +36,7 @@ __all__ = [
     "FOLDER_SESSION_ID",
     "LINK_REFUSED",
     "NOT_A_SESSION",
+    "is_plain_path",
     "matching_project_dirs",
     "recorded_cwds",
     "scan",
@@ -132,8 +133,8 @@ def _read_recorded_cwds(base: str, name: str) -> List[str]:
     seen: List[str] = []
     for entry in candidates[:CWD_CANDIDATES]:
         cwd = first_cwd(entry.path)
-        if not cwd or cwd in seen:
-            continue
+        if not cwd or cwd in seen or not is_plain_path(cwd):
+            continue  # a session from a far side may record anything: only a path counts
         seen.append(cwd)
         if encoded_names_match(name, encode_project_path(cwd, resolve=False)):
             break  # the dir's own project: older sessions say nothing new
@@ -146,6 +147,14 @@ def _done_with(cache: HashCache, listed_dirs: List[str], own_cache: bool) -> Non
     cache.scanned.update(listed_dirs)
     if own_cache:
         cache.finish()
+
+
+MAX_CWD = 4096
+
+
+def is_plain_path(path: str) -> bool:
+    """An absolute path, not too long, without a NUL (what a cwd must be to be used)."""
+    return path.startswith("/") and len(path) <= MAX_CWD and "\x00" not in path
 
 
 def _dir_names(base: str) -> Optional[Tuple[List[str], FrozenSet[str]]]:

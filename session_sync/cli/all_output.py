@@ -12,6 +12,7 @@ from session_sync.cli.status_table import minute
 from session_sync.model.knowledge_report import knowledge_lines
 from session_sync.model.manifest import SessionManifest
 from session_sync.model.pairing import Side, Unpaired
+from session_sync.model.plan import held_back_by_direction
 from session_sync.model.report import SyncReport
 from session_sync.model.report_text import counted, print_report
 from session_sync.survey import Survey
@@ -45,13 +46,20 @@ def _would(found: Survey) -> str:
     pushes = {i.session for i in plan.pushes}
     pulls = {i.session for i in plan.pulls}
     diverged = {i.session for i in plan.items if i.conflict}
+    held = {i.session for i in plan.items if held_back_by_direction(i.reason)}
     parts = [
         f"{word} {len(ids)}"
         for word, ids in (("push", pushes), ("pull", pulls), ("diverged", diverged))
         if ids
     ]
+    if held:
+        parts.append(f"{len(held)} held back (--{plan.policy.direction.value})")
     knowledge = found.knowledge
-    if not parts and knowledge is not None and knowledge.remote_parts():
+    if (
+        not parts
+        and knowledge is not None
+        and (knowledge.remote_parts() or knowledge.local_parts())
+    ):
         parts.append("memory/history")
     return ", ".join(parts) or "in step"
 
@@ -96,10 +104,14 @@ def all_json(found: AllProjects) -> dict[str, Any]:
     }
 
 
-def _unpaired_lines(unpaired: Sequence[Unpaired], out: TextIO) -> None:
+def _unpaired_lines(unpaired: Sequence[Unpaired], remote_home: str | None, out: TextIO) -> None:
     for u in unpaired:
         where = "here" if u.side is Side.HERE else "there"
-        out.write(printable(f"left alone ({where}): {_home_short(u.path)}: {u.reason}") + "\n")
+        if u.side is Side.HERE:
+            path = _home_short(u.path)
+        else:  # the other machine's home, if it said
+            path = _home_short(u.path, remote_home) if remote_home else u.path
+        out.write(printable(f"left alone ({where}): {path}: {u.reason}") + "\n")
 
 
 def print_all_status(found: AllProjects, out: TextIO) -> None:
@@ -125,11 +137,11 @@ def print_all_status(found: AllProjects, out: TextIO) -> None:
     for outcome in found.outcomes:
         row = project_row(outcome)
         created = outcome.pair.created
-        here = _home_short(row["local_path"]) + (" (new)" if created is Side.HERE else "")
+        here = _home_short(row["local_path"]) + (" (not here yet)" if created is Side.HERE else "")
         there = _home_short(row["remote_path"], found.remote_home)
         if row["remote_path"] == row["local_path"]:
             there = "same path"
-        there += " (new)" if created is Side.THERE else ""
+        there += " (not there yet)" if created is Side.THERE else ""
         if outcome.error is not None:
             cells = [here, there, "-", "-", f"cannot: {outcome.error}"]
         else:
@@ -145,14 +157,14 @@ def print_all_status(found: AllProjects, out: TextIO) -> None:
         console.print(table)
         out.write("sessions: here/there\n")
     else:
-        out.write(f"no project with recent sessions here or on {found.remote_description}\n")
-    _unpaired_lines(found.unpaired, out)
+        out.write(f"no project to sync with {found.remote_description}\n")
+    _unpaired_lines(found.unpaired, found.remote_home, out)
 
 
 def _quiet(report: SyncReport) -> bool:
     """Nothing moved, failed, diverged or is left to say: one line is enough."""
     moved = report.pushed + report.pulled + report.failed + report.conflicts
-    held = any(i.outcome == "planned" for i in report.items)
+    held = any(i.outcome == "planned" or held_back_by_direction(i.reason) for i in report.items)
     return (
         not moved
         and not held
@@ -173,7 +185,7 @@ def print_all_synced(found: AllProjects, out: TextIO) -> None:
             print_report(report, out)
         if outcome.error is not None:
             out.write(printable(f"{_home_short(outcome.pair.local_path)}: {outcome.error}") + "\n")
-    _unpaired_lines(found.unpaired, out)
+    _unpaired_lines(found.unpaired, found.remote_home, out)
     synced = [o.report for o in found.outcomes if o.report is not None]
     done = "surveyed (dry run)" if any(r.dry_run for r in synced) else "synced"
     out.write(

@@ -221,6 +221,7 @@ def _every_project(args: argparse.Namespace, *, apply: bool, not_woken: str | No
             apply=apply,
             path_maps=getattr(args, "path_maps", None),
             compress=getattr(args, "compress", "auto"),
+            codespace_repo=target.repo,
             progress=progress,
             io_timeout=args.io_timeout,
         )

@@ -77,7 +77,8 @@ def add_io_timeout(
         metavar="SECONDS",
         help=(
             "give up on the other machine when, once its agent is running, it sends (or"
-            " takes) no whole message or full 1 MiB of file data for this long (default: 60)"
+            " takes) no whole message or full 1 MiB of file data for this long (default: 60,"
+            " or io_timeout = in the config file)"
         ),
     )
 

@@ -32,8 +32,9 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help=(
             "every project with recent sessions on either side, over one connection: paired"
-            " by git remote, else by the same path under the home (--codespace:"
-            " /workspaces/<repo>); one found on one side only is created on the other"
+            " by git remote, else by a path map of the config file, else by the same path"
+            " under the home (--dir: the same path; --codespace: /workspaces/<repo>, its own"
+            " repository's only); one found on one side only is made on the other"
         ),
     )
     add_flag(parser, "--repo")
@@ -114,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     add_knowledge_flags(sync)
+    for part in ("memory", "history"):
+        sync.add_argument(
+            f"--{part}",
+            action="store_true",
+            help=f"sync the {part} even when the config file says {part} = false",
+        )
 
     status = sub.add_parser(
         "status",

@@ -39,11 +39,11 @@ def apply_settings(args: argparse.Namespace, settings: Settings) -> None:
                     f"{args.command} needs the other machine: --dir, --host or --codespace"
                     f" (or host = / codespace = in {settings.path})"
                 )
-        # No flag turns memory or history on: the file's false is a --no-... given.
-        if hasattr(args, "no_memory") and not settings.get("memory"):
-            args.no_memory = True
-        if hasattr(args, "no_history") and not settings.get("history"):
-            args.no_history = True
+        # The file's false is a --no-... given, unless --memory / --history says not.
+        for part in ("memory", "history"):
+            flag = f"no_{part}"
+            if hasattr(args, flag) and not settings.get(part) and not getattr(args, part, False):
+                setattr(args, flag, True)
     if args.command == "learnings":
         from session_sync.learnings.llm import DEFAULT_LLM
 

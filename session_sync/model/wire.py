@@ -228,7 +228,7 @@ _PROJECT_LIST = _object(
                     "sessions": _size,
                     "newest_mtime": _number,
                 },
-                {"repo": _optional(_string)},
+                {"repo": _optional(_string), "recorded": _project_path},
             )
         )
     },

@@ -25,8 +25,10 @@ import pytest
 
 from session_sync.agent.paths import TEMP_PREFIX, encode_project_path
 from session_sync.cli import app as cli
+from session_sync.testing.hostile_agent import FarSide, HostileTransport
 from session_sync.testing.sandbox import FakeGh, Sandbox, SshHost, find_sshd, install_fake_gh
 from session_sync.testing.sessions import SessionSpec, write_session
+from session_sync.transports import local as local_transport
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOUR = 3600.0
@@ -418,3 +420,16 @@ def remote(sandbox: Sandbox, tmp_path: Path) -> Iterator[Remote]:
         )
     finally:
         host.stop()
+
+
+@pytest.fixture
+def hostile_dir(monkeypatch: pytest.MonkeyPatch) -> Callable[[type[FarSide]], None]:
+    """Make ``session-sync ... --dir B`` reach a far side of the given class in B."""
+
+    def use(kind: type[FarSide]) -> None:
+        # The CLI looks the class up there when it makes the --dir transport.
+        monkeypatch.setattr(
+            local_transport, "LocalProcessTransport", lambda path: HostileTransport(kind(path))
+        )
+
+    return use

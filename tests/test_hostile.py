@@ -40,7 +40,6 @@ from session_sync.testing.hostile_agent import (
     frame_header,
 )
 from session_sync.testing.sessions import SessionSpec, make_session
-from session_sync.transports import local as local_transport
 
 ESCAPES = "\x1b]0;owned\x07\x1b[2J\x1b[31m"
 """Retitle the terminal, clear it, turn it red."""
@@ -65,19 +64,6 @@ def _sync(
     machines: Machines, far_side: FarSide, io_timeout: float | None = 30.0, memory: bool = True
 ) -> SyncReport:
     return run_sync(_request(machines, memory), HostileTransport(far_side), io_timeout=io_timeout)
-
-
-@pytest.fixture
-def hostile_dir(monkeypatch: pytest.MonkeyPatch) -> Callable[[type[FarSide]], None]:
-    """Make ``session-sync ... --dir B`` reach a far side of the given class in B."""
-
-    def use(kind: type[FarSide]) -> None:
-        # The CLI looks the class up there when it makes the --dir transport.
-        monkeypatch.setattr(
-            local_transport, "LocalProcessTransport", lambda path: HostileTransport(kind(path))
-        )
-
-    return use
 
 
 def _forged(out: str) -> bool:

@@ -11,21 +11,8 @@ import pytest
 from conftest import Machines, RunCli, session_files, write_old
 
 from session_sync.agent.paths import encode_project_path
-from session_sync.testing.hostile_agent import FarSide, HostileTransport
+from session_sync.testing.hostile_agent import FarSide
 from session_sync.testing.sessions import continue_session, make_session
-from session_sync.transports import local as local_transport
-
-
-@pytest.fixture
-def hostile_dir(monkeypatch: pytest.MonkeyPatch) -> Callable[[type[FarSide]], None]:
-    """Make ``session-sync ... --dir B`` reach a far side of the given class in B."""
-
-    def use(kind: type[FarSide]) -> None:
-        monkeypatch.setattr(
-            local_transport, "LocalProcessTransport", lambda path: HostileTransport(kind(path))
-        )
-
-    return use
 
 
 def two_projects(m: Machines) -> None:

@@ -15,7 +15,7 @@ import json
 import os
 import re
 import stat
-from typing import Dict, List, Optional, Set, Tuple, cast
+from typing import Dict, Iterable, List, Optional, Set, Tuple, cast
 
 from .faults import fault_point
 from .fsutil import fsync_dir, read_range, temp_path
@@ -61,11 +61,16 @@ def _needles(projects: Set[str]) -> List[bytes]:
 
 def _project_lines(data: bytes, projects: Set[str]) -> List[Tuple[int, Dict[str, object]]]:
     """(length, entry) of each complete line whose ``project`` is one of ``projects``."""
-    out = []
     needles = _needles(projects)
-    for raw in data.split(b"\n")[:-1]:  # the last piece is an unterminated line or b""
-        if not any(n in raw for n in needles):
-            continue  # another project's line: not parsed at all
+    # The last piece is an unterminated line or b""; another project's line is not parsed.
+    raws = (raw for raw in data.split(b"\n")[:-1] if any(n in raw for n in needles))
+    return _parsed(raws, projects)
+
+
+def _parsed(raws: Iterable[bytes], projects: Set[str]) -> List[Tuple[int, Dict[str, object]]]:
+    """(length, entry) of each line of ``raws`` that is an entry of one of ``projects``."""
+    out = []
+    for raw in raws:
         try:
             entry = json.loads(raw)
         except ValueError:
@@ -91,16 +96,9 @@ def _lines_of(path: str, projects: Set[str]) -> List[Tuple[int, Dict[str, object
         index = {} if data is None else _index(data)
         memo[path] = index
     by_project = cast(Dict[str, List[Tuple[int, bytes]]], index)
-    out = []
     # In file order, each line once (a line may name two of the projects).
-    for _, raw in sorted(set(line for p in projects for line in by_project.get(p, []))):
-        try:
-            entry = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and entry.get("project") in projects:
-            out.append((len(raw) + 1, entry))
-    return out
+    lines = sorted(set(line for p in projects for line in by_project.get(p, [])))
+    return _parsed((raw for _, raw in lines), projects)
 
 
 def _index(data: bytes) -> Dict[str, List[Tuple[int, bytes]]]:

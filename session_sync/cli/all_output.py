@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from session_sync.all_projects import AllProjects, ProjectOutcome
-from session_sync.cli.status_table import minute
+from session_sync.cli.status_table import minute, plain_table
 from session_sync.model.knowledge_report import knowledge_lines
 from session_sync.model.manifest import SessionManifest
 from session_sync.model.pairing import Side, Unpaired
@@ -117,17 +117,10 @@ def _unpaired_lines(unpaired: Sequence[Unpaired], remote_home: str | None, out: 
 def print_all_status(found: AllProjects, out: TextIO) -> None:
     """The table of where each project's sessions live and what a sync would do."""
     from rich.console import Console
-    from rich.table import Table
     from rich.text import Text
 
     console = Console(file=out)  # COLUMNS, the terminal's width, else 80
-    table = Table(
-        title=Text(printable(f"every project: here vs {found.remote_description} (times in UTC)")),
-        box=None,
-        padding=(0, 1),
-        pad_edge=False,
-        header_style="bold underline",
-    )
+    table = plain_table(f"every project: here vs {found.remote_description} (times in UTC)")
     # Paths fold onto a second line rather than lose their ends.
     table.add_column("project here", overflow="fold")
     table.add_column("there", overflow="fold")

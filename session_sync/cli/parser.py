@@ -81,9 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync = sub.add_parser(
         "sync",
-        help="sync one project's sessions both ways (or --push / --pull)",
+        help="sync a project's sessions (or --all projects') both ways (or --push / --pull)",
         description=(
-            "Sync the recent sessions of one project with another machine. Missing sessions are"
+            "Sync the recent sessions of one project (or, with --all, of every project) with"
+            " another machine. Missing sessions are"
             " copied, grown ones get only their new lines. Of a diverged one, the copy with the"
             " newer last message stays in place and the other branch becomes a session of its"
             " own on both machines (and is backed up). Nothing is written into a session open"

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from session_sync.model.report import human_bytes
 from session_sync.terminal import printable
 from session_sync.timestamps import parse_timestamp
 
-__all__ = ["minute", "print_status_table"]
+if TYPE_CHECKING:
+    from rich.table import Table
+
+__all__ = ["minute", "plain_table", "print_status_table"]
 
 # Wide enough for the sizes too. Without them a row takes 79 columns: the id 36, the
 # state 15, two times of 11, and the gaps.
@@ -34,22 +37,29 @@ def _size(size: int | None) -> str:
     return human_bytes(size) if size is not None else "-"
 
 
-def print_status_table(title: str, rows: Sequence[dict[str, Any]], out: TextIO) -> None:
-    """The rows of ``status`` (``StatusRow.to_json()``) as a table on ``out``."""
-    from rich.console import Console
+def plain_table(title: str) -> Table:
+    """A table with ``title`` (escaped) and no box: its separators would cost a
+    column each; 2 spaces part the columns."""
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(file=out)  # COLUMNS, the terminal's width, else 80
-    sizes = console.width >= _WIDTH_FOR_SIZES
-    # No box: its separators would cost a column each; 2 spaces part the columns.
-    table = Table(
-        title=Text(printable(f"{title} (times in UTC)")),
+    return Table(
+        title=Text(printable(title)),
         box=None,
         padding=(0, 1),
         pad_edge=False,
         header_style="bold underline",
     )
+
+
+def print_status_table(title: str, rows: Sequence[dict[str, Any]], out: TextIO) -> None:
+    """The rows of ``status`` (``StatusRow.to_json()``) as a table on ``out``."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(file=out)  # COLUMNS, the terminal's width, else 80
+    sizes = console.width >= _WIDTH_FOR_SIZES
+    table = plain_table(f"{title} (times in UTC)")
     table.add_column("session", no_wrap=True)
     table.add_column("state", no_wrap=True)  # 15 at most
     table.add_column("last here", no_wrap=True)

@@ -15,14 +15,14 @@ import json
 import os
 import re
 import stat
-from typing import Dict, Iterable, List, Optional, Set, Tuple, cast
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from .faults import fault_point
 from .fsutil import fsync_dir, read_range, temp_path
 from .memory import link_new
 from .messages import HistoryEntry, HistoryResult, HistoryScan
 from .protocol import Refusal
-from .shared import memo_table
+from .shared import remembered, shared
 from .swap import catch_up, open_destination
 
 __all__ = [
@@ -86,16 +86,10 @@ _PROJECT_KEY = re.compile(rb'"project"\s*:\s*"((?:[^"\\]|\\.)*)"')
 def _lines_of(path: str, projects: Set[str]) -> List[Tuple[int, Dict[str, object]]]:
     """``_project_lines`` of the history file at ``path``; while ``shared_listings``
     holds, the file is read and its lines indexed by project once for all scans."""
-    memo = memo_table("history")
-    if memo is None:
+    if not shared():
         data = _read(path)
         return [] if data is None else _project_lines(data, projects)
-    index = memo.get(path)
-    if index is None:
-        data = _read(path)
-        index = {} if data is None else _index(data)
-        memo[path] = index
-    by_project = cast(Dict[str, List[Tuple[int, bytes]]], index)
+    by_project = remembered("history", path, lambda: _index(_read(path) or b""))
     # In file order, each line once (a line may name two of the projects).
     lines = sorted(set(line for p in projects for line in by_project.get(p, [])))
     return _parsed((raw for _, raw in lines), projects)

@@ -8,7 +8,7 @@ import os
 import socket
 import stat
 import time
-from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple, cast
+from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple
 
 from .fsutil import remove_orphan_temps, walk_files
 from .gitinfo import git_committed_files, git_origin_url
@@ -27,7 +27,7 @@ from .messages import (
 from .paths import encode_project_path, encoded_names_match, is_session_id, repositories_match
 from .protocol import JSON, Refusal
 from .restored import load_restored, mark_restored
-from .shared import memo_table
+from .shared import remembered
 from .transcript import first_cwd
 
 __all__ = [
@@ -105,14 +105,7 @@ def recorded_cwds(projects: str, name: str) -> Iterator[str]:
     the newest here: looking past them finds the dir's own project.
     """
     base = os.path.join(projects, name)
-    memo = memo_table("cwds")
-    found = cast(Optional[List[str]], memo.get(base) if memo is not None else None)
-    if found is None:
-        found = _read_recorded_cwds(base, name)
-        if memo is not None:
-            memo[base] = found
-    for cwd in found:
-        yield cwd
+    yield from remembered("cwds", base, lambda: _read_recorded_cwds(base, name))
 
 
 def _read_recorded_cwds(base: str, name: str) -> List[str]:
@@ -160,28 +153,20 @@ def is_plain_path(path: str) -> bool:
 def _dir_names(base: str) -> Optional[Tuple[List[str], FrozenSet[str]]]:
     """The names in dir ``base`` (sorted, and as a set), or None when it cannot be
     listed; read once while ``shared_listings`` holds."""
-    memo = memo_table("names")
-    found = memo.get(base) if memo is not None else None
-    if found is None:
-        try:
-            names = sorted(os.listdir(base))
-        except OSError:
-            return None
-        found = (names, frozenset(names))
-        if memo is not None:
-            memo[base] = found
-    return cast(Tuple[List[str], FrozenSet[str]], found)
+    return remembered("names", base, lambda: _list_dir(base))
+
+
+def _list_dir(base: str) -> Optional[Tuple[List[str], FrozenSet[str]]]:
+    try:
+        names = sorted(os.listdir(base))
+    except OSError:
+        return None
+    return names, frozenset(names)
 
 
 def _realpath(path: str) -> str:
     """``os.path.realpath``, once per path while ``shared_listings`` holds."""
-    memo = memo_table("real")
-    found = memo.get(path) if memo is not None else None
-    if found is None:
-        found = os.path.realpath(path)
-        if memo is not None:
-            memo[path] = found
-    return cast(str, found)
+    return remembered("real", path, lambda: os.path.realpath(path))
 
 
 def scan(

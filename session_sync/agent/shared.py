@@ -12,9 +12,11 @@ for any scan); one an older listing holds is re-checked when applied.
 from __future__ import annotations
 
 import contextlib
-from typing import Dict, Iterator, Optional
+from typing import Callable, Dict, Iterator, Optional, TypeVar, cast
 
-__all__ = ["memo_table", "shared_listings"]
+__all__ = ["remembered", "shared", "shared_listings"]
+
+_T = TypeVar("_T")
 
 _MEMO: Optional[Dict[str, Dict[str, object]]] = None
 
@@ -33,9 +35,17 @@ def shared_listings() -> Iterator[None]:
         _MEMO = None
 
 
-def memo_table(name: str) -> Optional[Dict[str, object]]:
-    """The shared table ``name`` (path -> what was read), or None outside
-    ``shared_listings`` (then nothing is kept)."""
+def shared() -> bool:
+    """Whether ``shared_listings`` holds (what is read now is kept for the sync)."""
+    return _MEMO is not None
+
+
+def remembered(table: str, key: str, read: Callable[[], _T]) -> _T:
+    """``read()``, once per ``key`` of ``table`` while ``shared_listings`` holds;
+    outside it, every time (nothing is kept)."""
     if _MEMO is None:
-        return None
-    return _MEMO.setdefault(name, {})
+        return read()
+    memo = _MEMO.setdefault(table, {})
+    if key not in memo:
+        memo[key] = read()
+    return cast(_T, memo[key])

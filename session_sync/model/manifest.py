@@ -27,6 +27,15 @@ __all__ = [
 ]
 
 
+def _index_of(items: str, key: str) -> Any:
+    """The default of a field holding the instance's tuple ``items`` by each one's
+    ``key`` (the first of a key wins), built once: a lookup in a loop is O(1)."""
+    return attrs.Factory(
+        lambda self: {getattr(x, key): x for x in reversed(getattr(self, items))},
+        takes_self=True,
+    )
+
+
 @attrs.frozen
 class FileEntry:
     """One file of a session: the transcript or a file under ``<uuid>/``."""
@@ -98,12 +107,7 @@ class SessionEntry:
     """Open in a running Claude process, by the client's registry on that machine."""
 
     _by_rel: dict[str, FileEntry] = attrs.field(
-        init=False,
-        eq=False,
-        repr=False,
-        default=attrs.Factory(
-            lambda self: {f.rel: f for f in reversed(self.files)}, takes_self=True
-        ),
+        init=False, eq=False, repr=False, default=_index_of("files", "rel")
     )
     """``files`` by ``rel`` (the first of a rel wins), built once: a lookup in a loop is O(1)."""
 
@@ -166,12 +170,7 @@ class SessionManifest:
     """The ``--days`` that would take all of them in (None: there are none)."""
 
     _by_id: dict[str, SessionEntry] = attrs.field(
-        init=False,
-        eq=False,
-        repr=False,
-        default=attrs.Factory(
-            lambda self: {s.id: s for s in reversed(self.sessions)}, takes_self=True
-        ),
+        init=False, eq=False, repr=False, default=_index_of("sessions", "id")
     )
     """``sessions`` by id (the first of an id wins), built once: a lookup in a loop is O(1)."""
 

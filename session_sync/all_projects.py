@@ -36,6 +36,7 @@ from session_sync.model.pairing import (
 )
 from session_sync.model.report import SyncReport
 from session_sync.model.wire import check_project_list
+from session_sync.projects import remote_project_path
 from session_sync.survey import Survey, survey_many
 from session_sync.transports.base import Transport
 from session_sync.transports.connection import DEFAULT_IO_TIMEOUT, AgentConnection
@@ -116,14 +117,19 @@ def _sides(
     return projects, nameless, by_name
 
 
-def _settle(pairing: Pairing, by_name: list[_KnownByName], codespace_repo: str | None) -> Pairing:
+def _settle(
+    pairing: Pairing,
+    nameless: list[Unpaired],
+    by_name: list[_KnownByName],
+    codespace_repo: str | None,
+) -> Pairing:
     """The pairs, with a project "created" on a side where a dir of its name holds
     sessions from the other machine made existing (it is that one); in a codespace,
     only its own repository's projects are created."""
     names = {(k.side, k.dir): k for k in by_name}
     matched: set[_KnownByName] = set()
     pairs: list[Pair] = []
-    unpaired = list(pairing.unpaired)
+    unpaired = [*pairing.unpaired, *nameless]
     for pair in pairing.pairs:
         if pair.created is not None:
             path = pair.local_path if pair.created is Side.HERE else pair.remote_path
@@ -171,17 +177,11 @@ def _home_of(connection: AgentConnection, kind: TargetKind) -> str | None:
     return home if isinstance(home, str) else None
 
 
-def _under_home(path: str, home: str | None) -> str:
-    """A path map's remote side with ``~`` as the other machine's home."""
-    if home and (path == "~" or path.startswith("~/")):
-        return home.rstrip("/") + path[1:]
-    return path
-
-
 def _pairing(
     template: SyncRequest,
     connection: AgentConnection,
     kind: TargetKind,
+    remote_home: str | None,
     path_maps: Mapping[str, str] | None,
     codespace_repo: str | None,
 ) -> Pairing:
@@ -191,7 +191,6 @@ def _pairing(
     ours = list_projects(str(template.local_config), template.days)
     local, local_nameless, local_by_name = _sides(ours, Side.HERE)
     remote, remote_nameless, remote_by_name = _sides(theirs, Side.THERE)
-    remote_home = _home_of(connection, kind)
     pairing = pair_projects(
         local,
         remote,
@@ -199,13 +198,14 @@ def _pairing(
         local_home=os.path.expanduser("~"),
         remote_home=remote_home,
         path_maps={
-            os.path.expanduser(k): _under_home(v, remote_home) for k, v in (path_maps or {}).items()
+            # ~ there is the other machine's home (a path map may say ~/code).
+            os.path.expanduser(k): remote_project_path(v, remote_home) or v
+            for k, v in (path_maps or {}).items()
         },
     )
-    pairing = attrs.evolve(
-        pairing, unpaired=pairing.unpaired + tuple(local_nameless) + tuple(remote_nameless)
+    return _settle(
+        pairing, local_nameless + remote_nameless, local_by_name + remote_by_name, codespace_repo
     )
-    return _settle(pairing, local_by_name + remote_by_name, codespace_repo)
 
 
 def all_projects(
@@ -228,7 +228,8 @@ def all_projects(
     connection = AgentConnection(transport, io_timeout=io_timeout, compress=compress)
     try:
         moment = now or dt.datetime.now(dt.timezone.utc)
-        pairing = _pairing(template, connection, kind, path_maps, codespace_repo)
+        remote_home = _home_of(connection, kind)
+        pairing = _pairing(template, connection, kind, remote_home, path_maps, codespace_repo)
         requests = [
             attrs.evolve(
                 template, local_path=pair.local_path, remote_path=pair.remote_path, repo=None
@@ -260,7 +261,7 @@ def all_projects(
             tuple(outcomes),
             pairing.unpaired,
             transport.description,
-            _home_of(connection, kind),
+            remote_home,
             connection.round_trips,
             time.monotonic() - started,
         )

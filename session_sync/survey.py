@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -111,7 +111,7 @@ def _scan_request(
         "days": request.days,
         "want": [s.id for s in peer.sessions] if peer else [],
         "peer_sizes": peer.sizes() if peer else {},
-        # A dry run changes nothing anywhere, not even the hash caches.
+        # A dry run removes no temp file and writes nothing but the hash cache.
         "read_only": request.dry_run,
         "memory": request.memory,
         "history": request.history,
@@ -209,6 +209,15 @@ def _resolved(request: SyncRequest, connection: AgentConnection) -> SyncRequest:
     return attrs.evolve(request, remote_path=remote_path)
 
 
+class _Scanned(NamedTuple):
+    """One project's scans, both sides: the manifests and the answers they came from."""
+
+    remote: SessionManifest
+    remote_raw: dict[str, Any]
+    local: SessionManifest
+    local_raw: ScanAnswer
+
+
 def survey_many(
     requests: Sequence[SyncRequest], connection: AgentConnection, moment: dt.datetime
 ) -> list[Survey | SessionSyncError]:
@@ -242,7 +251,7 @@ def _survey_many(
         many,
     )
     # At this point every project scanned here has the other side's answer or error.
-    found: dict[int, tuple[SessionManifest, dict[str, Any], SessionManifest, ScanAnswer]] = {}
+    found: dict[int, _Scanned] = {}
     for i, answer in zip(order, answers, strict=True):
         request = resolved[i]
         try:
@@ -254,18 +263,18 @@ def _survey_many(
         except SessionSyncError as exc:
             results[i] = exc
             continue
-        found[i] = (remote, answer, local, local_raw)
+        found[i] = _Scanned(remote, answer, local, local_raw)
     hashed = {
-        i: lights[i].bytes_hashed + found[i][0].bytes_hashed + found[i][2].bytes_hashed
+        i: lights[i].bytes_hashed + found[i].remote.bytes_hashed + found[i].local.bytes_hashed
         for i in found
     }
     # The first scans only knew our recent sessions' sizes; a session old here but
     # grown there needs its prefix hash to be told apart from a divergence.
-    again = [i for i in sorted(found) if missing_prefixes(found[i][0], found[i][2])]
+    again = [i for i in sorted(found) if missing_prefixes(found[i].remote, found[i].local)]
     if again:
         rescans = _remote_answers(
             connection,
-            [_scan_request(resolved[i].remote_path, resolved[i], found[i][2]) for i in again],
+            [_scan_request(resolved[i].remote_path, resolved[i], found[i].local) for i in again],
             many,
         )
         for i, answer in zip(again, rescans, strict=True):
@@ -274,13 +283,11 @@ def _survey_many(
                 del found[i]
                 continue
             remote = manifest_from_scan(answer, folder=resolved[i].folder_sync)
-            found[i] = (remote, answer, found[i][2], found[i][3])
+            found[i] = found[i]._replace(remote=remote, remote_raw=answer)
             hashed[i] += remote.bytes_hashed
     caches.save()
-    for i, (remote, remote_raw, local, local_raw) in found.items():
-        results[i] = _planned(
-            resolved[i], connection, moment, local, remote, remote_raw, local_raw, hashed[i]
-        )
+    for i, scanned in found.items():
+        results[i] = _planned(resolved[i], connection, moment, scanned, hashed[i])
     return [r for r in results if r is not None]
 
 
@@ -288,19 +295,17 @@ def _planned(
     request: SyncRequest,
     connection: AgentConnection,
     moment: dt.datetime,
-    local: SessionManifest,
-    remote: SessionManifest,
-    remote_raw: dict[str, Any],
-    local_raw: ScanAnswer,
+    scanned: _Scanned,
     hashed: int,
 ) -> Survey:
+    local, remote = scanned.local, scanned.remote
     plan = withhold(plan_sync(local, remote, request.policy, moment), local, remote)
     knowledge = None
     if not request.folder_sync:
         knowledge = plan_knowledge(
             request.local_config,
-            local_raw,
-            remote_raw,
+            scanned.local_raw,
+            scanned.remote_raw,
             connection.transport.description,
             request.policy.direction,
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from typing import IO, Dict, List, Optional, Sequence, Union, cast
+from typing import IO, Dict, Optional, Sequence, Union, cast
 
 from .apply import apply_batch
 from .backups import DEFAULT_BACKUP_RETENTION_DAYS, list_backups
@@ -80,9 +80,6 @@ def exchange(
     writer.flush()
 
 
-_Answers = List[Union[ScanAnswer, Dict[str, str]]]
-
-
 def scan_many(config: str, request: JSON) -> ScanManyAnswer:
     """Several scans in one request (``--all``): a scan that fails is an error
     entry in its place, the others go on."""
@@ -94,26 +91,21 @@ def scan_many(config: str, request: JSON) -> ScanManyAnswer:
     # One hash cache for all: loaded once, saved once (each scan's own would be
     # read and written whole per project).
     cache = HashCache(config)
-    answers: _Answers = []
     with shared_listings():
-        _scan_each(config, scans, cache, answers)
+        answers = [_scan_or_why(config, cast(ScanRequest, one), cache) for one in scans]
     cache.finish()  # read-only scans too: the cache is the agent's own state
     return {"answers": answers}
 
 
-def _scan_each(
-    config: str,
-    scans: List[JSON],
-    cache: HashCache,
-    answers: List[Union[ScanAnswer, Dict[str, str]]],
-) -> None:
-    for one in scans:
-        try:
-            answers.append(scan(config, cast(ScanRequest, one), cache=cache))
-        except Refusal as exc:
-            answers.append({"error": str(exc)})
-        except (OSError, ValueError) as exc:
-            answers.append({"error": "%s: %s" % (type(exc).__name__, exc)})
+def _scan_or_why(
+    config: str, request: ScanRequest, cache: HashCache
+) -> Union[ScanAnswer, Dict[str, str]]:
+    try:
+        return scan(config, request, cache=cache)
+    except Refusal as exc:
+        return {"error": str(exc)}
+    except (OSError, ValueError) as exc:
+        return {"error": "%s: %s" % (type(exc).__name__, exc)}
 
 
 def serve(

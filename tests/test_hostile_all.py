@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import Machines, RunCli, session_files, write_old
+from test_hostile import _one_error_line as one_error_line
 
 from session_sync.agent.paths import encode_project_path
 from session_sync.testing.hostile_agent import FarSide
@@ -38,44 +39,36 @@ SCAN_MANY_LIES: dict[str, Callable[[Any], Any]] = {
     "an error not a string": lambda a: {"answers": [{"error": 5}, *a["answers"][1:]]},
 }
 
+# Each lie: the FarSide method that tells it, the lie, and what the error line says.
+LIES = [
+    *(("list_projects", LIST_LIES[k], "malformed project list", k) for k in sorted(LIST_LIES)),
+    *(
+        ("scan_many", SCAN_MANY_LIES[k], "malformed scan answers", k)
+        for k in sorted(SCAN_MANY_LIES)
+    ),
+]
 
-def _one_line(err: str) -> str:
-    assert "Traceback" not in err
-    assert err.count("\n") == 1, err
-    return err
 
-
-@pytest.mark.parametrize("lie", sorted(LIST_LIES))
-def test_a_malformed_project_list_is_one_protocol_error_line(
-    lie: str, machines: Machines, run_cli: RunCli, hostile_dir: Callable[[type[FarSide]], None]
+@pytest.mark.parametrize(("method", "lie", "said"), [p[:3] for p in LIES], ids=[p[3] for p in LIES])
+def test_a_malformed_list_or_scan_answer_is_one_protocol_error_line(
+    method: str,
+    lie: Callable[[Any], Any],
+    said: str,
+    machines: Machines,
+    run_cli: RunCli,
+    hostile_dir: Callable[[type[FarSide]], None],
 ) -> None:
     two_projects(machines)
+    honest = getattr(FarSide, method)
 
     class Liar(FarSide):
-        def list_projects(self, request: dict[str, Any]) -> Any:
-            return LIST_LIES[lie](super().list_projects(request))
+        pass
 
+    setattr(Liar, method, lambda self, request: lie(honest(self, request)))
     hostile_dir(Liar)
     result = run_cli("sync", "--all", "--dir", str(machines.b))
     assert result.code == 1, result
-    assert "malformed project list from hostile" in _one_line(result.err)
-    assert session_files(machines.a) == {}
-
-
-@pytest.mark.parametrize("lie", sorted(SCAN_MANY_LIES))
-def test_malformed_scan_answers_are_one_protocol_error_line(
-    lie: str, machines: Machines, run_cli: RunCli, hostile_dir: Callable[[type[FarSide]], None]
-) -> None:
-    two_projects(machines)
-
-    class Liar(FarSide):
-        def scan_many(self, request: dict[str, Any]) -> Any:
-            return SCAN_MANY_LIES[lie](super().scan_many(request))
-
-    hostile_dir(Liar)
-    result = run_cli("sync", "--all", "--dir", str(machines.b))
-    assert result.code == 1, result
-    assert "malformed scan answers from hostile" in _one_line(result.err)
+    assert f"{said} from hostile" in one_error_line(result.err)
     assert session_files(machines.a) == {}
 
 

@@ -28,10 +28,16 @@ def journal(config: Path) -> list[str]:
     return sorted(p.name for p in base.iterdir()) if base.is_dir() else []
 
 
+def journaled(config: Path, path: Path) -> None:
+    """``NEW`` journaled as an append to ``path`` (as it is now)."""
+    with open(path, "rb") as fh:
+        begin_append(str(config), str(path), fh.fileno(), io.BytesIO(NEW), len(NEW))
+
+
 def test_a_cut_append_is_completed_by_the_next_apply(config: Path) -> None:
     old = lines(30)
     path = scanned(config, old)
-    begin_append(str(config), str(path), path.stat(), io.BytesIO(NEW), len(NEW))
+    journaled(config, path)
     # What a kill -9 inside the write of a long line leaves: a part of a line.
     with open(path, "ab") as fh:
         fh.write(NEW[: len(NEW) // 2 + 3])
@@ -55,7 +61,7 @@ def test_bytes_not_ours_after_the_old_end_are_left_alone(
 ) -> None:
     old = lines(30)
     path = scanned(config, old)
-    begin_append(str(config), str(path), path.stat(), io.BytesIO(NEW), len(NEW))
+    journaled(config, path)
     with open(path, "ab") as fh:
         fh.write(after)
 
@@ -68,7 +74,7 @@ def test_bytes_not_ours_after_the_old_end_are_left_alone(
 
 def test_a_replaced_file_is_left_alone(config: Path) -> None:
     path = scanned(config, lines(30))
-    begin_append(str(config), str(path), path.stat(), io.BytesIO(NEW), len(NEW))
+    journaled(config, path)
     path.unlink()
     path.write_bytes(b"new\n")
 
@@ -79,7 +85,7 @@ def test_a_replaced_file_is_left_alone(config: Path) -> None:
 def test_an_open_sessions_cut_append_waits(config: Path) -> None:
     old = lines(30)
     path = scanned(config, old)
-    begin_append(str(config), str(path), path.stat(), io.BytesIO(NEW), len(NEW))
+    journaled(config, path)
     with open(path, "ab") as fh:
         fh.write(NEW[:7])
 

@@ -24,6 +24,7 @@ import os
 from typing import BinaryIO, Dict, List, Optional
 
 from .fsutil import fsync_dir, read_range
+from .live import live_session_ids
 from .protocol import CHUNK_SIZE
 
 __all__ = ["JOURNAL_DIR", "begin_append", "end_append", "recover_appends"]
@@ -37,15 +38,12 @@ def _entry(config: str, path: str) -> str:
     return os.path.join(config, JOURNAL_DIR, hashlib.sha256(path.encode()).hexdigest()[:32])
 
 
-def begin_append(config: str, path: str, st: os.stat_result, data: BinaryIO, length: int) -> str:
-    """Journal the append of ``data``'s first ``length`` bytes to ``path`` (as
-    ``st`` is now); return the entry, for ``end_append``."""
+def begin_append(config: str, path: str, dest_fd: int, data: BinaryIO, length: int) -> str:
+    """Journal the append of ``data``'s first ``length`` bytes to ``path`` (open as
+    ``dest_fd``, as it is now); return the entry, for ``end_append``."""
     entry = _entry(config, path)
-    fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
-    try:
-        tail = _tail_sha256(fd, st.st_size)
-    finally:
-        os.close(fd)
+    st = os.fstat(dest_fd)
+    tail = _tail_sha256(dest_fd, st.st_size)
     os.makedirs(os.path.dirname(entry), mode=0o700, exist_ok=True)
     digest = hashlib.sha256()
     fd = os.open(entry + ".data", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o600)
@@ -138,12 +136,15 @@ def _finish(facts: Dict[str, object], data_path: str) -> str:
 def recover_appends(config: str, live: Optional[List[str]] = None) -> List[str]:
     """Complete every journaled append (the caller holds the machine's lock); one
     note per append that needed more than forgetting. ``live``: path fragments of
-    sessions open in Claude here, whose appends wait."""
+    sessions open in Claude here, whose appends wait (default: the client's
+    registry says, asked only when there is an entry)."""
     base = os.path.join(config, JOURNAL_DIR)
     try:
         names = sorted(n for n in os.listdir(base) if n.endswith(".json"))
     except OSError:
         return []
+    if names and live is None:
+        live = live_session_ids(config)
     notes: List[str] = []
     for name in names:
         entry = os.path.join(base, name[: -len(".json")])

@@ -40,7 +40,6 @@ from .fsutil import (
     temp_path,
 )
 from .hashcache import HashCache
-from .live import live_session_ids
 from .messages import ApplyOp, ExchangeAnswer, FileResult
 from .paths import encode_project_path, op_base, op_target
 from .protocol import Refusal
@@ -341,7 +340,7 @@ def apply_batch(
     with ConfigLock(config, wait=None if ops else 0.0) as lock:
         if lock.error is None:
             # An in-place append a kill cut short is completed first (its journal).
-            recover_appends(config, live_session_ids(config))
+            recover_appends(config)
         for op in ops:
             if lock.error is not None:
                 drain(next_file())

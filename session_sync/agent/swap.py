@@ -282,7 +282,7 @@ def append_fast(
         dest.recheck(dest.size)
         fault_point("apply.rechecked", config)
         # What a kill inside a write cuts, the next apply here completes.
-        entry = begin_append(config, dest.path, os.fstat(dest.fd), fh, staged)
+        entry = begin_append(config, dest.path, dest.fd, fh, staged)
         fault_point("apply.journaled", config)
         append_in_place(dest, fh, int(op["mtime_ns"]), lines, config)
         fault_point("apply.appended", config)

@@ -239,7 +239,7 @@ def all_projects(
         surveys = survey_many(requests, connection, moment) if requests else []
         outcomes = []
         lost: str | None = None
-        for pair, request, found in zip(pairing.pairs, requests, surveys, strict=True):
+        for pair, found in zip(pairing.pairs, surveys, strict=True):
             if isinstance(found, SessionSyncError):
                 outcomes.append(ProjectOutcome(pair, error=str(found)))
             elif not apply:
@@ -248,7 +248,7 @@ def all_projects(
                 outcomes.append(ProjectOutcome(pair, found, error=f"not synced: {lost}"))
             else:
                 try:
-                    report = apply_survey(found.request or request, found, connection, progress)
+                    report = apply_survey(found.request, found, connection, progress)
                 except TransportError as exc:
                     # The connection is gone: the projects after this one are not tried.
                     lost = str(exc)

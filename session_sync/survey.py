@@ -86,10 +86,10 @@ class Survey:
     """What a sync would do."""
     bytes_hashed: int
     """Bytes both sides read to hash files during the scans (the cache saves the rest)."""
+    request: SyncRequest
+    """The request surveyed, its remote path resolved (``~`` expanded)."""
     knowledge: KnowledgePlan | None = None
     """What the sync does with memory and prompt history (None: a folder sync)."""
-    request: SyncRequest | None = None
-    """The request surveyed, its remote path resolved (``~`` expanded)."""
 
 
 def _scan_request(
@@ -309,4 +309,4 @@ def _planned(
             connection.transport.description,
             request.policy.direction,
         )
-    return Survey(local, remote, plan, hashed, knowledge, request)
+    return Survey(local, remote, plan, hashed, request, knowledge)

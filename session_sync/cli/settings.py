@@ -10,7 +10,7 @@ import sys
 from typing import Any, TextIO
 
 from session_sync.cli.vocabulary import add_flag
-from session_sync.config import CONFIG_ENV, DEFAULTS, Settings, config_path, load_settings
+from session_sync.config import CONFIG_ENV, DEFAULTS, Settings, config_path
 from session_sync.errors import UsageError
 
 __all__ = ["add_config_parser", "apply_settings", "cmd_config"]
@@ -80,7 +80,7 @@ def _shown(value: Any) -> str:
 
 def cmd_config(args: argparse.Namespace) -> int:
     """``session-sync config``: the effective settings."""
-    settings: Settings = getattr(args, "settings", None) or load_settings()
+    settings: Settings = args.settings  # read by the command line before any command
     out: TextIO = sys.stdout
     if args.path:
         out.write(f"{config_path()}\n")

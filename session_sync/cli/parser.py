@@ -125,8 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser(
         "status",
-        help="show what is where and which side is newer (changes nothing)",
-        description="Compare the project's sessions here and on the other machine; change nothing.",
+        help="show what is where and which side is newer (changes none of your files)",
+        description=(
+            "Compare the project's sessions here and on the other machine; change none of"
+            " your files (session-sync keeps the hashes it read, in its hash cache)."
+        ),
     )
     _add_target(status)
 

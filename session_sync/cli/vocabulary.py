@@ -98,7 +98,7 @@ FLAGS: dict[str, Flag] = {
             metavar="N",
             type=positive_number(),
         ),
-        Flag(("--dry-run",), "show what would be done, change nothing"),
+        Flag(("--dry-run",), "show what would be done, change none of your files"),
         Flag(("--json",), "print one JSON object on stdout and nothing else"),
         Flag(
             ("--config-dir",),

@@ -12,13 +12,14 @@ import logging
 import os
 import socket
 import time
-from typing import Callable, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from .paths import TEMP_PREFIX, TEMP_SUFFIX
 from .protocol import CHUNK_SIZE, Refusal
 
 __all__ = [
     "DEFAULT_LOCK_WAIT",
+    "LINK_REFUSED",
     "LOCK_WAIT_ENV",
     "STALE_TEMP_SECONDS",
     "ConfigLock",
@@ -194,47 +195,80 @@ def file_chunks(path: str) -> Iterator[bytes]:
             yield chunk
 
 
-def walk_files(root: str, sub: str, refused: Optional[List[Tuple[str, str]]] = None) -> List[str]:
-    """Regular files under ``root/sub`` as paths relative to ``root``.
+LINK_REFUSED = "a symbolic link: not followed"
+"""Why a link met in a walk or a scan takes no part (it is never followed)."""
+
+
+def walk_files(
+    root: str,
+    sub: str,
+    refused: Optional[List[Tuple[str, str]]] = None,
+    stats: Optional[Dict[str, os.stat_result]] = None,
+) -> List[str]:
+    """Regular files under ``root/sub`` as paths relative to ``root``: each dir's
+    files in name order, then its subdirs' (in name order, depth first).
 
     No link is followed, ``root/sub`` itself included; each link or other
     non-regular entry met is added to ``refused`` as (relative path, reason)
     when a list is given (a session's folder reports them; a folder sync passes
-    them over)."""
+    them over). ``stats``: filled with each found file's ``lstat`` by its path
+    (one system call a file, where a later look at it would cost three)."""
     found: List[str] = []
     base = os.path.join(root, sub) if sub else root
+    cut = len(root.rstrip("/")) + 1  # a path below root, less root and its "/"
 
     def refuse(path: str, reason: str) -> None:
         if refused is not None:
             refused.append((os.path.relpath(path, root).replace(os.sep, "/"), reason))
 
     if sub and os.path.islink(base):
-        refuse(base, "a symbolic link: not followed")
+        refuse(base, LINK_REFUSED)
         return found
-
-    def unlisted(exc: OSError) -> None:
-        if exc.errno != errno.ENOENT:  # gone since it was listed: nothing to tell
-            refuse(exc.filename or base, "cannot read: %s" % (exc.strerror or exc))
-
-    for dirpath, dirnames, filenames in os.walk(base, onerror=unlisted):
-        kept = []
-        for d in sorted(dirnames):
-            if os.path.islink(os.path.join(dirpath, d)):
-                refuse(os.path.join(dirpath, d), "a symbolic link: not followed")
+    # Depth first by hand (``os.walk`` recurses): a deep tree from a far side
+    # must not exhaust the stack.
+    pending = [base]
+    while pending:
+        dirpath = pending.pop()
+        try:
+            with os.scandir(dirpath) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:  # gone since it was listed: nothing to tell
+                refuse(exc.filename or dirpath, "cannot read: %s" % (exc.strerror or exc))
+            continue
+        subdirs: List["os.DirEntry[str]"] = []
+        files: List["os.DirEntry[str]"] = []
+        for entry in entries:
+            (subdirs if _is_dir(entry) else files).append(entry)
+        kept: List[str] = []
+        for entry in subdirs:
+            if entry.is_symlink():
+                refuse(entry.path, LINK_REFUSED)
             else:
-                kept.append(d)
-        dirnames[:] = kept
-        for name in sorted(filenames):
-            if name.startswith(TEMP_PREFIX):
+                kept.append(entry.path)
+        for entry in files:
+            if entry.name.startswith(TEMP_PREFIX):
                 continue
-            full = os.path.join(dirpath, name)
-            if os.path.islink(full):
-                refuse(full, "a symbolic link: not followed")
-            elif not os.path.isfile(full):
-                refuse(full, "not a regular file")
+            if entry.is_symlink():
+                refuse(entry.path, LINK_REFUSED)
+            elif not entry.is_file(follow_symlinks=False):
+                refuse(entry.path, "not a regular file")
             else:
-                found.append(os.path.relpath(full, root).replace(os.sep, "/"))
+                rel = entry.path[cut:]
+                found.append(rel if os.sep == "/" else rel.replace(os.sep, "/"))
+                if stats is not None:
+                    with contextlib.suppress(OSError):  # gone: its reader finds out
+                        stats[entry.path] = entry.stat(follow_symlinks=False)
+        pending.extend(reversed(kept))
     return found
+
+
+def _is_dir(entry: "os.DirEntry[str]") -> bool:
+    """What ``os.walk`` counts as a dir: a link to one too (refused after)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def refuse_links_below(base: str, directory: str) -> None:

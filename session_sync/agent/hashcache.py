@@ -35,6 +35,8 @@ class HashCache:
         self.dirty = False
         self.scanned: Set[str] = set()
         """The dirs the scans using this cache listed (``finish`` prunes under them)."""
+        self.seen: Set[str] = set()
+        """The paths looked up or stored since it was loaded: there, so not pruned."""
         self.bytes_hashed = 0
         self.files_hashed = 0
         try:
@@ -50,12 +52,14 @@ class HashCache:
         return "%d:%d:%d:%d" % (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
     def get(self, path: str, st: os.stat_result) -> Optional[JSON]:
+        self.seen.add(path)
         entry = self.entries.get(path)
         if entry is not None and entry.get("key") == self.key(st):
             return entry
         return None
 
     def put(self, path: str, st: os.stat_result, facts: JSON) -> None:
+        self.seen.add(path)
         facts = dict(facts)
         facts["key"] = self.key(st)
         # Not in the key (a scan needs not care), but no one can set it back:
@@ -78,7 +82,9 @@ class HashCache:
         if not roots:
             return
         for path in list(self.entries):
-            if _below(path, roots) and not os.path.lexists(path):
+            # A path a scan looked up was there (RACE: unless removed since, then
+            # it goes at the next prune): only the others are looked at.
+            if path not in self.seen and _below(path, roots) and not os.path.lexists(path):
                 del self.entries[path]
                 self.dirty = True
 
@@ -239,23 +245,30 @@ def describe_file(
     cache: HashCache,
     peer_size: Optional[int] = None,
     plain: bool = False,
+    st: Optional[os.stat_result] = None,
 ) -> Optional[FileFacts]:
     """Facts about one file: sizes, mtime, mode, sha256, and for ``.jsonl`` the
     tail timestamps. ``peer_size``: the other side's size of the same file; when
     ours is larger the sha256 of our first ``peer_size`` bytes is included, so
     the controller can tell whether the other copy is a prefix of ours.
     ``plain``: not a transcript whatever its name (a synced folder's file):
-    every byte counts and there are no timestamps."""
+    every byte counts and there are no timestamps. ``st``: the file's ``lstat``
+    (a regular file), when the caller has it: a cache hit then opens nothing."""
     path = os.path.join(root, rel)
     is_jsonl = rel.endswith(".jsonl") and not plain
     need_prefix = peer_size is not None and peer_size > 0
     try:
-        fd = open_leaf(root, rel)
-        try:
-            st = os.fstat(fd)
+        if st is not None and stat.S_ISREG(st.st_mode):
+            # The identity the lstat saw is what ``open_leaf`` would see: the
+            # last name not followed. A miss reads through ``open_below``.
             facts = _cached(path, st, cache, peer_size, plain)
-        finally:
-            os.close(fd)
+        else:
+            fd = open_leaf(root, rel)
+            try:
+                st = os.fstat(fd)
+                facts = _cached(path, st, cache, peer_size, plain)
+            finally:
+                os.close(fd)
         if facts is None:
             # Read: through ``open_below``, so no link on the way is followed.
             with os.fdopen(open_below(root, rel), "rb") as fh:
@@ -277,11 +290,12 @@ def describe_file(
         "mode": stat.S_IMODE(st.st_mode),
         "sha256": facts["sha256"],
         "timestamps": list(facts.get("timestamps", [])) if is_jsonl else [],
-        "malformed": facts.get("malformed", 0),
-        "prefix_sha256": None,
-        "prefix_size": None,
-        "suffix_sha256": None,
     }
+    # What is usually nothing is left out (a scan of 10,000 sessions is 15%
+    # smaller): the controller reads an absent ``malformed`` as 0 and an
+    # absent prefix as none.
+    if facts.get("malformed"):
+        out["malformed"] = facts["malformed"]
     if plain:
         out["plain"] = True
     if need_prefix and peer_size is not None and peer_size < facts["size"]:

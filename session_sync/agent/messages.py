@@ -94,7 +94,9 @@ class FileFacts(TypedDict, total=False):
     """Of the first ``complete_size`` bytes."""
     timestamps: List[str]
     malformed: int
+    """Lines passed over looking for the last timestamp (absent: none)."""
     prefix_size: Optional[int]
+    """The other side's size, when ours is larger (absent: no prefix asked for)."""
     prefix_sha256: Optional[str]
     suffix_sha256: Optional[str]
     """Of the bytes from ``prefix_size`` to ``complete_size``: what an append sends."""

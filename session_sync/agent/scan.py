@@ -10,7 +10,7 @@ import stat
 import time
 from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple
 
-from .fsutil import remove_orphan_temps, walk_files
+from .fsutil import LINK_REFUSED, remove_orphan_temps, walk_files
 from .gitinfo import git_committed_files, git_origin_url
 from .hashcache import HashCache, describe_file
 from .history import scan_history
@@ -27,6 +27,7 @@ from .messages import (
 from .paths import encode_project_path, encoded_names_match, is_session_id, repositories_match
 from .protocol import JSON, Refusal
 from .restored import load_restored, mark_restored
+from .session_files import listed_stat, session_files
 from .shared import remembered
 from .transcript import first_cwd
 
@@ -54,9 +55,6 @@ CWD_CANDIDATES = 200
 
 NOT_A_SESSION = "not a session: its name is not a session uuid"
 """Why a ``.jsonl`` file of a project dir is ignored (``memory.jsonl``, ``notes.jsonl``)."""
-
-
-LINK_REFUSED = "a symbolic link: not followed"
 
 
 def _project_dir_matches(
@@ -259,7 +257,7 @@ def scan(
                     ignored.append({"dir": name, "name": file_name, "reason": NOT_A_SESSION})
                 continue
             try:
-                st = os.lstat(os.path.join(base, file_name))
+                st = listed_stat(base + "/" + file_name)
             except OSError:
                 continue
             link = stat.S_ISLNK(st.st_mode)
@@ -285,6 +283,9 @@ def scan(
                 "_size": -1 if link else st.st_size,
                 "_mtime": st.st_mtime_ns,
                 "_mtime_s": st.st_mtime,
+                "_stat": st,
+                # The listing says whether the session's folder is there.
+                "_folder": session_id in listed[1],
             }
 
     # At this point we know, for each session id, the one copy that takes part
@@ -293,22 +294,14 @@ def scan(
     for session_id in sorted(sessions):
         info = sessions[session_id]
         root = os.path.join(projects, info["dir"])
-        files: List[FileFacts] = []
-        refused: List[Tuple[str, str]] = []
-        rels = []
-        if info["_link"]:
-            refused.append((session_id + ".jsonl", LINK_REFUSED))
-        else:
-            rels.append(session_id + ".jsonl")
-        if os.path.lexists(os.path.join(root, session_id)):
-            rels += walk_files(root, session_id, refused)
-        for rel in rels:
-            described = describe_file(root, rel, cache, peer_sizes.get(rel))
-            if described is not None:
-                files.append(described)
-        # A link is refused where it is met, never walked or read: it is
-        # reported as a file that cannot be read, so the sync says so.
-        files += [{"rel": rel, "error": why} for rel, why in refused]
+        files = session_files(
+            root,
+            session_id,
+            None if info["_link"] else info["_stat"],
+            info["_folder"],
+            cache,
+            peer_sizes,
+        )
         mark_restored(restored, info["dir"], files)
         # RACE: a session is "active" by the registry (or, without one, a write
         # in the last minute); a Claude that starts after this scan is not

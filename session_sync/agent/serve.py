@@ -145,7 +145,8 @@ def serve(
             continue
         try:
             if op == "scan":
-                writer.json(b"J", scan(config, cast(ScanRequest, request)))
+                with shared_listings():  # for its pause of the collector
+                    writer.json(b"J", scan(config, cast(ScanRequest, request)))
             elif op == "scan_many":
                 writer.json(b"J", scan_many(config, request))
             elif op == "list_projects":

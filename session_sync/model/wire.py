@@ -34,15 +34,28 @@ MAX_SIZE = (1 << 63) - 1
 """The largest size, count or time a far side may state (what a signed 64-bit
 ``off_t`` or ``st_mtime_ns`` holds)."""
 
-_Check = Callable[[Any, str], None]
-"""Raises ``_Malformed`` when the value at the path is not of the shape."""
+_Check = Callable[[Any], None]
+"""Raises ``_Malformed`` when the value is not of the shape."""
 
 
 class _Malformed(Exception):
-    """The value at ``path`` is wrong (turned into a ``ProtocolError`` at the top)."""
+    """A value is wrong (turned into a ``ProtocolError`` at the top). Its path is
+    told as the error passes up through each object and list (``within``), so
+    a well-formed answer, the usual one, builds no path at all."""
 
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}" if path else problem)
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.steps: list[str] = []
+        """The path's steps, innermost first (``.key`` or ``[i]``)."""
+
+    def within(self, step: str) -> _Malformed:
+        self.steps.append(step)
+        return self
+
+    def __str__(self) -> str:
+        path = "".join(reversed(self.steps)).lstrip(".")
+        return f"{path}: {self.problem}" if path else self.problem
 
 
 def _describe(value: Any) -> str:
@@ -53,67 +66,78 @@ def _describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def _string(value: Any, path: str) -> None:
+def _string(value: Any) -> None:
     if not isinstance(value, str):
-        raise _Malformed(path, f"{_describe(value)} is not a string")
+        raise _Malformed(f"{_describe(value)} is not a string")
 
 
-def _boolean(value: Any, path: str) -> None:
+def _boolean(value: Any) -> None:
     if not isinstance(value, bool):
-        raise _Malformed(path, f"{_describe(value)} is not true or false")
+        raise _Malformed(f"{_describe(value)} is not true or false")
 
 
-def _size(value: Any, path: str) -> None:
+def _size(value: Any) -> None:
     if type(value) is not int or not 0 <= value <= MAX_SIZE:
-        raise _Malformed(path, f"{_describe(value)} is not a size")
+        raise _Malformed(f"{_describe(value)} is not a size")
 
 
-def _time_ns(value: Any, path: str) -> None:
+def _time_ns(value: Any) -> None:
     if type(value) is not int or not -MAX_SIZE <= value <= MAX_SIZE:
-        raise _Malformed(path, f"{_describe(value)} is not a time in nanoseconds")
+        raise _Malformed(f"{_describe(value)} is not a time in nanoseconds")
 
 
-def _mode(value: Any, path: str) -> None:
+def _mode(value: Any) -> None:
     if type(value) is not int or not 0 <= value <= 0o7777:
-        raise _Malformed(path, f"{_describe(value)} is not a file mode")
+        raise _Malformed(f"{_describe(value)} is not a file mode")
 
 
-def _number(value: Any, path: str) -> None:
+def _number(value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise _Malformed(path, f"{_describe(value)} is not a number")
+        raise _Malformed(f"{_describe(value)} is not a number")
 
 
 def _optional(check: _Check) -> _Check:
-    def optional(value: Any, path: str) -> None:
+    def optional(value: Any) -> None:
         if value is not None:
-            check(value, path)
+            check(value)
 
     return optional
 
 
 def _list_of(check: _Check) -> _Check:
-    def list_of(value: Any, path: str) -> None:
+    def list_of(value: Any) -> None:
         if not isinstance(value, list):
-            raise _Malformed(path, f"{_describe(value)} is not a list")
+            raise _Malformed(f"{_describe(value)} is not a list")
         for i, element in enumerate(value):
-            check(element, f"{path}[{i}]")
+            try:
+                check(element)
+            except _Malformed as exc:
+                raise exc.within(f"[{i}]") from None
 
     return list_of
 
 
 def _object(required: Mapping[str, _Check], optional: Mapping[str, _Check] = {}) -> _Check:
     """A JSON object with ``required`` keys and, when present, ``optional`` ones."""
+    required_items = tuple(required.items())
+    optional_items = tuple(optional.items())
 
-    def obj(value: Any, path: str) -> None:
+    def obj(value: Any) -> None:
         if not isinstance(value, dict):
-            raise _Malformed(path, f"{_describe(value)} is not an object")
-        for key, check in required.items():
+            raise _Malformed(f"{_describe(value)} is not an object")
+        for key, check in required_items:
             if key not in value:
-                raise _Malformed(path, f"no {key!r}")
-            check(value[key], f"{path}.{key}" if path else key)
-        for key, check in optional.items():
+                raise _Malformed(f"no {key!r}")
+            try:
+                check(value[key])
+            except _Malformed as exc:
+                raise exc.within(f".{key}") from None
+        for key, check in optional_items:
             if key in value:
-                check(value[key], f"{path}.{key}" if path else key)
+                try:
+                    check(value[key])
+                except _Malformed as exc:
+                    raise exc.within(f".{key}") from None
 
     return obj
 
@@ -146,11 +170,11 @@ _FILE = _object(
 )
 
 
-def _file(value: Any, path: str) -> None:
+def _file(value: Any) -> None:
     if isinstance(value, dict) and "error" in value:
-        _UNREADABLE_FILE(value, path)
+        _UNREADABLE_FILE(value)
     else:
-        _FILE(value, path)
+        _FILE(value)
 
 
 _SESSION = _object(
@@ -176,11 +200,11 @@ _MEMORY_FILE = _object(
 )
 
 
-def _memory_file(value: Any, path: str) -> None:
+def _memory_file(value: Any) -> None:
     if isinstance(value, dict) and "error" in value:
-        _object({"name": _string, "error": _string})(value, path)
+        _object({"name": _string, "error": _string})(value)
     else:
-        _MEMORY_FILE(value, path)
+        _MEMORY_FILE(value)
 
 
 _MEMORY = _object({"dir": _string, "files": _list_of(_memory_file)}, {"error": _string})
@@ -211,11 +235,11 @@ MAX_PATH = 4096
 """The longest project path a far side may list."""
 
 
-def _project_path(value: Any, path: str) -> None:
+def _project_path(value: Any) -> None:
     if not isinstance(value, str) or not value.startswith("/"):
-        raise _Malformed(path, f"{_describe(value)} is not an absolute path")
+        raise _Malformed(f"{_describe(value)} is not an absolute path")
     if len(value) > MAX_PATH or "\x00" in value:
-        raise _Malformed(path, "not a path (too long, or a NUL in it)")
+        raise _Malformed("not a path (too long, or a NUL in it)")
 
 
 _PROJECT_LIST = _object(
@@ -255,7 +279,7 @@ _EXCHANGE_ANSWER = _object(
 
 def _check(shape: _Check, what: str, value: Any, where: str) -> None:
     try:
-        shape(value, "")
+        shape(value)
     except _Malformed as exc:
         raise ProtocolError(f"malformed {what} from {where}: {exc}", where=where) from None
 
@@ -286,11 +310,11 @@ def check_scan_many(answer: Any, where: str, scans: int) -> None:
     """Raise ``ProtocolError`` unless ``answer`` has ``scans`` entries, each a scan
     answer or ``{"error": ...}`` (``ScanManyAnswer``)."""
 
-    def entry(value: Any, path: str) -> None:
+    def entry(value: Any) -> None:
         if isinstance(value, dict) and "error" in value:
-            _object({"error": _string})(value, path)
+            _object({"error": _string})(value)
         else:
-            _SCAN_ANSWER(value, path)
+            _SCAN_ANSWER(value)
 
     _check(_object({"answers": _list_of(entry)}), "scan answers", answer, where)
     if len(answer["answers"]) != scans:

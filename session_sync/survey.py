@@ -9,7 +9,7 @@ more. The local side runs the agent's scan in-process.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,7 +24,7 @@ from session_sync.agent.shared import shared_listings
 from session_sync.errors import AgentError, ProtocolError, SessionSyncError, UsageError
 from session_sync.exchange import LOCAL_APPLY
 from session_sync.knowledge import KnowledgePlan, plan_knowledge
-from session_sync.model.manifest import SessionManifest, manifest_from_scan
+from session_sync.model.manifest import SessionManifest, manifest_from_scan, scan_sizes
 from session_sync.model.reconcile import SyncPlan, SyncPolicy, plan_sync
 from session_sync.model.wire import check_scan_answer, check_scan_many
 from session_sync.model.withheld import withhold
@@ -92,16 +92,29 @@ class Survey:
     """What the sync does with memory and prompt history (None: a folder sync)."""
 
 
-def _scan_request(
-    path: str | None, request: SyncRequest, peer: SessionManifest | None
-) -> ScanRequest:
+class _Peer(NamedTuple):
+    """What a scan request tells of the other side: its session ids and sizes."""
+
+    want: list[str]
+    """The other side's session ids (described here too, however old)."""
+    sizes: dict[str, int]
+    """``{rel: complete_size}`` there, for the prefix hashes here."""
+
+    @classmethod
+    def of(cls, manifest: SessionManifest | None) -> _Peer:
+        if manifest is None:
+            return cls([], {})
+        return cls([s.id for s in manifest.sessions], manifest.sizes())
+
+
+def _scan_request(path: str | None, request: SyncRequest, peer: _Peer) -> ScanRequest:
     if request.folder_sync:
         if path is None:
             raise UsageError("a folder sync needs both folders' paths")
         return {
             "op": "scan",
             "folder": path,
-            "peer_sizes": peer.sizes() if peer else {},
+            "peer_sizes": peer.sizes,
             "read_only": request.dry_run,
         }
     return {
@@ -109,8 +122,8 @@ def _scan_request(
         "project_path": path,
         "repo": request.repo,
         "days": request.days,
-        "want": [s.id for s in peer.sessions] if peer else [],
-        "peer_sizes": peer.sizes() if peer else {},
+        "want": peer.want,
+        "peer_sizes": peer.sizes,
         # A dry run removes no temp file and writes nothing but the hash cache.
         "read_only": request.dry_run,
         "memory": request.memory,
@@ -133,7 +146,7 @@ def _local_answer(
         with LOCAL_APPLY:  # a scan may clear temp files under the machine's lock too
             return scan(
                 str(request.local_config),
-                _scan_request(request.local_path, request, peer),
+                _scan_request(request.local_path, request, _Peer.of(peer)),
                 cache=cache,
             )
     except Refusal as exc:
@@ -160,17 +173,26 @@ class _LocalCaches:
 
 
 def _remote_answers(
-    connection: AgentConnection, scans: Sequence[ScanRequest], many: bool
+    connection: AgentConnection,
+    scans: Sequence[ScanRequest],
+    many: bool,
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[dict[str, Any] | AgentError]:
     """The other machine's answers to ``scans`` in one round trip, each checked
     before anything reads it; a scan it refused is an ``AgentError`` in its place
-    (``many``: always, through ``scan_many``; else one scan's refusal raises)."""
+    (``many``: always, through ``scan_many``; else one scan's refusal raises).
+    ``meanwhile``: run once the request is on its way, before the answer is read
+    (it must not raise: the answer would be left unread)."""
     where = connection.transport.description
-    if len(scans) == 1 and not many:
-        answer = connection.request(scans[0])
-        check_scan_answer(answer, where)
-        return [answer]
-    answered = connection.request({"op": "scan_many", "scans": list(scans)})
+    single = len(scans) == 1 and not many
+    connection.send(scans[0] if single else {"op": "scan_many", "scans": list(scans)})
+    connection.flush()
+    if meanwhile is not None:
+        meanwhile()
+    answered = connection.receive()
+    if single:
+        check_scan_answer(answered, where)
+        return [answered]
     check_scan_many(answered, where, len(scans))
     return [
         AgentError(f"the agent on {where} refused: {a['error']}") if "error" in a else a
@@ -234,47 +256,61 @@ def _survey_many(
     resolved = [_resolved(r, connection) for r in requests]
     results: list[Survey | SessionSyncError | None] = [None] * len(resolved)
     caches = _LocalCaches()
-    # The light scans' memory and history are not needed: the second ones' are.
-    lights: dict[int, SessionManifest] = {}
+    firsts: dict[int, ScanAnswer] = {}
     for i, request in enumerate(resolved):
         try:
-            lights[i] = scan_local(
-                attrs.evolve(request, memory=False, history=False), cache=caches.of(request)
-            )
+            firsts[i] = _local_answer(request, None, caches.of(request))
         except SessionSyncError as exc:
             results[i] = exc
-    order = sorted(lights)
+    order = sorted(firsts)
+    first_manifests: dict[int, SessionManifest] = {}
+
+    def meanwhile() -> None:
+        # While the other side scans, our manifests: the work here overlaps its.
+        for i in order:
+            first_manifests[i] = manifest_from_scan(firsts[i], folder=resolved[i].folder_sync)
+
     many = len(requests) > 1  # one project's refusal must not stop the others
     answers = _remote_answers(
         connection,
-        [_scan_request(resolved[i].remote_path, resolved[i], lights[i]) for i in order],
+        [
+            _scan_request(
+                resolved[i].remote_path,
+                resolved[i],
+                _Peer(*scan_sizes(firsts[i], folder=resolved[i].folder_sync)),
+            )
+            for i in order
+        ],
         many,
+        meanwhile,
     )
     # At this point every project scanned here has the other side's answer or error.
     found: dict[int, _Scanned] = {}
+    hashed: dict[int, int] = {}
     for i, answer in zip(order, answers, strict=True):
         request = resolved[i]
         try:
             if isinstance(answer, AgentError):
                 raise answer
             remote = manifest_from_scan(answer, folder=request.folder_sync)
-            local_raw = _local_answer(request, remote, caches.of(request))
-            local = manifest_from_scan(local_raw, folder=request.folder_sync)
+            local_raw, local, rehashed = _answered_for(
+                request, remote, firsts[i], first_manifests[i], caches.of(request)
+            )
         except SessionSyncError as exc:
             results[i] = exc
             continue
         found[i] = _Scanned(remote, answer, local, local_raw)
-    hashed = {
-        i: lights[i].bytes_hashed + found[i].remote.bytes_hashed + found[i].local.bytes_hashed
-        for i in found
-    }
+        hashed[i] = int(firsts[i]["bytes_hashed"]) + rehashed + remote.bytes_hashed
     # The first scans only knew our recent sessions' sizes; a session old here but
     # grown there needs its prefix hash to be told apart from a divergence.
     again = [i for i in sorted(found) if missing_prefixes(found[i].remote, found[i].local)]
     if again:
         rescans = _remote_answers(
             connection,
-            [_scan_request(resolved[i].remote_path, resolved[i], found[i].local) for i in again],
+            [
+                _scan_request(resolved[i].remote_path, resolved[i], _Peer.of(found[i].local))
+                for i in again
+            ],
             many,
         )
         for i, answer in zip(again, rescans, strict=True):
@@ -289,6 +325,47 @@ def _survey_many(
     for i, scanned in found.items():
         results[i] = _planned(resolved[i], connection, moment, scanned, hashed[i])
     return [r for r in results if r is not None]
+
+
+_SCANNED_FACTS = (
+    "sessions",
+    "duplicates",
+    "ignored",
+    "project_dirs",
+    "new_session_dir",
+    "older_sessions",
+    "oldest_older_mtime",
+)
+"""What of a scan answer a second scan for the other side's ids and sizes may change."""
+
+
+def _answered_for(
+    request: SyncRequest,
+    remote: SessionManifest,
+    first: ScanAnswer,
+    first_manifest: SessionManifest,
+    cache: HashCache,
+) -> tuple[ScanAnswer, SessionManifest, int]:
+    """Our scan as it answers the other side's: its sessions described here too,
+    however old here or in whichever dir, and our prefix hashes at its sizes.
+    Returns the answer, its manifest and the bytes the second scan hashed.
+
+    The second scan re-walks only what ``shared_listings`` knows already and
+    re-describes only files whose prefix hash is new (``session_files``); when its
+    facts are the first's (a no-op: the same sessions, sizes equal), the first
+    answer and its manifest stand, so nothing is parsed twice."""
+    again = _local_answer(
+        attrs.evolve(request, memory=False, history=False, dry_run=True), remote, cache
+    )
+    rehashed = int(again["bytes_hashed"])
+    if all(again.get(key) == first.get(key) for key in _SCANNED_FACTS):
+        return first, first_manifest, rehashed
+    # The first scan's memory and history stand: the second did not read them.
+    merged = again.copy()
+    for key in ("memory", "history"):
+        if key in first:
+            merged[key] = first[key]
+    return merged, manifest_from_scan(merged, folder=request.folder_sync), rehashed
 
 
 def _planned(

@@ -24,6 +24,7 @@ __all__ = [
     "SessionEntry",
     "SessionManifest",
     "manifest_from_scan",
+    "scan_sizes",
 ]
 
 
@@ -290,3 +291,20 @@ def _finite(value: Any) -> float | None:
         if number == number and abs(number) != float("inf"):
             return number
     return None
+
+
+def scan_sizes(raw: Mapping[str, Any], *, folder: bool = False) -> tuple[list[str], dict[str, int]]:
+    """The session ids and ``{rel: complete_size}`` of a scan answer: what
+    ``manifest_from_scan(raw, folder=folder)``'s ``sessions`` and ``sizes()``
+    hold, read without building the manifest (all the other side's scan request
+    needs of it)."""
+    ids: list[str] = []
+    sizes: dict[str, int] = {}
+    for session in raw["sessions"]:
+        if not (folder or is_session_id(session["id"])):
+            continue
+        ids.append(session["id"])
+        for f in session["files"]:
+            if "error" not in f and (folder or _belongs(f, session["id"])):
+                sizes[f["rel"]] = int(f["complete_size"])
+    return ids, sizes

@@ -24,7 +24,7 @@ from session_sync.agent.shared import shared_listings
 from session_sync.errors import AgentError, ProtocolError, SessionSyncError, UsageError
 from session_sync.exchange import LOCAL_APPLY
 from session_sync.knowledge import KnowledgePlan, plan_knowledge
-from session_sync.model.manifest import SessionManifest, manifest_from_scan, scan_sizes
+from session_sync.model.manifest import Parsed, SessionManifest, manifest_from_scan, scan_sizes
 from session_sync.model.reconcile import SyncPlan, SyncPolicy, plan_sync
 from session_sync.model.wire import check_scan_answer, check_scan_many
 from session_sync.model.withheld import withhold
@@ -264,11 +264,15 @@ def _survey_many(
             results[i] = exc
     order = sorted(firsts)
     first_manifests: dict[int, SessionManifest] = {}
+    # Each project's manifests share what is the same in them (``Parsed``).
+    parsed = {i: Parsed() for i in order}
 
     def meanwhile() -> None:
         # While the other side scans, our manifests: the work here overlaps its.
         for i in order:
-            first_manifests[i] = manifest_from_scan(firsts[i], folder=resolved[i].folder_sync)
+            first_manifests[i] = manifest_from_scan(
+                firsts[i], folder=resolved[i].folder_sync, parsed=parsed[i]
+            )
 
     many = len(requests) > 1  # one project's refusal must not stop the others
     answers = _remote_answers(
@@ -292,9 +296,9 @@ def _survey_many(
         try:
             if isinstance(answer, AgentError):
                 raise answer
-            remote = manifest_from_scan(answer, folder=request.folder_sync)
+            remote = manifest_from_scan(answer, folder=request.folder_sync, parsed=parsed[i])
             local_raw, local, rehashed = _answered_for(
-                request, remote, firsts[i], first_manifests[i], caches.of(request)
+                request, remote, firsts[i], first_manifests[i], caches.of(request), parsed[i]
             )
         except SessionSyncError as exc:
             results[i] = exc
@@ -318,7 +322,7 @@ def _survey_many(
                 results[i] = answer
                 del found[i]
                 continue
-            remote = manifest_from_scan(answer, folder=resolved[i].folder_sync)
+            remote = manifest_from_scan(answer, folder=resolved[i].folder_sync, parsed=parsed[i])
             found[i] = found[i]._replace(remote=remote, remote_raw=answer)
             hashed[i] += remote.bytes_hashed
     caches.save()
@@ -345,6 +349,7 @@ def _answered_for(
     first: ScanAnswer,
     first_manifest: SessionManifest,
     cache: HashCache,
+    parsed: Parsed,
 ) -> tuple[ScanAnswer, SessionManifest, int]:
     """Our scan as it answers the other side's: its sessions described here too,
     however old here or in whichever dir, and our prefix hashes at its sizes.
@@ -365,7 +370,7 @@ def _answered_for(
     for key in ("memory", "history"):
         if key in first:
             merged[key] = first[key]
-    return merged, manifest_from_scan(merged, folder=request.folder_sync), rehashed
+    return merged, manifest_from_scan(merged, folder=request.folder_sync, parsed=parsed), rehashed
 
 
 def _planned(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import sys
 from collections.abc import Iterable
 
 from session_sync.agent.transcript import complete_size, tail_timestamps
@@ -44,6 +45,10 @@ _COMMON_ISO = re.compile(
 )
 
 
+_READS_COMMON_ISO = sys.version_info >= (3, 11)
+"""Python 3.11's ``fromisoformat`` reads the common form as written."""
+
+
 def _fast_parse(value: str) -> dt.datetime | None:
     """``value`` in the common form, by ``fromisoformat`` (None: not that form, so
     dateutil decides). The fraction is padded to 6 digits and ``Z`` spelled
@@ -51,6 +56,11 @@ def _fast_parse(value: str) -> dt.datetime | None:
     match = _COMMON_ISO.fullmatch(value)
     if match is None:
         return None
+    if _READS_COMMON_ISO:
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
     seconds, fraction, zone = match.groups()
     text = seconds + ("." + fraction.ljust(6, "0") if fraction else "")
     text += "+00:00" if zone in (None, "Z") else zone

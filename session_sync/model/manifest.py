@@ -14,12 +14,13 @@ from typing import Any
 
 import attrs
 
-from session_sync.agent.paths import is_session_id, session_of_rel
+from session_sync.agent.paths import is_session_id
 from session_sync.timestamps import latest_timestamp
 
 __all__ = [
     "FileEntry",
     "IgnoredFile",
+    "Parsed",
     "ProjectDir",
     "SessionEntry",
     "SessionManifest",
@@ -214,15 +215,52 @@ def _belongs(fact: Mapping[str, Any], session_id: str) -> bool:
     """Whether a file fact is of that session: ``<id>.jsonl``, ``<id>/...``, or
     (only as an unreadable one) the session's folder itself, a refused link."""
     rel = fact["rel"]
-    return session_of_rel(rel) == session_id or ("error" in fact and rel == session_id)
+    # ``session_id`` is a session uuid (every caller has checked): this is what
+    # ``session_of_rel(rel) == session_id`` says, without parsing ``rel``.
+    return (
+        rel == session_id + ".jsonl"
+        or rel.startswith(session_id + "/")
+        or ("error" in fact and rel == session_id)
+    )
 
 
-def _structure_session(raw: dict[str, Any], folder: bool) -> SessionEntry:
+class Parsed:
+    """The entries one survey's manifests parsed, each by the facts it came from.
+
+    A manifest whose file (or session) facts are exactly ones parsed before
+    shares that frozen entry instead of parsing it again: in a sync with little
+    to do, the other side's files are mostly ours byte for byte (same size,
+    sha256, mtime, mode), and our second scan's sessions are our first's."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, tuple[Mapping[str, Any], FileEntry]] = {}
+        self._sessions: dict[str, tuple[Mapping[str, Any], SessionEntry]] = {}
+
+    def file(self, raw: dict[str, Any]) -> FileEntry:
+        known = self._files.get(raw["rel"])
+        if known is not None and known[0] == raw:
+            return known[1]
+        entry = _structure_file(raw)
+        self._files[raw["rel"]] = (raw, entry)
+        return entry
+
+    def session(self, raw: dict[str, Any], folder: bool) -> SessionEntry:
+        key = f"{raw['dir']}/{raw['id']}"
+        known = self._sessions.get(key)
+        if known is not None and known[0] == raw:
+            return known[1]
+        entry = _structure_session(raw, folder, self)
+        self._sessions[key] = (raw, entry)
+        return entry
+
+
+def _structure_session(raw: dict[str, Any], folder: bool, parsed: Parsed | None) -> SessionEntry:
     session_id = raw["id"]
     # A session's files are <id>.jsonl and <id>/...; anything else named in an
     # answer is dropped before it can be planned (a folder sync keeps its rules).
     listed = [f for f in raw["files"] if folder or _belongs(f, session_id)]
-    files = tuple(_structure_file(f) for f in listed if "error" not in f)
+    structure = _structure_file if parsed is None else parsed.file
+    files = tuple(structure(f) for f in listed if "error" not in f)
     unreadable = tuple((f["rel"], f["error"]) for f in listed if "error" in f)
     return SessionEntry(
         id=session_id,
@@ -254,20 +292,27 @@ def _dropped(raw: Mapping[str, Any], folder: bool) -> list[IgnoredFile]:
     return out
 
 
-def manifest_from_scan(raw: Mapping[str, Any], *, folder: bool = False) -> SessionManifest:
-    """The manifest in an agent's scan answer (``folder``: of a folder sync).
+def manifest_from_scan(
+    raw: Mapping[str, Any], *, folder: bool = False, parsed: Parsed | None = None
+) -> SessionManifest:
+    """The manifest in an agent's scan answer (``folder``: of a folder sync;
+    ``parsed``: entries to share with the survey's other manifests).
 
     Sessions whose id is not a session uuid, and files not of their session,
     are left out and listed in ``ignored`` (the agent lists none: a far side
     that does is not trusted with them)."""
     sessions = [s for s in raw["sessions"] if folder or is_session_id(s["id"])]
+    if parsed is not None:
+        structured = tuple(parsed.session(s, folder) for s in sessions)
+    else:
+        structured = tuple(_structure_session(s, folder, None) for s in sessions)
     return SessionManifest(
         config_dir=raw["config_dir"],
         hostname=raw.get("hostname", ""),
         new_session_dir=raw.get("new_session_dir"),
         project_path=raw.get("project_path"),
         project_dirs=tuple(ProjectDir(d["name"], d.get("cwd")) for d in raw["project_dirs"]),
-        sessions=tuple(_structure_session(s, folder) for s in sessions),
+        sessions=structured,
         files_hashed=int(raw.get("files_hashed", 0)),
         bytes_hashed=int(raw.get("bytes_hashed", 0)),
         registry=bool(raw.get("registry")),

@@ -19,6 +19,7 @@ import attrs
 from session_sync.errors import SessionSyncError
 from session_sync.exchange import LOCAL_APPLY, ProgressCallback, exchange_files
 from session_sync.knowledge import land_knowledge
+from session_sync.local_scan import FirstScans
 from session_sync.model.knowledge_report import KnowledgeReport
 from session_sync.model.reconcile import Action, SyncPlan
 from session_sync.model.report import ItemReport, SyncReport
@@ -54,8 +55,13 @@ def _item_reports(plan: SyncPlan, dry_run: bool) -> list[ItemReport]:
     ]
 
 
-def _survey(request: SyncRequest, connection: AgentConnection, moment: dt.datetime) -> Survey:
-    found = survey_many([request], connection, moment)[0]
+def _survey(
+    request: SyncRequest,
+    connection: AgentConnection,
+    moment: dt.datetime,
+    firsts: FirstScans | None = None,
+) -> Survey:
+    found = survey_many([request], connection, moment, firsts)[0]
     if isinstance(found, SessionSyncError):
         raise found
     return found
@@ -70,10 +76,16 @@ def survey(
 ) -> Survey:
     """Scan both sides and plan, changing nothing (for ``status``). ``io_timeout``:
     seconds the other side may go without sending a whole frame (None: forever)."""
-    connection = AgentConnection(transport, io_timeout=io_timeout)
+    firsts = FirstScans([request])  # this machine is scanned while we connect
     try:
-        return _survey(request, connection, now or dt.datetime.now(dt.timezone.utc))
+        connection = AgentConnection(transport, io_timeout=io_timeout)
+    except BaseException:
+        firsts.close()
+        raise
+    try:
+        return _survey(request, connection, now or dt.datetime.now(dt.timezone.utc), firsts)
     finally:
+        firsts.close()  # closed by the survey already, unless it never ran
         connection.close()
 
 
@@ -112,17 +124,25 @@ def run_syncs(
     """Run several syncs with the same machine, one after the other, over one
     connection (a dev env folder and the sessions, say); one report each.
     ``after``: then called with the connection (a checkpoint rides along)."""
-    connection = AgentConnection(transport, io_timeout=io_timeout, compress=compress)
+    # The first request's scans here run while we connect (the others' follow
+    # the applies before them).
+    firsts = FirstScans(requests[:1])
+    try:
+        connection = AgentConnection(transport, io_timeout=io_timeout, compress=compress)
+    except BaseException:
+        firsts.close()
+        raise
     try:
         moment = now or dt.datetime.now(dt.timezone.utc)
         reports = [
-            _run(request, connection, progress, moment, first=i == 0)
+            _run(request, connection, progress, moment, firsts if i == 0 else None)
             for i, request in enumerate(requests)
         ]
         if after is not None:
             after(connection)
         return reports
     finally:
+        firsts.close()  # closed by the survey already, unless it never ran
         connection.close()
 
 
@@ -131,13 +151,13 @@ def _run(
     connection: AgentConnection,
     progress: ProgressCallback | None,
     moment: dt.datetime,
-    *,
-    first: bool,
+    firsts: FirstScans | None,
 ) -> SyncReport:
+    """One sync over ``connection``; ``firsts``: the first one's scans here, started
+    before connecting (its counts include the connection's start, the agent's hello)."""
     started = time.monotonic()
-    # The first sync's counts include the connection's start (the agent's hello).
-    counts = _Counts.now(connection, first=first)
-    found = _survey(request, connection, moment)
+    counts = _Counts.now(connection, first=firsts is not None)
+    found = _survey(request, connection, moment, firsts)
     return apply_survey(request, found, connection, progress, counts, started)
 
 

@@ -3,32 +3,28 @@
 One project costs one scan request (two when a session old here grew there);
 many projects (``--all``) cost the same: every project's scan rides in one
 ``scan_many`` request, and the projects whose prefixes are missing share one
-more. The local side runs the agent's scan in-process.
+more. The local side runs the agent's scan in-process (``local_scan``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import attrs
 
-from session_sync.agent.backups import DEFAULT_BACKUP_RETENTION_DAYS
-from session_sync.agent.hashcache import HashCache
 from session_sync.agent.messages import ScanAnswer, ScanRequest
-from session_sync.agent.protocol import Refusal
-from session_sync.agent.scan import scan
 from session_sync.agent.shared import shared_listings
-from session_sync.errors import AgentError, ProtocolError, SessionSyncError, UsageError
-from session_sync.exchange import LOCAL_APPLY
+from session_sync.errors import AgentError, ProtocolError, SessionSyncError
 from session_sync.knowledge import KnowledgePlan, plan_knowledge
+from session_sync.local_scan import FirstScans, Peer, answered_for, scan_local, scan_request
 from session_sync.model.manifest import Parsed, SessionManifest, manifest_from_scan, scan_sizes
-from session_sync.model.reconcile import SyncPlan, SyncPolicy, plan_sync
+from session_sync.model.reconcile import SyncPlan, plan_sync
 from session_sync.model.wire import check_scan_answer, check_scan_many
 from session_sync.model.withheld import withhold
 from session_sync.projects import remote_project_path
+from session_sync.sync_request import SyncRequest
 from session_sync.transports.connection import AgentConnection
 
 __all__ = [
@@ -38,40 +34,6 @@ __all__ = [
     "scan_local",
     "survey_many",
 ]
-
-
-@attrs.frozen
-class SyncRequest:
-    """What to sync, between which project paths."""
-
-    local_config: Path
-    """This machine's Claude config dir."""
-    local_path: str | None
-    """The project's path here (None: find its dirs by ``repo`` alone)."""
-    remote_path: str | None
-    """The project's path on the other machine (``~/...``: under its home there)."""
-    repo: str | None = None
-    """The GitHub repository, to find project dirs by the git remote of their ``cwd``."""
-    days: float = 7.0
-    """Only sessions modified within this many days take part."""
-    policy: SyncPolicy = attrs.field(factory=SyncPolicy)
-    """Direction."""
-    dry_run: bool = False
-    """Plan and report, change nothing."""
-    paranoid: bool = False
-    """Every append re-reads its destination whole and swaps in a staged copy,
-    even when the destination is exactly as the scan saw it (same inode, size and
-    mtime), where it is otherwise written in place after reading only its tail."""
-    backup_retention_days: float = DEFAULT_BACKUP_RETENTION_DAYS
-    """Backup sets older than this are pruned (a file's newest backup never is)."""
-    folder_sync: bool = False
-    """Sync the plain folder at ``local_path`` with the one at ``remote_path``
-    (every file, any age; newer wins, backups, nothing deleted) instead of the
-    project's sessions. Both paths must be absolute (``~`` allowed remotely)."""
-    memory: bool = True
-    """Sync Claude's auto memory of the project too (never in a folder sync)."""
-    history: bool = True
-    """Sync the project's prompt history lines too (never in a folder sync)."""
 
 
 @attrs.frozen
@@ -90,86 +52,6 @@ class Survey:
     """The request surveyed, its remote path resolved (``~`` expanded)."""
     knowledge: KnowledgePlan | None = None
     """What the sync does with memory and prompt history (None: a folder sync)."""
-
-
-class _Peer(NamedTuple):
-    """What a scan request tells of the other side: its session ids and sizes."""
-
-    want: list[str]
-    """The other side's session ids (described here too, however old)."""
-    sizes: dict[str, int]
-    """``{rel: complete_size}`` there, for the prefix hashes here."""
-
-    @classmethod
-    def of(cls, manifest: SessionManifest | None) -> _Peer:
-        if manifest is None:
-            return cls([], {})
-        return cls([s.id for s in manifest.sessions], manifest.sizes())
-
-
-def _scan_request(path: str | None, request: SyncRequest, peer: _Peer) -> ScanRequest:
-    if request.folder_sync:
-        if path is None:
-            raise UsageError("a folder sync needs both folders' paths")
-        return {
-            "op": "scan",
-            "folder": path,
-            "peer_sizes": peer.sizes,
-            "read_only": request.dry_run,
-        }
-    return {
-        "op": "scan",
-        "project_path": path,
-        "repo": request.repo,
-        "days": request.days,
-        "want": peer.want,
-        "peer_sizes": peer.sizes,
-        # A dry run removes no temp file and writes nothing but the hash cache.
-        "read_only": request.dry_run,
-        "memory": request.memory,
-        "history": request.history,
-    }
-
-
-def scan_local(
-    request: SyncRequest, peer: SessionManifest | None = None, cache: HashCache | None = None
-) -> SessionManifest:
-    """This machine's manifest (the agent's scan, run in-process); ``cache``: a hash
-    cache shared by several scans, saved by its owner."""
-    return manifest_from_scan(_local_answer(request, peer, cache), folder=request.folder_sync)
-
-
-def _local_answer(
-    request: SyncRequest, peer: SessionManifest | None, cache: HashCache | None = None
-) -> ScanAnswer:
-    try:
-        with LOCAL_APPLY:  # a scan may clear temp files under the machine's lock too
-            return scan(
-                str(request.local_config),
-                _scan_request(request.local_path, request, _Peer.of(peer)),
-                cache=cache,
-            )
-    except Refusal as exc:
-        raise AgentError(f"this machine: {exc}") from None
-
-
-class _LocalCaches:
-    """One hash cache per local config dir for a whole survey: loaded once, saved once."""
-
-    def __init__(self) -> None:
-        self.caches: dict[Path, HashCache] = {}
-
-    def of(self, request: SyncRequest) -> HashCache:
-        config = request.local_config
-        if config not in self.caches:
-            self.caches[config] = HashCache(str(config))
-        return self.caches[config]
-
-    def save(self) -> None:
-        # Dry runs too: the cache is session-sync's own state, not the user's files.
-        with LOCAL_APPLY:
-            for cache in self.caches.values():
-                cache.finish()
 
 
 def _remote_answers(
@@ -241,27 +123,38 @@ class _Scanned(NamedTuple):
 
 
 def survey_many(
-    requests: Sequence[SyncRequest], connection: AgentConnection, moment: dt.datetime
+    requests: Sequence[SyncRequest],
+    connection: AgentConnection,
+    moment: dt.datetime,
+    firsts: FirstScans | None = None,
 ) -> list[Survey | SessionSyncError]:
     """Survey every request over ``connection`` in one scan round trip (two when a
     session old here grew there); a project that could not be scanned is its
-    error in its place, and the others go on."""
-    with shared_listings():  # this machine's dirs are listed once for all the scans
-        return _survey_many(requests, connection, moment)
+    error in its place, and the others go on. ``firsts``: our first scans of
+    ``requests``, started already (before connecting); closed here."""
+    try:
+        with shared_listings():  # this machine's dirs are listed once for all the scans
+            return _survey_many(requests, connection, moment, firsts or FirstScans(requests))
+    finally:
+        if firsts is not None:
+            firsts.close()
 
 
 def _survey_many(
-    requests: Sequence[SyncRequest], connection: AgentConnection, moment: dt.datetime
+    requests: Sequence[SyncRequest],
+    connection: AgentConnection,
+    moment: dt.datetime,
+    scans: FirstScans,
 ) -> list[Survey | SessionSyncError]:
     resolved = [_resolved(r, connection) for r in requests]
     results: list[Survey | SessionSyncError | None] = [None] * len(resolved)
-    caches = _LocalCaches()
+    caches = scans.caches
     firsts: dict[int, ScanAnswer] = {}
-    for i, request in enumerate(resolved):
-        try:
-            firsts[i] = _local_answer(request, None, caches.of(request))
-        except SessionSyncError as exc:
-            results[i] = exc
+    for i, first in enumerate(scans.answers()):
+        if isinstance(first, SessionSyncError):
+            results[i] = first
+        else:
+            firsts[i] = first
     order = sorted(firsts)
     first_manifests: dict[int, SessionManifest] = {}
     # Each project's manifests share what is the same in them (``Parsed``).
@@ -278,10 +171,10 @@ def _survey_many(
     answers = _remote_answers(
         connection,
         [
-            _scan_request(
+            scan_request(
                 resolved[i].remote_path,
                 resolved[i],
-                _Peer(*scan_sizes(firsts[i], folder=resolved[i].folder_sync)),
+                Peer(*scan_sizes(firsts[i], folder=resolved[i].folder_sync)),
             )
             for i in order
         ],
@@ -297,7 +190,7 @@ def _survey_many(
             if isinstance(answer, AgentError):
                 raise answer
             remote = manifest_from_scan(answer, folder=request.folder_sync, parsed=parsed[i])
-            local_raw, local, rehashed = _answered_for(
+            local_raw, local, rehashed = answered_for(
                 request, remote, firsts[i], first_manifests[i], caches.of(request), parsed[i]
             )
         except SessionSyncError as exc:
@@ -312,7 +205,7 @@ def _survey_many(
         rescans = _remote_answers(
             connection,
             [
-                _scan_request(resolved[i].remote_path, resolved[i], _Peer.of(found[i].local))
+                scan_request(resolved[i].remote_path, resolved[i], Peer.of(found[i].local))
                 for i in again
             ],
             many,
@@ -329,48 +222,6 @@ def _survey_many(
     for i, scanned in found.items():
         results[i] = _planned(resolved[i], connection, moment, scanned, hashed[i])
     return [r for r in results if r is not None]
-
-
-_SCANNED_FACTS = (
-    "sessions",
-    "duplicates",
-    "ignored",
-    "project_dirs",
-    "new_session_dir",
-    "older_sessions",
-    "oldest_older_mtime",
-)
-"""What of a scan answer a second scan for the other side's ids and sizes may change."""
-
-
-def _answered_for(
-    request: SyncRequest,
-    remote: SessionManifest,
-    first: ScanAnswer,
-    first_manifest: SessionManifest,
-    cache: HashCache,
-    parsed: Parsed,
-) -> tuple[ScanAnswer, SessionManifest, int]:
-    """Our scan as it answers the other side's: its sessions described here too,
-    however old here or in whichever dir, and our prefix hashes at its sizes.
-    Returns the answer, its manifest and the bytes the second scan hashed.
-
-    The second scan re-walks only what ``shared_listings`` knows already and
-    re-describes only files whose prefix hash is new (``session_files``); when its
-    facts are the first's (a no-op: the same sessions, sizes equal), the first
-    answer and its manifest stand, so nothing is parsed twice."""
-    again = _local_answer(
-        attrs.evolve(request, memory=False, history=False, dry_run=True), remote, cache
-    )
-    rehashed = int(again["bytes_hashed"])
-    if all(again.get(key) == first.get(key) for key in _SCANNED_FACTS):
-        return first, first_manifest, rehashed
-    # The first scan's memory and history stand: the second did not read them.
-    merged = again.copy()
-    for key in ("memory", "history"):
-        if key in first:
-            merged[key] = first[key]
-    return merged, manifest_from_scan(merged, folder=request.folder_sync, parsed=parsed), rehashed
 
 
 def _planned(

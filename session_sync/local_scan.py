@@ -146,7 +146,12 @@ def answered_for(
     facts are the first's (a no-op: the same sessions, sizes equal), the first
     answer and its manifest stand, so nothing is parsed twice."""
     again = local_answer(
-        attrs.evolve(request, memory=False, history=False, dry_run=True), remote, cache
+        # Not read-only unless the sync is: the first scan (which may run before
+        # the connection is known to work) changes nothing, so this one clears
+        # the temp files a killed sync left.
+        attrs.evolve(request, memory=False, history=False),
+        remote,
+        cache,
     )
     rehashed = int(again["bytes_hashed"])
     if all(again.get(key) == first.get(key) for key in SCANNED_FACTS):
@@ -183,7 +188,9 @@ class FirstScans:
         try:
             for request in self._requests:
                 try:
-                    self._answers.append(local_answer(request, None, self.caches.of(request)))
+                    # Read-only: a sync that cannot connect has changed nothing here.
+                    first = attrs.evolve(request, dry_run=True)
+                    self._answers.append(local_answer(first, None, self.caches.of(request)))
                 except SessionSyncError as exc:
                     self._answers.append(exc)
         except BaseException as exc:  # a bug: raised where the answers are read

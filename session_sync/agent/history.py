@@ -23,7 +23,6 @@ from .memory import link_new
 from .messages import HistoryEntry, HistoryResult, HistoryScan
 from .protocol import Refusal
 from .shared import remembered, shared
-from .swap import catch_up, open_destination
 
 __all__ = [
     "HISTORY_FILE",
@@ -170,6 +169,9 @@ def _line(entry: HistoryEntry, project: str) -> bytes:
 
 
 def _append(config: str, path: str, project: str, entries: List[HistoryEntry]) -> HistoryResult:
+    # Imported when a write comes: a scan needs none of the writing half.
+    from .swap import catch_up, open_destination
+
     directory = os.path.dirname(path)
     exists = os.path.lexists(path)
     size = os.lstat(path).st_size if exists else 0

@@ -15,15 +15,16 @@ import os
 import re
 import stat
 import time
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
-from .backups import BackupSet
 from .fsutil import fsync_dir, make_private_dirs, refuse_links_below, remove_made_dirs, temp_path
 from .messages import MemoryFileFacts, MemoryResult, MemoryScan, MemoryWrite
 from .paths import op_base
 from .protocol import Refusal
 from .reading import open_below
-from .swap import open_destination
+
+if TYPE_CHECKING:  # the writing half is imported when a write comes (a scan needs none)
+    from .backups import BackupSet
 
 __all__ = [
     "MAX_MEMORY_FILES",
@@ -207,6 +208,8 @@ def _replace(
     write: MemoryWrite,
     backups: BackupSet,
 ) -> MemoryResult:
+    from .swap import open_destination
+
     try:
         size = os.lstat(target).st_size
     except OSError:

@@ -9,12 +9,8 @@ import socket
 import sys
 from typing import IO, Dict, Optional, Sequence, Union, cast
 
-from .apply import apply_batch
-from .backups import DEFAULT_BACKUP_RETENTION_DAYS, list_backups
-from .checkpoint import serve_checkpoint
 from .faults import fault_point
 from .hashcache import HashCache
-from .knowledge import add_knowledge, apply_knowledge
 from .listing import PROJECTS_LIMIT, list_projects
 from .messages import ExchangeRequest, Hello, ScanAnswer, ScanManyAnswer, ScanRequest
 from .paths import claude_config_dir, op_base, op_target
@@ -29,7 +25,6 @@ from .protocol import (
     agree_compression,
 )
 from .reading import send_below
-from .restore import restore_request
 from .scan import scan
 from .shared import shared_listings
 
@@ -45,6 +40,12 @@ def exchange(
 ) -> None:
     """Serve an ``exchange``: apply ``request["apply"]`` from the stream, answer
     with the results, then send the data of ``request["send"]``."""
+    # Imported when first asked for: an agent that only scans (a no-op, status)
+    # starts without compiling what writes.
+    from .apply import apply_batch
+    from .backups import DEFAULT_BACKUP_RETENTION_DAYS
+    from .knowledge import add_knowledge, apply_knowledge
+
     paranoid = request.get("paranoid", False)
     if not isinstance(paranoid, bool):
         # Refused before anything is applied: the X frame answers the exchange.
@@ -154,10 +155,16 @@ def serve(
             elif op == "exchange":
                 exchange(config, cast(ExchangeRequest, request), reader, writer)
             elif op == "backups":
+                from .backups import list_backups
+
                 writer.json(b"J", {"backups": list_backups(config)})
             elif op == "checkpoint":
+                from .checkpoint import serve_checkpoint
+
                 serve_checkpoint(request, writer)
             elif op == "restore":
+                from .restore import restore_request
+
                 writer.json(b"J", restore_request(config, request))
             else:
                 writer.json(b"X", {"error": "unknown request %r" % op})

@@ -229,3 +229,21 @@ def test_a_kill_while_a_group_lands_leaves_no_name_on_a_file_not_whole(
     assert all(r["ok"] for r in answer["results"])
     for n in range(4):
         assert (project(config) / rel_of(n)).read_bytes() == body(n)
+
+
+def test_the_copies_verified_before_the_stream_breaks_off_land(config: Path) -> None:
+    files = iter([body(0), body(1), body(2)])
+
+    def next_file() -> Iterator[bytes]:
+        data = next(files, None)
+        if data is None:
+            raise EOFError("stream ended")
+        return iter([data])
+
+    with pytest.raises(EOFError):
+        apply_batch(str(config), [copy_op(n) for n in range(5)], next_file, "test", 30)
+
+    for n in range(3):
+        assert (project(config) / rel_of(n)).read_bytes() == body(n)
+    assert not (project(config) / rel_of(3)).exists()
+    assert temps(config) == []

@@ -333,6 +333,10 @@ def apply_batch(
         for index, result in group.land():
             done(index, result)
 
+    def send_off() -> None:
+        for index, result in group.send_off():
+            done(index, result)
+
     # Another sync's lock is waited for (bounded) only when there is something to write.
     with ConfigLock(config, wait=None if ops else 0.0) as lock:
         try:
@@ -361,10 +365,15 @@ def apply_batch(
                 if result is not None:
                     done(index, result)
                 elif group.full():
-                    land()
+                    send_off()  # its fsyncs run while the next group streams in
             land()
+        except Exception:
+            # The stream broke off (cut, out of step): the copies staged and
+            # verified before it land, as they would have one by one.
+            land()
+            raise
         finally:
-            group.abandon()  # nothing, unless a batch broke off (the stream was cut)
+            group.abandon()  # nothing, unless landing them failed too
         cache.save()
         # A file a sync wrote into is no longer as a restore left it.
         forget_restored(config, written)

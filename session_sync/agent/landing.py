@@ -4,16 +4,18 @@ A copy of a file the destination does not have needs no backup and no re-check
 of an old inode: its temp file only has to be whole, verified and durable before
 its name appears. So a batch stages and verifies each copy as its data streams
 in without an fsync of its own (``CopyGroup.add``), and lands them a group at a
-time (``CopyGroup.land``): the group's fsyncs one after another (the disk writes
-back the group's files together, not one file per wait), then each temp file
-linked to its name (never over an existing file: checked by the link itself),
-then each distinct dir fsynced once.
+time: the group's fsyncs (in a thread, while the next group streams in:
+``send_off``), then each temp file linked to its name (never over an existing
+file: the link itself refuses one), then each distinct dir fsynced once. Per
+file, an fsync and a dir fsync each cost a wait for the disk; per group, the
+disk writes the group's files back together, and the waiting overlaps receiving.
 
 At every instant a copy's name does not exist or leads to a staged, fsynced,
 sha256-verified file: a kill before the link leaves a temp file (removed by a
 later apply's sweep), never a name. A group is at most ``GROUP_FILES`` files and
-``GROUP_BYTES`` bytes: that bounds the open files held and the data received but
-not yet in place. The results stay one per file, in the batch's order.
+``GROUP_BYTES`` bytes, and at most two are held (one being fsynced, one being
+received): that bounds the open files held and the data received but not yet in
+place. The results stay one per file, in the batch's order.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import errno
 import hashlib
 import os
 import stat
-from typing import Dict, List, Tuple
+import threading
+from typing import Dict, List, Optional, Tuple
 
 from .faults import fault_point
 from .fsutil import fsync_dir, read_range, remove_made_dirs
@@ -125,16 +128,34 @@ class StagedCopy:
         self.result = result
 
 
+Group = List[Tuple[int, StagedCopy]]
+
+
+def _fsync_each(group: Group, errors: Dict[int, OSError]) -> None:
+    """fsync every staged file of ``group``; the errors by batch index."""
+    for index, one in group:
+        try:
+            os.fsync(one.fd)
+        except OSError as exc:
+            errors[index] = exc
+
+
 class CopyGroup:
-    """The staged copies of one batch not landed yet, in the batch's order."""
+    """The staged copies of one batch not landed yet, in the batch's order.
+
+    A full group's fsyncs run in a thread of their own (``send_off``) while the
+    next group is received and staged; its links wait for them. So at most two
+    groups are held: ``2 * GROUP_FILES`` open files, ``2 * GROUP_BYTES`` bytes.
+    """
 
     def __init__(self, config: str) -> None:
         self.config = config
-        self.staged: List[Tuple[int, StagedCopy]] = []
+        self.staged: Group = []
         self.bytes = 0
+        self._flying: Optional[Tuple[Group, threading.Thread, Dict[int, OSError]]] = None
 
     def add(self, index: int, staged: StagedCopy) -> None:
-        """Hold ``staged`` (the batch's ``index``-th op) until ``land``; it owns
+        """Hold ``staged`` (the batch's ``index``-th op) until it lands; it owns
         its open file, temp file and made dirs from now on."""
         self.staged.append((index, staged))
         self.bytes += int(staged.op["size"])
@@ -142,19 +163,40 @@ class CopyGroup:
     def full(self) -> bool:
         return len(self.staged) >= GROUP_FILES or self.bytes >= GROUP_BYTES
 
+    def send_off(self) -> List[Tuple[int, FileResult]]:
+        """Start the held group's fsyncs in a thread; land the group sent off
+        before it (return its results, in order)."""
+        results = self._land_flying()
+        group, self.staged, self.bytes = self.staged, [], 0
+        errors: Dict[int, OSError] = {}
+        thread = threading.Thread(target=_fsync_each, args=(group, errors), daemon=True)
+        self._flying = (group, thread, errors)
+        thread.start()
+        return results
+
     def land(self) -> List[Tuple[int, FileResult]]:
         """Land every held copy; return each one's batch index and result, in order."""
+        results = self._land_flying()
         group, self.staged, self.bytes = self.staged, [], 0
-        results: Dict[int, FileResult] = {}
+        errors: Dict[int, OSError] = {}
+        _fsync_each(group, errors)
+        return results + self._link(group, errors)
+
+    def _land_flying(self) -> List[Tuple[int, FileResult]]:
+        if self._flying is None:
+            return []
+        group, thread, errors = self._flying
+        thread.join()
+        self._flying = None
+        return self._link(group, errors)
+
+    def _link(self, group: Group, errors: Dict[int, OSError]) -> List[Tuple[int, FileResult]]:
+        """Link each fsynced file of ``group`` to its name, then fsync their dirs."""
+        results: Dict[int, FileResult] = {i: failure(exc) for i, exc in errors.items()}
         try:
-            for index, one in group:
-                try:
-                    os.fsync(one.fd)
-                except OSError as exc:
-                    results[index] = failure(exc)
-                finally:
-                    os.close(one.fd)
-                    one.fd = -1
+            for _index, one in group:
+                os.close(one.fd)
+                one.fd = -1
             # At this point we know every temp file not failed is whole, hashes to
             # what its sender hashed, and is on disk. None has a name yet.
             fault_point("apply.grouped", self.config)
@@ -186,11 +228,16 @@ class CopyGroup:
 
     def abandon(self) -> None:
         """Give up every held copy (the batch ended without landing them)."""
+        if self._flying is not None:
+            group, thread, _errors = self._flying
+            thread.join()
+            self._flying = None
+            self._clean(group, {})
         group, self.staged, self.bytes = self.staged, [], 0
         self._clean(group, {})
 
     @staticmethod
-    def _clean(group: List[Tuple[int, StagedCopy]], results: Dict[int, FileResult]) -> None:
+    def _clean(group: Group, results: Dict[int, FileResult]) -> None:
         """Close what is still open and remove the temp files and the dirs made
         for copies that did not land (after all links: a dir another copy landed
         in is not empty)."""

@@ -2,7 +2,7 @@
 
 fabric resolves the destination the way ``ssh`` would (``~/.ssh/config``
 aliases, ``User``, ``Port``, ``IdentityFile``, ``ProxyCommand``/``ProxyJump``);
-the bytes then go through a raw channel (``exec_command`` + ``sendall``/``recv``),
+the bytes then go through a raw channel (``exec_command`` + ``send``/``recv``),
 never ``Connection.run``, which decodes streams as text.
 
 Only connection setup is retried (tenacity: bounded attempts, exponential

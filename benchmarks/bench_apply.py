@@ -123,19 +123,19 @@ def append(transcript_mb: int, append_kb: int, repeat: int) -> None:
 
 def _apply_all(config: str, ops: list[ApplyOp], data: bytes, listing_per_file: bool) -> float:
     """Time ``apply_batch`` of ``ops``; ``listing_per_file``: as it was before, each
-    file's dir listed for stale temp files (``apply_file`` without ``swept``)."""
-    real = apply_module.apply_file
+    file's dir listed for stale temp files (``apply_or_stage`` without ``swept``)."""
+    real = apply_module.apply_or_stage
 
-    def without_swept(*args: Any, **kwargs: Any) -> FileResult:
+    def without_swept(*args: Any, **kwargs: Any) -> FileResult | None:
         kwargs["swept"] = None
         return real(*args, **kwargs)
 
     if listing_per_file:
-        apply_module.apply_file = without_swept
+        apply_module.apply_or_stage = without_swept
     try:
         return _timed(lambda: apply_batch(config, ops, lambda: iter([data]), "b", 30))
     finally:
-        apply_module.apply_file = real
+        apply_module.apply_or_stage = real
 
 
 def many_files(count: int) -> None:

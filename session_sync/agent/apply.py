@@ -18,10 +18,8 @@ Invariants of applying (see ``apply_file``), whatever is killed when:
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
-import stat
 import time
 from typing import Callable, Iterator, List, Optional, Set
 
@@ -33,13 +31,13 @@ from .fsutil import (
     drain,
     fsync_dir,
     make_private_dirs,
-    read_range,
     refuse_links_below,
     remove_made_dirs,
     remove_stale_temps,
     temp_path,
 )
 from .hashcache import HashCache
+from .landing import CopyGroup, StagedCopy, failure, holds, link_new
 from .messages import ApplyOp, ExchangeAnswer, FileResult
 from .paths import encode_project_path, op_base, op_target
 from .protocol import Refusal
@@ -49,6 +47,7 @@ from .swap import Destination, append_fast, catch_up, open_destination, stage
 __all__ = [
     "apply_batch",
     "apply_file",
+    "apply_or_stage",
 ]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -61,49 +60,12 @@ def _backup_dir_name(op: ApplyOp) -> str:
     return str(op["dir"])
 
 
-def _link_new(tmp: str, target: str) -> None:
-    """Give the staged file the target's name, never over an existing file."""
-    try:
-        os.link(tmp, target)
-    except FileExistsError:
-        raise Refusal("destination appeared since the scan; not overwritten") from None
-    except OSError as exc:
-        if exc.errno not in _NO_HARD_LINKS:
-            raise
-        # RACE: a file system without hard links: the check and the rename are
-        # two steps, and a file created between them is replaced.
-        if os.path.lexists(target):
-            raise Refusal("destination appeared since the scan; not overwritten") from None
-        os.replace(tmp, target)
-        return
-    os.unlink(tmp)
-
-
-def _holds(path: str, size: int, sha256: str) -> bool:
-    """Whether the regular file at ``path`` starts with ``size`` bytes hashing to
-    ``sha256`` (never through a link)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
-    except OSError:
-        return False
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size < size:
-            return False
-        digest = hashlib.sha256()
-        for chunk in read_range(fd, 0, size):
-            digest.update(chunk)
-        return digest.hexdigest() == sha256
-    finally:
-        os.close(fd)
-
-
 def _keep_branch(dest: Destination, counted: int, sha256: str, fork_target: str) -> None:
     """Keep the destination's ``counted`` bytes as the new file ``fork_target``
     (the other branch of a diverged session), read from the inode about to be
     replaced; fine if that file already starts with them, refused otherwise."""
     if os.path.lexists(fork_target):
-        if _holds(fork_target, counted, sha256):
+        if holds(fork_target, counted, sha256):
             return
         raise Refusal("%s exists with other lines; nothing changed" % os.path.basename(fork_target))
     directory = os.path.dirname(fork_target)
@@ -120,21 +82,14 @@ def _keep_branch(dest: Destination, counted: int, sha256: str, fork_target: str)
         os.chmod(tmp, dest.mode)
         os.utime(tmp, ns=(time.time_ns(), dest.mtime_ns))
         try:
-            _link_new(tmp, fork_target)
+            link_new(tmp, fork_target)
         except Refusal:
-            if not _holds(fork_target, counted, sha256):
+            if not holds(fork_target, counted, sha256):
                 raise
         fsync_dir(directory)
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
-
-
-_NO_HARD_LINKS = tuple(
-    getattr(errno, name)
-    for name in ("EPERM", "EOPNOTSUPP", "ENOTSUP", "EXDEV", "EMLINK", "ENOSYS")
-    if hasattr(errno, name)
-)
 
 
 def apply_file(
@@ -147,6 +102,24 @@ def apply_file(
     paranoid: bool = False,
     swept: Optional[Set[str]] = None,
 ) -> FileResult:
+    """Apply one planned file change from ``chunks`` (see ``apply_or_stage``)."""
+    result = apply_or_stage(config, op, chunks, backups, now, cache, paranoid, swept)
+    assert result is not None  # without a group, every op is applied here
+    return result
+
+
+def apply_or_stage(
+    config: str,
+    op: ApplyOp,
+    chunks: Iterator[bytes],
+    backups: BackupSet,
+    now: Optional[float] = None,
+    cache: Optional[HashCache] = None,
+    paranoid: bool = False,
+    swept: Optional[Set[str]] = None,
+    group: Optional[CopyGroup] = None,
+    index: int = 0,
+) -> Optional[FileResult]:
     """Apply one planned file change from ``chunks``; return its result as data.
 
     ``op``: ``action`` (copy | append | replace), ``dir``, ``rel``, ``sha256``
@@ -157,12 +130,16 @@ def apply_file(
     for is written in place without re-reading it, unless ``paranoid``.
     ``swept``: the dirs whose stale temp files this batch has removed already (a
     dir is listed once per batch, not once per file); this one is added.
+    ``group``: a copy whose temp file is whole and verified goes into it (as the
+    batch's ``index``-th op) instead of being landed here; None is returned and
+    ``CopyGroup.land`` gives its result.
     """
     now = time.time() if now is None else now
     tmp = None
     dest: Optional[Destination] = None
     made: List[str] = []
     landed = False
+    held: Optional[int] = None
     try:
         target = op_target(config, op)
         refuse_links_below(op_base(config, op), os.path.dirname(target))
@@ -188,7 +165,7 @@ def apply_file(
         counted = 0
         if action == "copy":
             if os.path.lexists(target):
-                if _holds(target, int(op["size"]), str(op["sha256"])):
+                if holds(target, int(op["size"]), str(op["sha256"])):
                     drain(chunks)
                     return {"ok": True, "bytes": 0, "backup": None, "unchanged": True}
                 raise Refusal("destination appeared since the scan; not overwritten")
@@ -230,11 +207,15 @@ def apply_file(
                     hasher = prefix.copy()
             staged = stage(chunks, fh, hasher, incoming, config)
             fh.flush()
-            os.fsync(fh.fileno())
+            if group is not None and action == "copy":
+                held = os.dup(fh.fileno())  # fsynced with its group's (``CopyGroup.land``)
+            else:
+                os.fsync(fh.fileno())
         if hasher.hexdigest() != op["sha256"]:
             raise Refusal("received data does not match its sha256; nothing changed")
-        # At this point we know the staged file is the whole result, fsynced, and
-        # hashes to what the sender hashed. Nothing outside it has been touched.
+        # At this point we know the staged file is the whole result and hashes to
+        # what the sender hashed (fsynced, unless its group fsyncs it before its
+        # link). Nothing outside it has been touched.
 
         result: FileResult = {"ok": True, "bytes": staged, "backup": None}
         # Received modes are masked to the permission bits; an append keeps the
@@ -249,9 +230,14 @@ def apply_file(
             mtime_ns = max(mtime_ns, dest.mtime_ns)
         os.chmod(tmp, mode)
         os.utime(tmp, ns=(time.time_ns(), mtime_ns))
+        if action == "copy" and group is not None and held is not None:
+            group.add(index, StagedCopy(op, tmp, held, target, made, result))
+            # The group owns the open file, the temp file and the made dirs now.
+            tmp, held, landed = None, None, True
+            return None
         if action == "copy":
             fault_point("apply.rechecked", config)
-            _link_new(tmp, target)
+            link_new(tmp, target)
             tmp, landed = None, True
             fsync_dir(directory)
             fault_point("apply.swapped", config)
@@ -301,14 +287,11 @@ def apply_file(
     except (OSError, KeyError, ValueError, TypeError) as exc:
         drain(chunks)
         if isinstance(exc, OSError):
-            if exc.errno == errno.ENOSPC:
-                message = "disk full on the destination"
-            else:
-                message = "%s: %s" % (exc.strerror or type(exc).__name__, exc.filename or "")
-        else:
-            message = "bad request: %s" % exc
-        return {"ok": False, "error": message.strip().rstrip(":")}
+            return failure(exc)
+        return {"ok": False, "error": ("bad request: %s" % exc).strip().rstrip(":")}
     finally:
+        if held is not None:
+            os.close(held)
         if dest is not None:
             dest.close()
         if tmp is not None and os.path.lexists(tmp):
@@ -330,33 +313,72 @@ def apply_batch(
     machine's lock; one failed file does not stop the others (``paranoid``: every
     append re-reads its destination whole, see ``apply_file``). Returns
     ``{"results": [...], "backup_set": path or None, "pruned_backups": [...]}``."""
-    results: List[FileResult] = []
+    results: List[Optional[FileResult]] = []
     backups = open_backup_set(config, label)
     pruned: List[str] = []
     cache = HashCache(config)
     written: List[str] = []
     swept: Set[str] = set()
+    group = CopyGroup(config)
+
+    def done(index: int, result: FileResult) -> None:
+        op = ops[index]
+        if result.get("ok") and not result.get("unchanged"):
+            cache.record_written(op_target(config, op), int(op["size"]), str(op["sha256"]))
+            written.append(restored_key(str(op["dir"]), str(op["rel"])))
+        results[index] = result
+        fault_point("apply.done", config)
+
+    def land() -> None:
+        for index, result in group.land():
+            done(index, result)
+
+    def send_off() -> None:
+        for index, result in group.send_off():
+            done(index, result)
+
     # Another sync's lock is waited for (bounded) only when there is something to write.
     with ConfigLock(config, wait=None if ops else 0.0) as lock:
-        if lock.error is None:
-            # An in-place append a kill cut short is completed first (its journal).
-            recover_appends(config)
-        for op in ops:
-            if lock.error is not None:
-                drain(next_file())
-                results.append({"ok": False, "error": lock.error})
-                continue
-            result = apply_file(
-                config, op, next_file(), backups, cache=cache, paranoid=paranoid, swept=swept
-            )
-            if result.get("ok") and not result.get("unchanged"):
-                cache.record_written(op_target(config, op), int(op["size"]), str(op["sha256"]))
-                written.append(restored_key(str(op["dir"]), str(op["rel"])))
-            results.append(result)
-            fault_point("apply.done", config)
+        try:
+            if lock.error is None:
+                # An in-place append a kill cut short is completed first (its journal).
+                recover_appends(config)
+            for index, op in enumerate(ops):
+                results.append(None)
+                if lock.error is not None:
+                    drain(next_file())
+                    results[index] = {"ok": False, "error": lock.error}
+                    continue
+                if op.get("action") != "copy":
+                    land()  # an append or replace comes after every copy before it
+                result = apply_or_stage(
+                    config,
+                    op,
+                    next_file(),
+                    backups,
+                    cache=cache,
+                    paranoid=paranoid,
+                    swept=swept,
+                    group=group,
+                    index=index,
+                )
+                if result is not None:
+                    done(index, result)
+                elif group.full():
+                    send_off()  # its fsyncs run while the next group streams in
+            land()
+        except Exception:
+            # The stream broke off (cut, out of step): the copies staged and
+            # verified before it land, as they would have one by one.
+            land()
+            raise
+        finally:
+            group.abandon()  # nothing, unless landing them failed too
         cache.save()
         # A file a sync wrote into is no longer as a restore left it.
         forget_restored(config, written)
         if lock.error is None and backups.root is not None:
             pruned = prune_backups(config, retention_days)
-    return {"results": results, "backup_set": backups.root, "pruned_backups": pruned}
+    final = [result for result in results if result is not None]
+    assert len(final) == len(ops)  # every staged copy was landed
+    return {"results": final, "backup_set": backups.root, "pruned_backups": pruned}

@@ -24,6 +24,7 @@ FAULT_FILE_ENV = "SESSION_SYNC_FAULT_FILE"
 
 POINTS = (
     "apply.staged",  # a chunk of incoming data is in the temp file
+    "apply.grouped",  # a group of staged copies is fsynced; their links come next
     "apply.rechecked",  # the destination was re-checked; the swap comes next
     "apply.journaled",  # an in-place append is journaled; its writes come next
     "apply.cut",  # an in-place append's write was cut short (the kernel's doing)

@@ -2,7 +2,7 @@
 
 fabric resolves the destination the way ``ssh`` would (``~/.ssh/config``
 aliases, ``User``, ``Port``, ``IdentityFile``, ``ProxyCommand``/``ProxyJump``);
-the bytes then go through a raw channel (``exec_command`` + ``sendall``/``recv``),
+the bytes then go through a raw channel (``exec_command`` + ``send``/``recv``),
 never ``Connection.run``, which decodes streams as text.
 
 Only connection setup is retried (tenacity: bounded attempts, exponential
@@ -362,13 +362,26 @@ class SshTransport:
         return exc
 
 
+_AEAD = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+"""The ciphers put first: AES-GCM encrypts and authenticates in one call."""
+
+
 def _nodelay_transport(sock: Any, **kwargs: Any) -> paramiko.Transport:
     """paramiko's Transport over ``sock``, with TCP_NODELAY set on a TCP socket before
     the first SSH byte: the handshake's small packets no longer wait on Nagle and the
     peer's delayed ACK (connect on 127.0.0.1: 85 ms without, 39 ms with)."""
     if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return paramiko.Transport(sock, **kwargs)
+    transport = paramiko.Transport(sock, **kwargs)
+    options = transport.get_security_options()
+    # AES-GCM first, when the server offers it: one AEAD pass per packet instead of
+    # AES-CTR and then a separate HMAC-SHA2 in paramiko (the controller's share of
+    # moving a first copy's bytes).
+    ciphers = tuple(options.ciphers)
+    options.ciphers = tuple(c for c in ciphers if c in _AEAD) + tuple(
+        c for c in ciphers if c not in _AEAD
+    )
+    return transport
 
 
 def _proxy_stderr(proxy: paramiko.ProxyCommand | None) -> str:

@@ -16,6 +16,7 @@ registry (``<config>/sessions/``): nothing is open anywhere.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import os
 import random
@@ -32,6 +33,7 @@ from conftest import REPO_ROOT
 from session_sync.agent.faults import FAULT_FILE_ENV
 from session_sync.agent.paths import encode_project_path
 from session_sync.engine import SyncRequest, run_sync
+from session_sync.model.forks import fork_session_id
 from session_sync.testing.lines import (
     all_lines,
     apply_lock_free,
@@ -82,6 +84,10 @@ class World:
     def check_nothing_lost(self, what: str) -> None:
         lost = self.required - self.present()
         assert not lost, f"after {what}: {len(lost)} lines on no machine\n" + "\n".join(self.log)
+
+
+def _joined(spec: SessionSpec) -> bytes:
+    return b"".join(line + b"\n" for line in spec.lines)
 
 
 def _spec(path: Path, lines: list[bytes], cwd: str) -> SessionSpec:
@@ -243,3 +249,50 @@ def test_a_fork_resumed_on_one_machine_meets_its_branch_on_a_third(tmp_path: Pat
     step_sync(w, 0, 2)
 
     assert (w.project_dir(0) / fork.name).read_bytes() == fork.read_bytes()
+
+
+def test_a_branch_whose_fork_was_rewound_elsewhere_is_kept_as_that_forks_fork(
+    tmp_path: Path,
+) -> None:
+    """Seed 7 of the model, reduced: machines 0 and 1 settled session D (D' won,
+    the old branch X was kept as fork F); then F was resumed and rewound on one of
+    them (F' won there, X kept as F's fork G). Machine 2 still has D as X. The
+    sync 0<->2 brings F' and G and replaces D with D', keeping X: not under F (F'
+    has that name now) but as G, the name a sync of F gave it; nothing fails."""
+    project = tmp_path / "src" / "app"
+    project.mkdir(parents=True)
+    configs = [tmp_path / f"m{n}" for n in range(3)]
+    for config in configs:
+        (config / "sessions").mkdir(parents=True)
+    w = World(tmp_path, random.Random(7), configs, os.path.realpath(project))
+    x = make_session(w.rng, "/home/u/src/app", turns=4)
+    x_bytes = b"".join(line + b"\n" for line in x.lines)
+    d_won = continue_session(
+        w.rng, attrs.evolve(x, lines=x.lines[:3]), start=last_time(x) + dt.timedelta(hours=2)
+    )
+    f_id = fork_session_id(x.session_id, hashlib.sha256(x_bytes).hexdigest())
+    g_id = fork_session_id(f_id, hashlib.sha256(x_bytes).hexdigest())
+    f_won = continue_session(
+        w.rng, attrs.evolve(x, lines=x.lines[:1]), start=last_time(x) + dt.timedelta(hours=3)
+    )
+    on_0 = {x.session_id: d_won.lines, f_id: f_won.lines}
+    for sid, lines in on_0.items():
+        w.write(w.project_dir(0) / f"{sid}.jsonl", b"".join(line + b"\n" for line in lines))
+    w.write(w.project_dir(0) / f"{g_id}.jsonl", x_bytes)
+    w.write(w.project_dir(2) / f"{x.session_id}.jsonl", x_bytes)
+    w.required |= set(x.lines) | set(d_won.lines) | set(f_won.lines)
+
+    request = SyncRequest(local_config=w.configs[0], local_path=w.project, remote_path=w.project)
+    report = run_sync(request, InProcessTransport(w.configs[2]))
+
+    assert [x.error for x in report.items if x.outcome != "done"] == []
+    (replace,) = [x for x in report.items if x.action == "replace"]
+    assert replace.reason.endswith(
+        f"its branch is kept as session {g_id} ({f_id} holds another now)"
+    )
+    w.check_nothing_lost("sync 0<->2")
+    d2 = w.project_dir(2)
+    assert (d2 / f"{x.session_id}.jsonl").read_bytes() == _joined(d_won)
+    assert (d2 / f"{f_id}.jsonl").read_bytes() == _joined(f_won)
+    assert (d2 / f"{g_id}.jsonl").read_bytes() == x_bytes
+    assert sorted(p.name for p in w.sessions(2)) == sorted(p.name for p in w.sessions(0))

@@ -39,7 +39,7 @@ from .fsutil import (
 from .hashcache import HashCache
 from .landing import CopyGroup, StagedCopy, failure, holds, link_new
 from .messages import ApplyOp, ExchangeAnswer, FileResult
-from .paths import encode_project_path, op_base, op_target
+from .paths import encode_project_path, fork_session_id, op_base, op_target
 from .protocol import Refusal
 from .restored import forget_restored, restored_key
 from .swap import Destination, append_fast, catch_up, open_destination, stage
@@ -60,15 +60,32 @@ def _backup_dir_name(op: ApplyOp) -> str:
     return str(op["dir"])
 
 
-def _keep_branch(dest: Destination, counted: int, sha256: str, fork_target: str) -> None:
+_FORK_CHAIN = 8
+"""Forks of forks looked at for a branch's name before its keeping is refused."""
+
+
+def _keep_branch(dest: Destination, counted: int, sha256: str, fork_target: str) -> str:
     """Keep the destination's ``counted`` bytes as the new file ``fork_target``
     (the other branch of a diverged session), read from the inode about to be
-    replaced; fine if that file already starts with them, refused otherwise."""
-    if os.path.lexists(fork_target):
-        if holds(fork_target, counted, sha256):
-            return
-        raise Refusal("%s exists with other lines; nothing changed" % os.path.basename(fork_target))
+    replaced; fine if that file already starts with them. Returns the file's name.
+
+    A fork that was itself rewritten since it was made (resumed and rewound on
+    some machine) holds another branch under the planned name; the bytes are
+    then kept as that fork's own fork for them, the name a sync of the fork
+    gives them on every machine (``fork_session_id``), and so on down the chain."""
     directory = os.path.dirname(fork_target)
+    name = os.path.basename(fork_target)
+    for _ in range(_FORK_CHAIN):
+        if not os.path.lexists(os.path.join(directory, name)):
+            break
+        if holds(os.path.join(directory, name), counted, sha256):
+            return name
+        name = fork_session_id(name[: -len(".jsonl")], sha256) + ".jsonl"
+    else:
+        raise Refusal("%s exists with other lines; nothing changed" % os.path.basename(fork_target))
+    # At this point we know no fork on the chain holds the branch, and ``name``
+    # is free.
+    fork_target = os.path.join(directory, name)
     tmp = temp_path(directory)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
@@ -90,6 +107,7 @@ def _keep_branch(dest: Destination, counted: int, sha256: str, fork_target: str)
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
+    return name
 
 
 def apply_file(
@@ -249,7 +267,18 @@ def apply_or_stage(
                 # Checked first too: a fork is not made for a copy that is changing.
                 dest.recheck(counted)
                 fork_op: ApplyOp = dict(op, rel=str(fork_rel))  # type: ignore[assignment]
-                _keep_branch(dest, counted, str(expect["sha256"]), op_target(config, fork_op))  # type: ignore[index]
+                kept_as = _keep_branch(
+                    dest,
+                    counted,
+                    str(expect["sha256"]),  # type: ignore[index]
+                    op_target(config, fork_op),
+                )
+                planned = os.path.basename(str(fork_rel))
+                if kept_as != planned:
+                    result["note"] = "its branch is kept as session %s (%s holds another now)" % (
+                        kept_as[: -len(".jsonl")],
+                        planned[: -len(".jsonl")],
+                    )
             result["backup"] = backups.keep(
                 dest.fd,
                 _backup_dir_name(op),
@@ -279,7 +308,8 @@ def apply_or_stage(
                 result["note"] = "kept %d bytes another writer added during the swap" % moved
         elif dest.added_since() and result["backup"]:
             backups.refresh(str(result["backup"]), dest.fd)
-            result["note"] = "lines another writer added during the swap are in the backup"
+            added = "lines another writer added during the swap are in the backup"
+            result["note"] = "; ".join(x for x in (result.get("note"), added) if x)
         return result
     except Refusal as exc:
         drain(chunks)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
+import uuid
 from typing import Dict, Optional
 
 from .messages import TargetOp
@@ -14,11 +15,13 @@ from .protocol import Refusal
 
 __all__ = [
     "ENCODED_NAME_LIMIT",
+    "FORK_NAMESPACE",
     "TEMP_PREFIX",
     "TEMP_SUFFIX",
     "claude_config_dir",
     "encode_project_path",
     "encoded_names_match",
+    "fork_session_id",
     "is_session_id",
     "normalize_github_repo",
     "op_base",
@@ -48,6 +51,16 @@ def is_session_id(name: str) -> bool:
     to the model: a far side must not plant it through a fake session).
     """
     return bool(_SESSION_ID.match(name))
+
+
+FORK_NAMESPACE = uuid.UUID("5e55105e-5c0c-4f0e-9a7e-f0a4b5e55105")
+"""The uuid5 namespace of fork ids (fixed forever: both machines must agree)."""
+
+
+def fork_session_id(session_id: str, branch_sha256: str) -> str:
+    """The id of the fork that keeps the branch of ``session_id`` whose counted
+    bytes hash to ``branch_sha256`` (a uuid, like Claude's own ids)."""
+    return str(uuid.uuid5(FORK_NAMESPACE, "%s:%s" % (session_id, branch_sha256)))
 
 
 def session_of_rel(rel: str) -> Optional[str]:

@@ -13,25 +13,15 @@ branch the same way: a fork is made once, however often the two copies meet.
 
 from __future__ import annotations
 
-import uuid
-
 import attrs
 
+from session_sync.agent.paths import FORK_NAMESPACE, fork_session_id
 from session_sync.model.plan import Action, Direction, PlannedItem, not_this_way
 
 __all__ = ["FORK_NAMESPACE", "before_their_forks", "fork_session_id", "keep_other_branch"]
 
-FORK_NAMESPACE = uuid.UUID("5e55105e-5c0c-4f0e-9a7e-f0a4b5e55105")
-"""The uuid5 namespace of fork ids (fixed forever: both machines must agree)."""
-
 _OTHER = {Direction.PUSH: Direction.PULL, Direction.PULL: Direction.PUSH}
 _SIDE = {Direction.PUSH: ("local", "remote"), Direction.PULL: ("remote", "local")}
-
-
-def fork_session_id(session_id: str, branch_sha256: str) -> str:
-    """The id of the fork that keeps the branch of ``session_id`` whose counted
-    bytes hash to ``branch_sha256`` (a uuid, like Claude's own ids)."""
-    return str(uuid.uuid5(FORK_NAMESPACE, f"{session_id}:{branch_sha256}"))
 
 
 def keep_other_branch(

@@ -81,7 +81,9 @@ class ItemReport:
     def with_result(self, result: Mapping[str, Any]) -> ItemReport:
         """This report updated with the applying agent's result."""
         if result.get("ok"):
-            return attrs.evolve(self, outcome="done", backup=result.get("backup"))
+            note = result.get("note")
+            reason = f"{self.reason}; {note}" if note else self.reason
+            return attrs.evolve(self, outcome="done", backup=result.get("backup"), reason=reason)
         return attrs.evolve(self, outcome="failed", error=str(result.get("error") or "failed"))
 
 

@@ -261,7 +261,7 @@ _PROJECT_LIST = _object(
 
 _RESULT = _object(
     {"ok": _boolean},
-    {"error": _optional(_string), "bytes": _size, "backup": _optional(_string)},
+    {"error": _optional(_string), "bytes": _size, "backup": _optional(_string), "note": _string},
 )
 
 _EXCHANGE_ANSWER = _object(

@@ -20,7 +20,10 @@ of its frames is known (``frames``). Methods, all in the same run:
 Each copy is checked byte for byte against the laptop's files.
 
     uv run python benchmarks/bench_first_copy.py [--mb 200] [--rates 0 50 15 5]
-        [--modes auto always never] [--seed 1]
+        [--modes auto always never] [--seed 1] [--repeat 1]
+
+With ``--repeat N`` every method runs N times on each link, in turn (tar, then
+the others, then tar again...), and each row is the median run.
 
 A script that prints numbers, not a test: nothing here asserts a time.
 """
@@ -203,6 +206,10 @@ def measure(
     world: World, method: Callable[[World, bool], tuple[int | None, bool]], rate: float | None
 ) -> Result:
     _clean(world)
+    # The last copy's files were just deleted: their journal commit (and, on a
+    # filesystem mounted with ``discard``, the TRIMs) would otherwise land on the
+    # first fsync of the next method, that is on session-sync's and never on tar's.
+    os.sync()
     relayed = rate is not None
     world.relay.rate = rate * 1e6 if rate else None
     world.relay.wait_idle()
@@ -217,31 +224,55 @@ def measure(
     return Result(seconds, wire, frames, correct)
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def run_link(
-    world: World, methods: list[tuple[str, Method]], label: str, rate: float | None, total: int
+    world: World,
+    methods: list[tuple[str, Method]],
+    label: str,
+    rate: float | None,
+    total: int,
+    repeat: int,
 ) -> None:
-    """Every method over one link, a table row each."""
+    """Every method over one link, ``repeat`` rounds of all of them in turn, then a
+    table row each: the median round."""
     print(f"\n{label}")
     print(
         f"  {'method':30} {'wall s':>7} {'MB/s':>6} {'x tar':>6} {'wire bytes':>14}"
         f" {'wire/data':>9} {'x ssh -C':>8}  correct"
     )
+    results: dict[str, list[Result]] = {name: [] for name, _ in methods}
+    for _ in range(repeat):
+        for name, method in methods:
+            results[name].append(measure(world, method, rate))
     floor = squeezed = None
-    for name, method in methods:
-        result = measure(world, method, rate)
-        wire = result.wire if result.wire is not None else result.frames
-        floor = floor or result.seconds
+    for name, _ in methods:
+        runs = results[name]
+        seconds = _median([r.seconds for r in runs])
+        measured = [r.wire for r in runs if r.wire is not None]
+        counted = [r.frames for r in runs if r.frames is not None]
+        wire_seen = round(_median([float(w) for w in measured])) if measured else None
+        frames = round(_median([float(f) for f in counted])) if counted else None
+        wire = wire_seen if wire_seen is not None else frames
+        floor = floor or seconds
         if name == "tar | ssh -C tar":
-            squeezed = result.wire
+            squeezed = wire_seen
         shown = "-" if wire is None else f"{wire:,}"
-        if result.wire is None and result.frames is not None:
+        if wire_seen is None and frames is not None:
             shown = f"({wire:,})"
-        vs_c = "-" if result.wire is None or squeezed is None else f"{result.wire / squeezed:.2f}"
+        vs_c = "-" if wire_seen is None or squeezed is None else f"{wire_seen / squeezed:.2f}"
+        correct = all(r.correct for r in runs)
         print(
-            f"  {name:30} {result.seconds:7.2f} {total / 1e6 / result.seconds:6.1f}"
-            f" {result.seconds / floor:6.2f} {shown:>14}"
+            f"  {name:30} {seconds:7.2f} {total / 1e6 / seconds:6.1f}"
+            f" {seconds / floor:6.2f} {shown:>14}"
             f" {'-' if wire is None else f'{wire / total:.3f}':>9} {vs_c:>8}"
-            f"  {'ok' if result.correct else 'WRONG'}",
+            f"  {'ok' if correct else 'WRONG'}",
             flush=True,
         )
 
@@ -258,6 +289,12 @@ def main() -> int:
     )
     parser.add_argument("--modes", nargs="*", default=["auto", "always", "never"])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of every method in turn on each link; each row is the median (default 1)",
+    )
     args = parser.parse_args()
 
     # The floor first: each session-sync row is shown against it.
@@ -283,7 +320,7 @@ def main() -> int:
             links += [(f"relay {r:g} MB/s" if r else "relay, no limit", r) for r in args.rates]
             try:
                 for label, rate in links:
-                    run_link(world, methods, label, rate, total)
+                    run_link(world, methods, label, rate, total, max(1, args.repeat))
             finally:
                 world.relay.close()
                 world.host.stop()

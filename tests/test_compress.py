@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from conftest import Machines, Remote, session_files, temp_files, write_old
 
-from session_sync.agent.deflate import Deflater, inflate
+from session_sync.agent.deflate import FAST, TIGHT, Deflater, inflate
 from session_sync.agent.protocol import CHUNK_SIZE, FrameReader, FrameWriter
 from session_sync.engine import SyncRequest, run_sync
 from session_sync.errors import ProtocolError
@@ -195,22 +195,68 @@ class _SlowLink(io.RawIOBase):
         return len(data)
 
 
-def test_auto_keeps_compressing_over_a_slow_link() -> None:
-    """Raw moves a fraction of what compressed data does here: auto tries it once
-    (one window) and comes back to it only after many more."""
-    spec = _session("/home/u/app", 3, turns=2000)
-    data = b"".join(spec.lines)
-    link = _SlowLink(20e6)
-    writer = FrameWriter(link)  # type: ignore[arg-type]
-    deflater = writer.deflater = Deflater("auto")
+def _send_chunks(writer: FrameWriter, data: bytes, total: int) -> int:
+    """``data`` as data frames (then E) until ``total`` bytes went; what went."""
     writer.json(b"J", {"op": "exchange"})
     sent = 0
-    while sent < 64 * CHUNK_SIZE:
+    while sent < total:
         for at in range(0, len(data), CHUNK_SIZE):
             writer.frame(b"D", data[at : at + CHUNK_SIZE])
         writer.json(b"E", {"ok": True, "error": None})
         sent += len(data)
-    assert set(deflater.speed) == {0, 1, 6}
-    assert deflater.sent[0] <= 16  # one 8 MiB window, in chunks of up to 1 MiB
-    assert max(deflater.speed, key=deflater.speed.__getitem__) != 0
-    assert link.taken < sent / 2
+    return sent
+
+
+class _Sink(io.RawIOBase):
+    """A stream that takes everything at once: a link faster than any compressor."""
+
+    def __init__(self) -> None:
+        self.taken = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.taken += len(data)
+        return len(data)
+
+
+def test_auto_keeps_compressing_over_a_slow_link_and_never_tries_raw() -> None:
+    """The link is what the compressed windows waited for, and compressing moves
+    file bytes faster than it takes them: raw is never sent."""
+    data = b"".join(_session("/home/u/app", 3, turns=2000).lines)
+    link = _SlowLink(20e6)
+    writer = FrameWriter(link)  # type: ignore[arg-type]
+    deflater = writer.deflater = Deflater("auto")
+    sent = _send_chunks(writer, data, 64 * CHUNK_SIZE)
+    assert set(deflater.speed) == {FAST, TIGHT}
+    assert deflater.sent[0] == 0
+    assert deflater.link is not None
+    assert 10e6 < deflater.link < 25e6
+    assert link.taken < sent / 4
+
+
+def test_auto_sends_raw_where_the_link_outruns_the_compressor() -> None:
+    data = b"".join(_session("/home/u/app", 4, turns=2000).lines)
+    writer = FrameWriter(_Sink())  # type: ignore[arg-type]
+    deflater = writer.deflater = Deflater("auto")
+    _send_chunks(writer, data, 96 * CHUNK_SIZE)
+    assert 0 in deflater.speed
+    assert max(deflater.speed, key=deflater.speed.__getitem__) == 0
+    assert deflater.sent[0] > deflater.sent[FAST] + deflater.sent[TIGHT]
+
+
+@pytest.mark.parametrize("rate", [None, 20e6])
+def test_always_sends_fewer_bytes_than_sshs_own_compression(rate: float | None) -> None:
+    """Every chunk at the tight level, on any link: fewer bytes than a level-6
+    zlib stream over the same data (what ``ssh -C`` sends)."""
+    data = b"".join(_session("/home/u/app", 5, turns=2000).lines)
+    link = _Sink() if rate is None else _SlowLink(rate)
+    writer = FrameWriter(link)  # type: ignore[arg-type]
+    deflater = writer.deflater = Deflater("always")
+    sent = _send_chunks(writer, data, 24 * CHUNK_SIZE)
+    assert deflater.sent[0] == deflater.sent[FAST] == 0
+    stream = zlib.compressobj(6)
+    repeats = sent // len(data)
+    ssh_c = sum(len(stream.compress(data)) for _ in range(repeats)) + len(stream.flush())
+    assert writer.frame_bytes < ssh_c

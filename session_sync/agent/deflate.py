@@ -12,8 +12,8 @@ compression (a level-6 stream), on any link. ``auto`` sends each window of file
 data the way it measures moving it fastest over this link: level 1 (faster
 than a slow link), level 9 (when even that is slower), or raw (when the link
 outruns the compressor); raw is not tried where the link is what compressed
-windows waited for, and is kept unless compressing is clearly faster (it costs
-the far side too). A chunk goes compressed only when that made it smaller.
+windows waited for; near a tie, raw is kept over compressing (that costs the
+far side too) and level 9 over level 1. A chunk goes compressed only when that made it smaller.
 Inflating is bounded (``inflate``): a far side's zip bomb is refused at the
 frame limit, never held.
 """
@@ -63,10 +63,11 @@ a slow link does not make a compressed window wait)."""
 _WEIGHT = 0.5
 """Weight of the newest window in each way's running speed."""
 
-_RAW_UNLESS = 1.25
-"""``auto`` sends raw unless a compressed way measured this many times faster:
-the far side pays for inflating, and on a fast link the two sides' CPUs are
-what the copy waits for."""
+_PREFER = {_RAW: 1.25, TIGHT: 1.25, FAST: 1.0}
+"""``auto`` counts each way's measured speed times this: raw is sent unless a
+compressed way measured 1.25x faster (the far side pays for inflating, and on a
+fast link the two sides' CPUs are what the copy waits for), level 9 unless level
+1 did (near a tie, the fewer bytes)."""
 
 
 def inflate(payload: bytes, limit: int) -> bytes:
@@ -165,7 +166,10 @@ class Deflater:
         if elapsed > 0:
             self.speed[self._way] = _average(self.speed.get(self._way), self._bytes / elapsed)
         writing = elapsed - self._compressing
-        if self._way != _RAW and writing > 0:
+        if self._way != _RAW and writing > self._compressing:
+            # This window waited for the link more than it compressed: the link
+            # took its bytes at about this rate (a window the buffers on the way
+            # absorbed says nothing about it).
             self.link = _average(self.link, self._wire / writing)
         self._restart()
         self._windows += 1
@@ -184,7 +188,7 @@ class Deflater:
             and _RAW not in speed
             and self._windows >= _BEFORE_RAW
             and self.link is not None
-            and self.link * _RAW_UNLESS < max(speed.values(), default=0.0)
+            and self.link * _PREFER[_RAW] < max(speed.values(), default=0.0)
         ):
             speed[_RAW] = self.link
         for way in self.ways:
@@ -195,7 +199,7 @@ class Deflater:
         measured = [way for way in self.ways if way in speed]
 
         def rate(way: int) -> float:
-            return speed[way] * (_RAW_UNLESS if way == _RAW else 1.0)
+            return speed[way] * _PREFER[way]
 
         best = max(measured, key=rate)
         for way in measured:

@@ -25,6 +25,7 @@ from typing import Callable, Iterator, List, Optional, Set
 
 from .append_journal import recover_appends
 from .backups import BackupSet, open_backup_set, prune_backups
+from .branches import keep_branch
 from .faults import fault_point
 from .fsutil import (
     ConfigLock,
@@ -39,7 +40,7 @@ from .fsutil import (
 from .hashcache import HashCache
 from .landing import CopyGroup, StagedCopy, failure, holds, link_new
 from .messages import ApplyOp, ExchangeAnswer, FileResult
-from .paths import encode_project_path, fork_session_id, op_base, op_target
+from .paths import encode_project_path, op_base, op_target
 from .protocol import Refusal
 from .restored import forget_restored, restored_key
 from .swap import Destination, append_fast, catch_up, open_destination, stage
@@ -58,56 +59,6 @@ def _backup_dir_name(op: ApplyOp) -> str:
     if op.get("in_folder"):
         return "folder" + encode_project_path(str(op["dir"]), resolve=False)
     return str(op["dir"])
-
-
-_FORK_CHAIN = 8
-"""Forks of forks looked at for a branch's name before its keeping is refused."""
-
-
-def _keep_branch(dest: Destination, counted: int, sha256: str, fork_target: str) -> str:
-    """Keep the destination's ``counted`` bytes as the new file ``fork_target``
-    (the other branch of a diverged session), read from the inode about to be
-    replaced; fine if that file already starts with them. Returns the file's name.
-
-    A fork that was itself rewritten since it was made (resumed and rewound on
-    some machine) holds another branch under the planned name; the bytes are
-    then kept as that fork's own fork for them, the name a sync of the fork
-    gives them on every machine (``fork_session_id``), and so on down the chain."""
-    directory = os.path.dirname(fork_target)
-    name = os.path.basename(fork_target)
-    for _ in range(_FORK_CHAIN):
-        if not os.path.lexists(os.path.join(directory, name)):
-            break
-        if holds(os.path.join(directory, name), counted, sha256):
-            return name
-        name = fork_session_id(name[: -len(".jsonl")], sha256) + ".jsonl"
-    else:
-        raise Refusal("%s exists with other lines; nothing changed" % os.path.basename(fork_target))
-    # At this point we know no fork on the chain holds the branch, and ``name``
-    # is free.
-    fork_target = os.path.join(directory, name)
-    tmp = temp_path(directory)
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as fh:
-            dest.read_into(counted, fh, digest)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if digest.hexdigest() != sha256:
-            raise Refusal("destination changed since the scan; run the sync again")
-        os.chmod(tmp, dest.mode)
-        os.utime(tmp, ns=(time.time_ns(), dest.mtime_ns))
-        try:
-            link_new(tmp, fork_target)
-        except Refusal:
-            if not holds(fork_target, counted, sha256):
-                raise
-        fsync_dir(directory)
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-    return name
 
 
 def apply_file(
@@ -267,7 +218,7 @@ def apply_or_stage(
                 # Checked first too: a fork is not made for a copy that is changing.
                 dest.recheck(counted)
                 fork_op: ApplyOp = dict(op, rel=str(fork_rel))  # type: ignore[assignment]
-                kept_as = _keep_branch(
+                kept_as = keep_branch(
                     dest,
                     counted,
                     str(expect["sha256"]),  # type: ignore[index]

@@ -3,6 +3,7 @@ closed pipe."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
 import json
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from session_sync.cli.entry import main
+from session_sync.cli.parser import build_parser
 from session_sync.testing.sessions import make_session, write_session
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -155,3 +157,32 @@ def test_verbose_shows_each_request_of_a_sync(tmp_path: Path) -> None:
     assert "session-sync: " in done.stderr
     assert ": request scan" in done.stderr
     assert json.loads(done.stdout)["failed"] == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "verbose"),
+    [
+        (["sync", "--dir", "/x"], False),
+        (["-v", "sync", "--dir", "/x"], True),
+        (["sync", "-v", "--dir", "/x"], True),
+        (["sync", "--dir", "/x", "--verbose"], True),
+        (["-v", "status", "-v"], True),
+        (["backups", "list", "-v"], True),
+        (["learnings", "--dry-run", "-v"], True),
+        (["skill", "install", "-v"], True),
+    ],
+)
+def test_verbose_is_taken_before_or_after_the_subcommand(argv: list[str], verbose: bool) -> None:
+    assert build_parser().parse_args(argv).verbose is verbose
+
+
+def test_every_subcommand_shows_verbose_in_its_help() -> None:
+    def walk(parser: argparse.ArgumentParser, path: str) -> list[str]:
+        missing = [] if "--verbose" in parser._option_string_actions else [path]
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    missing += walk(child, f"{path} {name}")
+        return missing
+
+    assert walk(build_parser(), "session-sync") == []

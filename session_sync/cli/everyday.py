@@ -10,7 +10,13 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["VersionAction", "add_everyday_flags", "quiet_on_closed_pipe", "set_verbosity"]
+__all__ = [
+    "VersionAction",
+    "add_everyday_flags",
+    "add_verbose_to_subcommands",
+    "quiet_on_closed_pipe",
+    "set_verbosity",
+]
 
 
 class VersionAction(argparse.Action):
@@ -42,6 +48,26 @@ def add_everyday_flags(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="log what happens (connecting, each request and its answer) to stderr",
     )
+
+
+def add_verbose_to_subcommands(parser: argparse.ArgumentParser) -> None:
+    """Accept ``-v/--verbose`` after any subcommand too (``session-sync sync -v``), as
+    people type it. Absent unless given there (``SUPPRESS``), so it never undoes a ``-v``
+    given before the subcommand."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for subparser in dict.fromkeys(action.choices.values()):
+            taken = subparser._option_string_actions
+            if "-v" not in taken and "--verbose" not in taken:
+                subparser.add_argument(
+                    "-v",
+                    "--verbose",
+                    action="store_true",
+                    default=argparse.SUPPRESS,
+                    help="log what happens to stderr (as before the subcommand)",
+                )
+            add_verbose_to_subcommands(subparser)
 
 
 def set_verbosity(verbose: bool) -> None:

@@ -11,7 +11,7 @@ from session_sync.cli import handoff as handoff_cli
 from session_sync.cli import learnings as learnings_cli
 from session_sync.cli import resume as resume_cli
 from session_sync.cli.common import OneLineErrorParser, add_io_timeout
-from session_sync.cli.everyday import add_everyday_flags
+from session_sync.cli.everyday import add_everyday_flags, add_verbose_to_subcommands
 from session_sync.cli.knowledge import add_knowledge_flags
 from session_sync.cli.settings import add_config_parser
 from session_sync.cli.vocabulary import add_flag
@@ -181,4 +181,5 @@ def build_parser() -> argparse.ArgumentParser:
     handoff_cli.add_parsers(sub)
     resume_cli.add_parsers(sub)
     completion_cli.add_parsers(sub)
+    add_verbose_to_subcommands(parser)
     return parser

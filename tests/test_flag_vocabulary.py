@@ -124,6 +124,21 @@ def test_codespace_is_dash_c_on_session_sync_and_the_bin_commands() -> None:
     assert bin_parser(REPO_ROOT / "bin" / "sync-to-codespace").parse_args(["-c", "cs"]).codespace
 
 
+EVERY_SUBCOMMAND = "every session-sync subcommand"
+"""How the README's Flags table names all of ``session-sync``'s subcommands at once."""
+
+
+def subcommands() -> set[str]:
+    """The names of ``session-sync``'s subcommands (not their own subcommands)."""
+    return {
+        name
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for name, sub in action.choices.items()
+        if sub.prog.endswith(f" {name}")
+    }
+
+
 def readme_flags() -> dict[tuple[str, ...], tuple[str, set[str]]]:
     """The README's Flags table: option strings -> (meaning, commands)."""
     text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
@@ -134,6 +149,8 @@ def readme_flags() -> dict[tuple[str, ...], tuple[str, set[str]]]:
         if len(cells) == 3 and cells[0].startswith("`-"):
             names = tuple(re.findall(r"`([^`]+)`", cells[0]))
             commands = {c.strip().strip("`") for c in cells[2].split(",")}
+            if EVERY_SUBCOMMAND in commands:
+                commands = (commands - {EVERY_SUBCOMMAND}) | subcommands()
             rows[names] = (cells[1], commands)
     return rows
 

@@ -39,15 +39,13 @@ class VersionAction(argparse.Action):
         parser.exit()
 
 
+VERBOSE_HELP = "log what happens (connecting, each request and its answer) to stderr"
+
+
 def add_everyday_flags(parser: argparse.ArgumentParser) -> None:
     """Add ``--version`` and ``-v/--verbose`` to a command's top-level parser."""
     parser.add_argument("--version", action=VersionAction, help="print the version and exit")
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="log what happens (connecting, each request and its answer) to stderr",
-    )
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
 
 
 def add_verbose_to_subcommands(parser: argparse.ArgumentParser) -> None:
@@ -65,7 +63,7 @@ def add_verbose_to_subcommands(parser: argparse.ArgumentParser) -> None:
                     "--verbose",
                     action="store_true",
                     default=argparse.SUPPRESS,
-                    help="log what happens to stderr (as before the subcommand)",
+                    help=VERBOSE_HELP,
                 )
             add_verbose_to_subcommands(subparser)
 

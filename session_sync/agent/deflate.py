@@ -102,12 +102,12 @@ class Deflater:
     compressing to the last one's write (a write waits while the link is full,
     so a slow link shows). Each window goes the way that was fastest; ways
     never measured go first (level 1 first: it is on slow links that it
-    matters; raw last, and only if the link could be faster than the
-    compressed ways: what a compressed window spent writing says how fast the
-    link takes bytes); a slower way is tried again now and then, the less
-    often the slower it was. ``auto`` chooses among all three; ``always``
-    sends every chunk at level 9. Neither sends compressed a chunk that did not
-    shrink.
+    matters; level 9 once level 1 waited for the link; raw last, and only if
+    the link could be faster than the compressed ways: what a compressed window
+    spent writing says how fast the link takes bytes); a slower way is tried
+    again now and then, the less often the slower it was. ``auto`` chooses
+    among all three; ``always`` sends every chunk at level 9. Neither sends
+    compressed a chunk that did not shrink.
     """
 
     def __init__(self, mode: str) -> None:
@@ -206,8 +206,15 @@ class Deflater:
             speed[_RAW] = self.link
         for way in self.ways:
             # Raw last: until a few compressed windows filled the buffers on the
-            # way, a slow link does not show in them.
-            if way not in speed and (way != _RAW or self._windows >= _BEFORE_RAW):
+            # way, a slow link does not show in them. Level 9 only once the link
+            # showed: it compresses 4x slower than level 1, so it can be faster
+            # only where level 1 waited for the link.
+            untried = way not in speed
+            if way == _RAW:
+                untried = untried and self._windows >= _BEFORE_RAW
+            elif way == TIGHT and self.mode == "auto":
+                untried = untried and self.link is not None
+            if untried:
                 return way
         measured = [way for way in self.ways if way in speed]
 

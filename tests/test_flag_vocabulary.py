@@ -134,8 +134,7 @@ def subcommands() -> set[str]:
         name
         for action in build_parser()._actions
         if isinstance(action, argparse._SubParsersAction)
-        for name, sub in action.choices.items()
-        if sub.prog.endswith(f" {name}")
+        for name in action.choices
     }
 
 

@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from session_sync.cli.vocabulary import add_flag
+
 __all__ = [
     "VersionAction",
     "add_everyday_flags",
@@ -39,13 +41,10 @@ class VersionAction(argparse.Action):
         parser.exit()
 
 
-VERBOSE_HELP = "log what happens (connecting, each request and its answer) to stderr"
-
-
 def add_everyday_flags(parser: argparse.ArgumentParser) -> None:
     """Add ``--version`` and ``-v/--verbose`` to a command's top-level parser."""
     parser.add_argument("--version", action=VersionAction, help="print the version and exit")
-    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    add_flag(parser, "--verbose")
 
 
 def add_verbose_to_subcommands(parser: argparse.ArgumentParser) -> None:
@@ -58,13 +57,7 @@ def add_verbose_to_subcommands(parser: argparse.ArgumentParser) -> None:
         for subparser in dict.fromkeys(action.choices.values()):
             taken = subparser._option_string_actions
             if "-v" not in taken and "--verbose" not in taken:
-                subparser.add_argument(
-                    "-v",
-                    "--verbose",
-                    action="store_true",
-                    default=argparse.SUPPRESS,
-                    help=VERBOSE_HELP,
-                )
+                add_flag(subparser, "--verbose", default=argparse.SUPPRESS)
             add_verbose_to_subcommands(subparser)
 
 

@@ -107,6 +107,10 @@ FLAGS: dict[str, Flag] = {
         ),
         Flag(("--push",), "only send from here to the other machine"),
         Flag(("--pull",), "only bring from the other machine here"),
+        Flag(
+            ("-v", "--verbose"),
+            "log what happens (connecting, each request and its answer) to stderr",
+        ),
     )
 }
 
